@@ -1,0 +1,194 @@
+//! The one error type of the crate: every invalid caller input maps to a variant that says which
+//! input was wrong, so nothing in the crate panics on caller data.
+
+use core::fmt;
+
+/// Which kind of name failed to parse (see [`Error::UnknownName`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// A beta schedule (`linear`, `scaled_linear`, `squaredcos_cap_v2`, `sigmoid`).
+    BetaSchedule,
+    /// A timestep spacing (`linspace`, `leading`, `trailing`).
+    TimestepSpacing,
+    /// A prediction type (`epsilon`, `v_prediction`, `sample`).
+    PredictionType,
+    /// A DDPM variance type (`fixed_small`, `fixed_large`, `learned_range`).
+    VarianceType,
+}
+
+/// Every way a caller can ask the core for something it cannot do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Error {
+    /// `num_train_timesteps` (T) is 0 or above [`crate::MAX_TRAIN_TIMESTEPS`].
+    InvalidTrainTimesteps {
+        /// The rejected T.
+        num_train_timesteps: u32,
+    },
+    /// `beta_start`/`beta_end` are not finite, not in (0, 1), or `beta_start > beta_end`.
+    InvalidBetaRange {
+        /// The rejected β₀.
+        beta_start: f64,
+        /// The rejected β_end.
+        beta_end: f64,
+    },
+    /// Caller-given betas: wrong count (must equal T).
+    TrainedBetasLength {
+        /// T.
+        expected: usize,
+        /// Number of betas given.
+        actual: usize,
+    },
+    /// Caller-given betas: entry `index` is not finite or not in (0, 1).
+    InvalidTrainedBeta {
+        /// Position of the bad beta.
+        index: usize,
+    },
+    /// The schedule degenerates at `timestep`: ᾱ rounds to 0 or 1 in f32, so the step would divide
+    /// by zero (for example a zero-terminal-SNR schedule with `epsilon` prediction).
+    DegenerateSchedule {
+        /// The training timestep where the coefficients stop being finite.
+        timestep: u32,
+    },
+    /// `num_inference_steps` is 0 or greater than T.
+    InvalidStepCount {
+        /// The rejected step count.
+        steps: u32,
+        /// T.
+        num_train_timesteps: u32,
+    },
+    /// A planned timestep (e.g. `leading` + `steps_offset`) falls outside `0..T`.
+    TimestepOutOfRange {
+        /// The out-of-range timestep.
+        timestep: u64,
+        /// T.
+        num_train_timesteps: u32,
+    },
+    /// η is negative, NaN or infinite, or so large that √(1 − ᾱ_prev − σ²) is imaginary.
+    InvalidEta,
+    /// `clip_sample_range` is not finite and positive.
+    InvalidClipRange,
+    /// Dynamic thresholding: ratio not in (0, 1] or max value not finite and ≥ 1.
+    InvalidThreshold,
+    /// A slice has the wrong length.
+    LengthMismatch {
+        /// The length required.
+        expected: usize,
+        /// The length given.
+        actual: usize,
+    },
+    /// More steps than the plan's fixed capacity.
+    CapacityExceeded {
+        /// Steps asked for.
+        needed: usize,
+        /// Capacity of the plan type.
+        capacity: usize,
+    },
+    /// Step index past the end of the plan.
+    StepIndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// Number of steps in the plan.
+        steps: usize,
+    },
+    /// `learned_range` variance needs the model output to carry 2× channels (ε then variance).
+    MissingVarianceChannels,
+    /// A name did not parse.
+    UnknownName(NameKind),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::InvalidTrainTimesteps {
+                num_train_timesteps,
+            } => write!(
+                f,
+                "num_train_timesteps must be in 1..={}, got {num_train_timesteps}",
+                crate::MAX_TRAIN_TIMESTEPS
+            ),
+            Error::InvalidBetaRange {
+                beta_start,
+                beta_end,
+            } => write!(
+                f,
+                "beta range must satisfy 0 < beta_start <= beta_end < 1, got {beta_start}..{beta_end}"
+            ),
+            Error::TrainedBetasLength { expected, actual } => {
+                write!(
+                    f,
+                    "trained_betas must have num_train_timesteps = {expected} entries, got {actual}"
+                )
+            }
+            Error::InvalidTrainedBeta { index } => {
+                write!(f, "trained_betas[{index}] is not a finite value in (0, 1)")
+            }
+            Error::DegenerateSchedule { timestep } => write!(
+                f,
+                "the schedule degenerates at timestep {timestep} (alpha_cumprod is 0 or 1 in f32; \
+                 zero-terminal-SNR schedules need v_prediction or sample prediction)"
+            ),
+            Error::InvalidStepCount {
+                steps,
+                num_train_timesteps,
+            } => write!(
+                f,
+                "number of inference steps must be in 1..={num_train_timesteps}, got {steps}"
+            ),
+            Error::TimestepOutOfRange {
+                timestep,
+                num_train_timesteps,
+            } => write!(
+                f,
+                "planned timestep {timestep} is outside 0..{num_train_timesteps} (check steps_offset)"
+            ),
+            Error::InvalidEta => write!(
+                f,
+                "eta must be finite, >= 0, and small enough that 1 - alpha_prev - sigma^2 >= 0"
+            ),
+            Error::InvalidClipRange => write!(f, "clip_sample_range must be finite and > 0"),
+            Error::InvalidThreshold => write!(
+                f,
+                "dynamic thresholding needs 0 < dynamic_thresholding_ratio <= 1 and finite sample_max_value >= 1"
+            ),
+            Error::LengthMismatch { expected, actual } => {
+                write!(
+                    f,
+                    "slice length mismatch: expected {expected}, got {actual}"
+                )
+            }
+            Error::CapacityExceeded { needed, capacity } => {
+                write!(f, "{needed} steps exceed the plan's capacity of {capacity}")
+            }
+            Error::StepIndexOutOfRange { index, steps } => {
+                write!(
+                    f,
+                    "step index {index} is out of range for a {steps}-step plan"
+                )
+            }
+            Error::MissingVarianceChannels => write!(
+                f,
+                "variance_type learned_range needs a model output with twice the sample's channels"
+            ),
+            Error::UnknownName(kind) => {
+                let (what, allowed) = match kind {
+                    NameKind::BetaSchedule => (
+                        "beta schedule",
+                        "linear, scaled_linear, squaredcos_cap_v2, sigmoid",
+                    ),
+                    NameKind::TimestepSpacing => {
+                        ("timestep spacing", "linspace, leading, trailing")
+                    }
+                    NameKind::PredictionType => {
+                        ("prediction type", "epsilon, v_prediction, sample")
+                    }
+                    NameKind::VarianceType => {
+                        ("variance type", "fixed_small, fixed_large, learned_range")
+                    }
+                };
+                write!(f, "unknown {what} (expected one of: {allowed})")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}

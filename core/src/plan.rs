@@ -1,0 +1,269 @@
+//! A realized sampling run: the timesteps it visits and the weights of every step, computed once.
+
+use heapless::Vec;
+
+use crate::clipping::SampleClipping;
+use crate::error::Error;
+use crate::noise::NoiseSource;
+use crate::prediction::PredictionType;
+use crate::schedule::ScheduleConfig;
+use crate::step::StepCoefficients;
+use crate::timesteps::TimestepConfig;
+use crate::{ddim, ddpm};
+
+/// Which update rule a plan uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sampler {
+    /// DDPM ancestral sampling (see [`crate::ddpm`]).
+    Ddpm {
+        /// σ² choice.
+        variance_type: ddpm::VarianceType,
+    },
+    /// DDIM (see [`crate::ddim`]).
+    Ddim {
+        /// η ≥ 0: 0 is deterministic, 1 has DDPM's variance.
+        eta: f32,
+        /// Recompute ε̂ from the clipped x̂₀ (diffusers `use_clipped_model_output`).
+        use_clipped_model_output: bool,
+    },
+}
+
+/// The ᾱ used after the last planned timestep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FinalAlphaCumprod {
+    /// 1.0: the last step lands on clean data (diffusers `set_alpha_to_one = true`, and what its
+    /// DDPM always does).
+    #[default]
+    One,
+    /// ᾱ_0 (diffusers `set_alpha_to_one = false`).
+    First,
+}
+
+/// Everything about a step that is not the schedule or the timesteps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerConfig {
+    /// The update rule.
+    pub sampler: Sampler,
+    /// What the model outputs.
+    pub prediction_type: PredictionType,
+    /// Clipping of x̂₀.
+    pub clipping: SampleClipping,
+    /// ᾱ after the last step.
+    pub final_alpha_cumprod: FinalAlphaCumprod,
+}
+
+impl Default for SamplerConfig {
+    /// Deterministic DDIM (η = 0) on an ε-model, no clipping, final ᾱ = 1.
+    fn default() -> Self {
+        SamplerConfig {
+            sampler: Sampler::Ddim {
+                eta: 0.0,
+                use_clipped_model_output: false,
+            },
+            prediction_type: PredictionType::Epsilon,
+            clipping: SampleClipping::None,
+            final_alpha_cumprod: FinalAlphaCumprod::One,
+        }
+    }
+}
+
+/// A realized run of at most `CAPACITY` steps: per step, its timestep, ᾱ_t, ᾱ_prev and update
+/// weights. Building it streams the schedule once (O(T) time) and keeps O(steps) memory, so a
+/// `Plan<25>` on a microcontroller holds 25 entries whatever T is.
+#[derive(Clone, Debug)]
+pub struct Plan<const CAPACITY: usize> {
+    steps: Vec<StepCoefficients, CAPACITY>,
+    clipping: SampleClipping,
+}
+
+impl<const CAPACITY: usize> Plan<CAPACITY> {
+    /// Validates the three configs and computes every step.
+    pub fn new(
+        schedule: &ScheduleConfig<'_>,
+        timesteps: &TimestepConfig,
+        sampler: &SamplerConfig,
+    ) -> Result<Self, Error> {
+        let train_timesteps = schedule.num_train_timesteps;
+        schedule.validate()?;
+        sampler.clipping.validate()?;
+        if let Sampler::Ddim { eta, .. } = sampler.sampler {
+            if !(eta.is_finite() && eta >= 0.0) {
+                return Err(Error::InvalidEta);
+            }
+        }
+        let planned = timesteps.timesteps(train_timesteps)?;
+        if planned.len() > CAPACITY {
+            return Err(Error::CapacityExceeded {
+                needed: planned.len(),
+                capacity: CAPACITY,
+            });
+        }
+        let mut steps: Vec<StepCoefficients, CAPACITY> = Vec::new();
+        for timestep in planned {
+            // Capacity was checked above; a failed push cannot happen, but is not a panic either.
+            let entry = StepCoefficients {
+                timestep,
+                ..StepCoefficients::default()
+            };
+            steps.push(entry).map_err(|_| Error::CapacityExceeded {
+                needed: CAPACITY + 1,
+                capacity: CAPACITY,
+            })?;
+        }
+
+        // One ascending pass over ᾱ fills the descending plan from its end.
+        let mut first_alpha_cumprod = 1.0f32;
+        let mut pending = steps.iter_mut().rev().peekable();
+        for (t, alpha_cumprod) in schedule.alphas_cumprod()? {
+            if t == 0 {
+                first_alpha_cumprod = alpha_cumprod as f32;
+            }
+            if let Some(step) = pending.next_if(|step| step.timestep == t) {
+                step.alpha_cumprod = alpha_cumprod as f32;
+            }
+        }
+        let final_alpha_cumprod = match sampler.final_alpha_cumprod {
+            FinalAlphaCumprod::One => 1.0,
+            FinalAlphaCumprod::First => first_alpha_cumprod,
+        };
+
+        let count = steps.len();
+        for index in 0..count {
+            let alpha_cumprod_prev = steps
+                .get(index + 1)
+                .map_or(final_alpha_cumprod, |next| next.alpha_cumprod);
+            let Some(step) = steps.get_mut(index) else {
+                break;
+            };
+            // The weights come from the stored f32 ᾱ (as diffusers' do), computed in f64.
+            let (a, a_prev) = (step.alpha_cumprod as f64, alpha_cumprod_prev as f64);
+            let is_last = index + 1 == count;
+            let mut computed = match sampler.sampler {
+                Sampler::Ddpm { variance_type } => {
+                    ddpm::coefficients(sampler.prediction_type, variance_type, a, a_prev, is_last)
+                }
+                Sampler::Ddim {
+                    eta,
+                    use_clipped_model_output,
+                } => ddim::coefficients(
+                    sampler.prediction_type,
+                    eta as f64,
+                    use_clipped_model_output,
+                    a,
+                    a_prev,
+                    is_last,
+                )?,
+            };
+            computed.timestep = step.timestep;
+            computed.alpha_cumprod = step.alpha_cumprod;
+            computed.alpha_cumprod_prev = alpha_cumprod_prev;
+            if !computed.is_finite() {
+                return Err(Error::DegenerateSchedule {
+                    timestep: step.timestep,
+                });
+            }
+            *step = computed;
+        }
+        Ok(Plan {
+            steps,
+            clipping: sampler.clipping,
+        })
+    }
+
+    /// Number of steps (model evaluations).
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether the plan has no steps (never true for a plan that was built).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The timestep of every step, in the order they run (descending).
+    pub fn timesteps(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.steps.iter().map(|step| step.timestep)
+    }
+
+    /// The weights of every step, in order.
+    pub fn steps(&self) -> &[StepCoefficients] {
+        &self.steps
+    }
+
+    /// Step `index` on one sample, in place: x_t → x_prev. `model_output` is the model's output
+    /// for this sample at this step's timestep (twice as long when it carries variance
+    /// channels); `noise` supplies z; `scratch` is needed only for dynamic thresholding (at
+    /// least as long as the sample) and may be empty otherwise.
+    pub fn step<N: NoiseSource + ?Sized>(
+        &self,
+        index: usize,
+        sample: &mut [f32],
+        model_output: &[f32],
+        noise: &mut N,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let step = self.steps.get(index).ok_or(Error::StepIndexOutOfRange {
+            index,
+            steps: self.steps.len(),
+        })?;
+        step.apply(self.clipping, sample, model_output, noise, scratch)
+    }
+
+    /// Step `index` on a batch laid out sample after sample (NCHW): `samples` holds B samples,
+    /// `model_output` B predictions (each twice as long with variance channels), and `noise` one
+    /// source per sample, so sample i's noise never depends on B.
+    pub fn step_batch<N: NoiseSource>(
+        &self,
+        index: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        noise: &mut [N],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let batch = noise.len();
+        if batch == 0 || samples.len() % batch != 0 {
+            return Err(Error::LengthMismatch {
+                expected: batch.max(1),
+                actual: samples.len(),
+            });
+        }
+        let per_sample = samples.len() / batch;
+        let per_output = model_output.len() / batch;
+        if per_output * batch != model_output.len()
+            || (per_output != per_sample && per_output != 2 * per_sample)
+        {
+            return Err(Error::LengthMismatch {
+                expected: samples.len(),
+                actual: model_output.len(),
+            });
+        }
+        if per_sample == 0 {
+            return Ok(());
+        }
+        for ((sample, output), source) in samples
+            .chunks_mut(per_sample)
+            .zip(model_output.chunks(per_output))
+            .zip(noise.iter_mut())
+        {
+            self.step(index, sample, output, source, scratch)?;
+        }
+        Ok(())
+    }
+}
+
+impl StepCoefficients {
+    fn is_finite(&self) -> bool {
+        [
+            self.original_from_sample,
+            self.original_from_model,
+            self.prev_from_original,
+            self.prev_from_sample,
+            self.prev_from_model,
+            self.noise_std,
+            self.log_variance_min,
+            self.log_variance_max,
+        ]
+        .iter()
+        .all(|value| value.is_finite())
+    }
+}

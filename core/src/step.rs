@@ -1,0 +1,155 @@
+//! The per-element update shared by every sampler, in one pass over the sample.
+//!
+//! ```text
+//! x̂₀     = clip(w_x·x_t + w_m·m)
+//! x_prev = p₀·x̂₀ + p_x·x_t + p_m·m + σ·z
+//! ```
+//!
+//! DDPM and DDIM differ only in the weights, which a [`crate::Plan`] computes once per step in f64
+//! and stores in f32. Noise is drawn in chunks of [`NOISE_CHUNK`] values into a stack buffer so
+//! that generation and update stay in cache together.
+
+use crate::clipping::{SampleClipping, quantile};
+use crate::error::Error;
+use crate::noise::NoiseSource;
+
+/// Values of noise drawn at a time (even, so chunked requests give the same values as one request).
+pub const NOISE_CHUNK: usize = 64;
+
+/// The precomputed weights of one step (see the module docs for the formula).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct StepCoefficients {
+    /// The training timestep t the model is evaluated at.
+    pub timestep: u32,
+    /// ᾱ_t.
+    pub alpha_cumprod: f32,
+    /// ᾱ_prev: ᾱ at the next timestep of the plan, or the final ᾱ after the last step.
+    pub alpha_cumprod_prev: f32,
+    /// w_x: weight of x_t in x̂₀.
+    pub original_from_sample: f32,
+    /// w_m: weight of the model output in x̂₀.
+    pub original_from_model: f32,
+    /// p₀: weight of the clipped x̂₀ in x_prev.
+    pub prev_from_original: f32,
+    /// p_x: weight of x_t in x_prev.
+    pub prev_from_sample: f32,
+    /// p_m: weight of the model output in x_prev.
+    pub prev_from_model: f32,
+    /// σ: the noise scale (for `learned_range` it is per element, from the two logs below).
+    pub noise_std: f32,
+    /// `learned_range`: ln β̃, the log variance at v = −1.
+    pub log_variance_min: f32,
+    /// `learned_range`: ln β′, the log variance at v = +1.
+    pub log_variance_max: f32,
+    /// Whether the step draws noise (false on the last step and for DDIM with η = 0).
+    pub adds_noise: bool,
+    /// Whether σ comes from the model's variance channels.
+    pub learned_variance: bool,
+}
+
+impl StepCoefficients {
+    /// Applies the step to one sample in place. `model_output` holds the sample's prediction,
+    /// followed by its variance channels when it is twice as long. `scratch` (dynamic
+    /// thresholding only) must hold at least one sample.
+    pub(crate) fn apply<N: NoiseSource + ?Sized>(
+        &self,
+        clipping: SampleClipping,
+        sample: &mut [f32],
+        model_output: &[f32],
+        noise: &mut N,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let count = sample.len();
+        let (prediction, variance) = if model_output.len() == count {
+            (model_output, None)
+        } else if model_output.len() == 2 * count {
+            let (prediction, variance) = model_output.split_at(count);
+            (prediction, Some(variance))
+        } else {
+            return Err(Error::LengthMismatch {
+                expected: count,
+                actual: model_output.len(),
+            });
+        };
+        let variance = match (self.learned_variance, variance) {
+            (true, None) => return Err(Error::MissingVarianceChannels),
+            (true, variance) => variance,
+            (false, _) => None,
+        };
+        match clipping {
+            SampleClipping::None => self.update(sample, prediction, variance, noise, |x| x),
+            SampleClipping::Range(range) => self.update(sample, prediction, variance, noise, |x| {
+                x.clamp(-range, range)
+            }),
+            SampleClipping::DynamicThreshold { ratio, max_value } => {
+                let available = scratch.len();
+                let scratch = scratch.get_mut(..count).ok_or(Error::LengthMismatch {
+                    expected: count,
+                    actual: available,
+                })?;
+                for ((slot, &x), &m) in scratch.iter_mut().zip(sample.iter()).zip(prediction) {
+                    *slot =
+                        libm::fabsf(self.original_from_sample * x + self.original_from_model * m);
+                }
+                let threshold = quantile(scratch, ratio).clamp(1.0, max_value);
+                self.update(sample, prediction, variance, noise, |x| {
+                    x.clamp(-threshold, threshold) / threshold
+                })
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn update<N: NoiseSource + ?Sized>(
+        &self,
+        sample: &mut [f32],
+        prediction: &[f32],
+        variance: Option<&[f32]>,
+        noise: &mut N,
+        clip: impl Fn(f32) -> f32,
+    ) {
+        let mut z = [0.0f32; NOISE_CHUNK];
+        let (w_x, w_m) = (self.original_from_sample, self.original_from_model);
+        let (p_0, p_x, p_m) = (
+            self.prev_from_original,
+            self.prev_from_sample,
+            self.prev_from_model,
+        );
+        let sigma = self.noise_std;
+        let (log_min, log_max) = (self.log_variance_min, self.log_variance_max);
+        for (chunk_index, (xs, ms)) in sample
+            .chunks_mut(NOISE_CHUNK)
+            .zip(prediction.chunks(NOISE_CHUNK))
+            .enumerate()
+        {
+            let zs = &mut z[..xs.len()];
+            if self.adds_noise {
+                noise.fill_standard_normal(zs);
+            }
+            match variance {
+                None => {
+                    for ((x, &m), &z) in xs.iter_mut().zip(ms).zip(zs.iter()) {
+                        let original = clip(w_x * *x + w_m * m);
+                        *x = p_0 * original + p_x * *x + p_m * m + sigma * z;
+                    }
+                }
+                Some(variance) => {
+                    let start = chunk_index * NOISE_CHUNK;
+                    let vs = &variance[start..start + xs.len()];
+                    for (((x, &m), &z), &v) in xs.iter_mut().zip(ms).zip(zs.iter()).zip(vs) {
+                        let original = clip(w_x * *x + w_m * m);
+                        let mean = p_0 * original + p_x * *x + p_m * m;
+                        *x = if self.adds_noise {
+                            let fraction = (v + 1.0) / 2.0;
+                            let log_variance = fraction * log_max + (1.0 - fraction) * log_min;
+                            mean + libm::expf(0.5 * log_variance) * z
+                        } else {
+                            mean
+                        };
+                    }
+                }
+            }
+        }
+    }
+}

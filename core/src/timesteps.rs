@@ -1,0 +1,225 @@
+//! Timestep plans: which training timesteps an N-step run visits, in descending order, as
+//! diffusers' `set_timesteps` realizes them (numpy's float64 arithmetic and round-half-to-even
+//! reproduced exactly).
+//!
+//! The timestep *after* element k is element k + 1 of this array — never `t − T/N`, which is what
+//! diffusers' `DDIMScheduler.step` uses. The stride formula agrees with the array only for
+//! `leading`; for `linspace` (e.g. 10 steps: 999, 888, 777, … where the stride says 999 → 900) and
+//! for `trailing` when T % N ≠ 0 (13 steps: 999, 922, 845, … where the stride says 999 → 923) it
+//! pairs a timestep with an ᾱ_prev the run never visits. We follow the array, as diffusers' own
+//! `DDPMScheduler.previous_timestep` does.
+
+use core::str::FromStr;
+
+use crate::error::{Error, NameKind};
+
+/// How N inference timesteps are spread over 0..T (diffusers `timestep_spacing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimestepSpacing {
+    /// `linspace`: round(linspace(0, T − 1, N)), reversed. Includes both T − 1 and 0.
+    Linspace,
+    /// `leading`: k·⌊T/N⌋ + `steps_offset` for k = N − 1 … 0 (DDIM paper; diffusers' default).
+    #[default]
+    Leading,
+    /// `trailing`: round(T − k·T/N) − 1 for k = 0 … N − 1 (Lin et al. 2023): starts at T − 1.
+    Trailing,
+}
+
+impl FromStr for TimestepSpacing {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "linspace" => Ok(TimestepSpacing::Linspace),
+            "leading" => Ok(TimestepSpacing::Leading),
+            "trailing" => Ok(TimestepSpacing::Trailing),
+            _ => Err(Error::UnknownName(NameKind::TimestepSpacing)),
+        }
+    }
+}
+
+/// The inference-time part of a plan: how many steps and where they fall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestepConfig {
+    /// N, the number of model evaluations (diffusers `num_inference_steps`), 1 ≤ N ≤ T.
+    pub num_inference_steps: u32,
+    /// The spacing rule.
+    pub spacing: TimestepSpacing,
+    /// Added to every `leading` timestep (diffusers `steps_offset`; ignored by the other spacings,
+    /// as in diffusers).
+    pub steps_offset: u32,
+}
+
+impl TimestepConfig {
+    /// Checks N against T and that every timestep lands in 0..T.
+    pub fn validate(&self, num_train_timesteps: u32) -> Result<(), Error> {
+        let steps = self.num_inference_steps;
+        if steps == 0 || steps > num_train_timesteps {
+            return Err(Error::InvalidStepCount {
+                steps,
+                num_train_timesteps,
+            });
+        }
+        // The largest timestep is element 0 for every spacing.
+        let first = self.raw_timestep(num_train_timesteps, 0);
+        if first >= num_train_timesteps as u64 {
+            return Err(Error::TimestepOutOfRange {
+                timestep: first,
+                num_train_timesteps,
+            });
+        }
+        Ok(())
+    }
+
+    /// Element `index` (0 = first, largest) of the descending timestep array.
+    ///
+    /// Validates on every call; a loop over a validated config can use [`Self::timesteps`].
+    pub fn timestep(&self, num_train_timesteps: u32, index: u32) -> Result<u32, Error> {
+        self.validate(num_train_timesteps)?;
+        if index >= self.num_inference_steps {
+            return Err(Error::StepIndexOutOfRange {
+                index: index as usize,
+                steps: self.num_inference_steps as usize,
+            });
+        }
+        Ok(self.raw_timestep(num_train_timesteps, index) as u32)
+    }
+
+    /// The descending timestep array, element by element.
+    pub fn timesteps(
+        &self,
+        num_train_timesteps: u32,
+    ) -> Result<impl ExactSizeIterator<Item = u32> + '_, Error> {
+        self.validate(num_train_timesteps)?;
+        Ok((0..self.num_inference_steps)
+            .map(move |index| self.raw_timestep(num_train_timesteps, index) as u32))
+    }
+
+    /// Writes the descending timestep array into `out` (length N).
+    pub fn fill_timesteps(&self, num_train_timesteps: u32, out: &mut [u32]) -> Result<(), Error> {
+        let expected = self.num_inference_steps as usize;
+        let timesteps = self.timesteps(num_train_timesteps)?;
+        if out.len() != expected {
+            return Err(Error::LengthMismatch {
+                expected,
+                actual: out.len(),
+            });
+        }
+        for (slot, timestep) in out.iter_mut().zip(timesteps) {
+            *slot = timestep;
+        }
+        Ok(())
+    }
+
+    /// Element `index` without validation; u64 so that `leading` + offset cannot overflow.
+    fn raw_timestep(&self, num_train_timesteps: u32, index: u32) -> u64 {
+        let steps = self.num_inference_steps;
+        let train = num_train_timesteps as f64;
+        // Position in the ascending array that diffusers reverses.
+        let ascending = steps - 1 - index;
+        match self.spacing {
+            TimestepSpacing::Linspace => {
+                // numpy.linspace(0, T − 1, N): y = i·((T − 1)/(N − 1)), last element = T − 1 exactly.
+                if steps == 1 {
+                    0
+                } else if ascending == steps - 1 {
+                    num_train_timesteps as u64 - 1
+                } else {
+                    let step = (train - 1.0) / (steps - 1) as f64;
+                    libm::rint(ascending as f64 * step) as u64
+                }
+            }
+            TimestepSpacing::Leading => {
+                let ratio = (num_train_timesteps / steps) as u64;
+                ascending as u64 * ratio + self.steps_offset as u64
+            }
+            TimestepSpacing::Trailing => {
+                // numpy.arange(T, 0, −T/N): element 1 is T − r, later elements T + k·δ with the
+                // rounded δ = (T − r) − T, exactly as numpy fills a float64 range.
+                let ratio = train / steps as f64;
+                let second = train - ratio;
+                let value = match index {
+                    0 => train,
+                    1 => second,
+                    k => train + k as f64 * (second - train),
+                };
+                libm::rint(value) as u64 - 1
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(spacing: TimestepSpacing, steps: u32, offset: u32) -> heapless::Vec<u32, 64> {
+        let config = TimestepConfig {
+            num_inference_steps: steps,
+            spacing,
+            steps_offset: offset,
+        };
+        config.timesteps(1000).unwrap().collect()
+    }
+
+    #[test]
+    fn diffusers_examples() {
+        assert_eq!(
+            collect(TimestepSpacing::Leading, 10, 1)[..],
+            [901, 801, 701, 601, 501, 401, 301, 201, 101, 1]
+        );
+        assert_eq!(
+            collect(TimestepSpacing::Linspace, 10, 0)[..],
+            [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
+        );
+        assert_eq!(
+            collect(TimestepSpacing::Trailing, 10, 0)[..],
+            [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+        );
+        // linspace(0, 999, 7) = 0, 166.5, 333, 499.5, 666, 832.5, 999: halves round to even.
+        assert_eq!(
+            collect(TimestepSpacing::Linspace, 7, 0)[..],
+            [999, 832, 666, 500, 333, 166, 0]
+        );
+        assert_eq!(collect(TimestepSpacing::Linspace, 1, 0)[..], [0]);
+    }
+
+    #[test]
+    fn invalid_counts_and_offsets() {
+        let config = TimestepConfig {
+            num_inference_steps: 0,
+            spacing: TimestepSpacing::Leading,
+            steps_offset: 0,
+        };
+        assert_eq!(
+            config.validate(1000),
+            Err(Error::InvalidStepCount {
+                steps: 0,
+                num_train_timesteps: 1000
+            })
+        );
+        let config = TimestepConfig {
+            num_inference_steps: 1001,
+            ..config
+        };
+        assert!(matches!(
+            config.validate(1000),
+            Err(Error::InvalidStepCount { .. })
+        ));
+        let config = TimestepConfig {
+            num_inference_steps: 1000,
+            steps_offset: 1,
+            ..config
+        };
+        assert_eq!(
+            config.validate(1000),
+            Err(Error::TimestepOutOfRange {
+                timestep: 1000,
+                num_train_timesteps: 1000
+            })
+        );
+        assert_eq!(
+            "uniform".parse::<TimestepSpacing>(),
+            Err(Error::UnknownName(NameKind::TimestepSpacing))
+        );
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command (README.md). Works on a fresh machine with only the Rust toolchain:
+# it installs what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== setup"
+rustup target add thumbv7em-none-eabihf >/dev/null
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+echo "== format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== tests"
+cargo test --workspace
+
+echo "== core builds for Cortex-M4F (no_std, no alloc)"
+cargo build -p diffusion-core --target thumbv7em-none-eabihf --release
+
+echo "== all tests passed"
