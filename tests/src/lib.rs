@@ -1,1 +1,48 @@
+//! Helpers shared by the cross-crate tests: loading the golden files written by
+//! `tests/golden/make_golden.py` and comparing vectors.
 
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// A golden file: the peer's version and its cases.
+#[derive(Deserialize)]
+pub struct Golden<T> {
+    /// e.g. "diffusers 0.42.1, torch 2.15.0".
+    pub peer: String,
+    /// The cases.
+    pub cases: Vec<T>,
+}
+
+/// Reads `tests/golden/<name>`.
+pub fn load<T: DeserializeOwned>(name: &str) -> Golden<T> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// ‖got − expected‖₂ / ‖expected‖₂ in f64.
+pub fn relative_l2(got: &[f32], expected: &[f32]) -> f64 {
+    assert_eq!(got.len(), expected.len(), "length mismatch");
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (&g, &e) in got.iter().zip(expected) {
+        diff += (g as f64 - e as f64).powi(2);
+        norm += (e as f64).powi(2);
+    }
+    (diff / norm).sqrt()
+}
+
+/// The stand-in model of the golden loops: ε(x, t) = 0.5·sin(x + 0.01·t), in f32 like torch.
+pub fn stand_in_model(x: &[f32], timestep: u32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = 0.5 * libm_sin(v + 0.01 * timestep as f32);
+    }
+}
+
+fn libm_sin(x: f32) -> f32 {
+    // std's sin is fine here: the model is outside the core, and its error is far below 1e-5.
+    x.sin()
+}

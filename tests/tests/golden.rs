@@ -1,0 +1,335 @@
+//! diffusion-core against diffusers 0.42.1 (golden files written by tests/golden/make_golden.py).
+
+use diffusion_core::{
+    BetaSchedule, FinalAlphaCumprod, NoiseSource, Plan, PredictionType, SampleClipping, Sampler,
+    SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing, VarianceType,
+    fill_alphas_cumprod, noise_stream,
+};
+use serde::Deserialize;
+use tests::{load, relative_l2, stand_in_model};
+
+const TOLERANCE: f64 = 1e-5;
+
+#[derive(Deserialize)]
+struct ScheduleCase {
+    schedule: String,
+    num_train_timesteps: u32,
+    rescale_betas_zero_snr: bool,
+    beta_start: f64,
+    beta_end: f64,
+    diffusers: Vec<f32>,
+    reference_f64: Vec<f64>,
+}
+
+#[test]
+fn alphas_cumprod_match_diffusers_and_the_f64_reference() {
+    let golden = load::<ScheduleCase>("schedules.json");
+    assert!(golden.peer.starts_with("diffusers 0.42.1"));
+    for case in golden.cases {
+        let config = ScheduleConfig {
+            num_train_timesteps: case.num_train_timesteps,
+            beta_schedule: BetaSchedule::from_name(&case.schedule, case.beta_start, case.beta_end)
+                .unwrap(),
+            rescale_betas_zero_snr: case.rescale_betas_zero_snr,
+        };
+        let mut ours = vec![0.0f32; case.num_train_timesteps as usize];
+        fill_alphas_cumprod(&config, &mut ours).unwrap();
+        let label = format!(
+            "{} T={} rescale={}",
+            case.schedule, case.num_train_timesteps, case.rescale_betas_zero_snr
+        );
+        let error = relative_l2(&ours, &case.diffusers);
+        assert!(
+            error <= TOLERANCE,
+            "{label}: relative L2 vs diffusers {error:e}"
+        );
+        // Element by element against float64: only the final f32 rounding may differ.
+        for (t, (&got, &reference)) in ours.iter().zip(&case.reference_f64).enumerate() {
+            let close = if reference == 0.0 {
+                got == 0.0
+            } else {
+                ((got as f64 - reference) / reference).abs() <= 1e-6
+            };
+            assert!(
+                close,
+                "{label}: alpha_cumprod[{t}] = {got:e}, f64 reference {reference:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn known_values() {
+    let cosine = ScheduleConfig {
+        beta_schedule: BetaSchedule::SquaredCosCapV2,
+        ..ScheduleConfig::default()
+    };
+    let mut table = vec![0.0f32; 1000];
+    fill_alphas_cumprod(&cosine, &mut table).unwrap();
+    // Float division: about 2.4e-9. Integer division (the bug) gives about 1e-3.
+    assert!((table[999] / 2.4e-9 - 1.0).abs() < 0.05, "{:e}", table[999]);
+}
+
+#[derive(Deserialize)]
+struct TimestepCase {
+    num_train_timesteps: u32,
+    spacing: String,
+    steps_offset: u32,
+    steps: u32,
+    ddim: Vec<u32>,
+    ddpm: Vec<u32>,
+    ddim_stride_prev: Vec<i64>,
+}
+
+#[test]
+fn timestep_arrays_match_diffusers() {
+    let mut stride_disagreements = Vec::new();
+    for case in load::<TimestepCase>("timesteps.json").cases {
+        let config = TimestepConfig {
+            num_inference_steps: case.steps,
+            spacing: case.spacing.parse().unwrap(),
+            steps_offset: case.steps_offset,
+        };
+        let ours: Vec<u32> = config
+            .timesteps(case.num_train_timesteps)
+            .unwrap()
+            .collect();
+        let label = format!(
+            "{} T={} N={} offset={}",
+            case.spacing, case.num_train_timesteps, case.steps, case.steps_offset
+        );
+        assert_eq!(ours, case.ddim, "{label} (DDIM)");
+        assert_eq!(ours, case.ddpm, "{label} (DDPM)");
+        // Our previous timestep is the next array element; count where diffusers' DDIM stride
+        // formula t - T//N says otherwise.
+        let differs = (0..ours.len()).any(|k| {
+            let next = ours.get(k + 1).map_or(-1, |&t| t as i64);
+            let stride = case.ddim_stride_prev[k];
+            !(stride == next || (next == -1 && stride < 0))
+        });
+        if differs {
+            stride_disagreements.push(label);
+        }
+    }
+    // The documented cases (core/src/timesteps.rs): linspace, and trailing when T % N != 0.
+    assert!(stride_disagreements.contains(&"linspace T=1000 N=10 offset=0".to_string()));
+    assert!(stride_disagreements.contains(&"trailing T=1000 N=13 offset=0".to_string()));
+    assert!(
+        !stride_disagreements
+            .iter()
+            .any(|l| l.starts_with("leading")),
+        "{stride_disagreements:?}"
+    );
+    assert!(!stride_disagreements.contains(&"trailing T=1000 N=25 offset=0".to_string()));
+}
+
+fn sampler_config(
+    sampler: &str,
+    variance_type: &str,
+    eta: f32,
+    prediction_type: &str,
+    clipping: &str,
+) -> SamplerConfig {
+    SamplerConfig {
+        sampler: match sampler {
+            "ddpm" => Sampler::Ddpm {
+                variance_type: variance_type.parse::<VarianceType>().unwrap(),
+            },
+            _ => Sampler::Ddim {
+                eta,
+                use_clipped_model_output: false,
+            },
+        },
+        prediction_type: prediction_type.parse::<PredictionType>().unwrap(),
+        clipping: match clipping {
+            "none" => SampleClipping::None,
+            "clip" => SampleClipping::Range(1.0),
+            _ => SampleClipping::DynamicThreshold {
+                ratio: 0.9,
+                max_value: 1.5,
+            },
+        },
+        final_alpha_cumprod: FinalAlphaCumprod::One,
+    }
+}
+
+#[derive(Deserialize)]
+struct StepCase {
+    sampler: String,
+    variance_type: String,
+    eta: f32,
+    prediction_type: String,
+    clipping: String,
+    steps: u32,
+    spacing: String,
+    steps_offset: u32,
+    index: usize,
+    timestep: u32,
+    shape: Vec<usize>,
+    sample: Vec<f32>,
+    model_output: Vec<f32>,
+    noise: Vec<f32>,
+    expected: Vec<f32>,
+}
+
+#[test]
+fn single_steps_match_diffusers() {
+    let cases = load::<StepCase>("steps.json").cases;
+    assert_eq!(cases.len(), 108);
+    for case in cases {
+        let config = sampler_config(
+            &case.sampler,
+            &case.variance_type,
+            case.eta,
+            &case.prediction_type,
+            &case.clipping,
+        );
+        let timesteps = TimestepConfig {
+            num_inference_steps: case.steps,
+            spacing: case.spacing.parse().unwrap(),
+            steps_offset: case.steps_offset,
+        };
+        let plan: Plan<50> = Plan::new(&ScheduleConfig::default(), &timesteps, &config).unwrap();
+        assert_eq!(plan.steps()[case.index].timestep, case.timestep);
+        let batch = case.shape[0];
+        let per_sample = case.sample.len() / batch;
+        let mut sample = case.sample.clone();
+        // diffusers' noise tensor is NCHW, so each sample's noise is its own contiguous slice.
+        let mut noise: Vec<SliceNoise> =
+            case.noise.chunks(per_sample).map(SliceNoise::new).collect();
+        let mut scratch = vec![0.0f32; per_sample];
+        plan.step_batch(
+            case.index,
+            &mut sample,
+            &case.model_output,
+            &mut noise,
+            &mut scratch,
+        )
+        .unwrap();
+        let error = relative_l2(&sample, &case.expected);
+        assert!(
+            error <= TOLERANCE,
+            "{} {} eta={} {} {} t={}: relative L2 {error:e}",
+            case.sampler,
+            case.variance_type,
+            case.eta,
+            case.prediction_type,
+            case.clipping,
+            case.timestep
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct LoopCase {
+    sampler: String,
+    eta: f32,
+    variance_type: String,
+    prediction_type: String,
+    spacing: String,
+    steps_offset: u32,
+    steps: u32,
+    clipping: String,
+    rescale_betas_zero_snr: bool,
+    seed: u64,
+    shape: Vec<usize>,
+    timesteps: Vec<u32>,
+    #[serde(rename = "x_T")]
+    x_t: Vec<f32>,
+    diffusers: Vec<f32>,
+    array_following: Option<Vec<f32>>,
+}
+
+/// Runs a golden loop with noise v1 drawn by the core itself: x_T, then every noisy step.
+fn run_loop(case: &LoopCase) -> Vec<f32> {
+    let schedule = ScheduleConfig {
+        rescale_betas_zero_snr: case.rescale_betas_zero_snr,
+        ..ScheduleConfig::default()
+    };
+    let timesteps = TimestepConfig {
+        num_inference_steps: case.steps,
+        spacing: case.spacing.parse::<TimestepSpacing>().unwrap(),
+        steps_offset: case.steps_offset,
+    };
+    let config = sampler_config(
+        &case.sampler,
+        &case.variance_type,
+        case.eta,
+        &case.prediction_type,
+        &case.clipping,
+    );
+    let plan: Plan<25> = Plan::new(&schedule, &timesteps, &config).unwrap();
+    assert_eq!(plan.timesteps().collect::<Vec<_>>(), case.timesteps);
+    let batch = case.shape[0];
+    let per_sample = case.x_t.len() / batch;
+    let mut streams: Vec<_> = (0..batch as u64)
+        .map(|i| noise_stream(case.seed, i))
+        .collect();
+    let mut x = vec![0.0f32; case.x_t.len()];
+    for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
+        stream.fill_standard_normal(sample);
+    }
+    // numpy draws the same x_T within 1e-6 (noise v1).
+    let drift = x
+        .iter()
+        .zip(&case.x_t)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        drift <= 1e-6,
+        "x_T differs from the numpy reference by {drift:e}"
+    );
+    let mut output = vec![0.0f32; x.len()];
+    let mut scratch = vec![0.0f32; per_sample];
+    for (index, timestep) in plan.timesteps().enumerate() {
+        stand_in_model(&x, timestep, &mut output);
+        plan.step_batch(index, &mut x, &output, &mut streams, &mut scratch)
+            .unwrap();
+    }
+    x
+}
+
+#[test]
+fn whole_loops_match_diffusers() {
+    for case in load::<LoopCase>("loops.json").cases {
+        let label = format!(
+            "{} eta={} {} {} {} offset={} N={} clip={} zero_snr={}",
+            case.sampler,
+            case.eta,
+            case.variance_type,
+            case.prediction_type,
+            case.spacing,
+            case.steps_offset,
+            case.steps,
+            case.clipping,
+            case.rescale_betas_zero_snr
+        );
+        let ours = run_loop(&case);
+        match &case.array_following {
+            None => {
+                let error = relative_l2(&ours, &case.diffusers);
+                assert!(
+                    error <= TOLERANCE,
+                    "{label}: relative L2 vs diffusers {error:e}"
+                );
+            }
+            Some(reference) => {
+                // diffusers' DDIM takes ᾱ_prev at t − T//N, a timestep this plan never visits.
+                // We follow the array, and match a reference that does (float64).
+                let error = relative_l2(&ours, reference);
+                assert!(
+                    error <= TOLERANCE,
+                    "{label}: relative L2 vs array-following reference {error:e}"
+                );
+                let gap = relative_l2(&ours, &case.diffusers);
+                eprintln!(
+                    "{label}: diffusers' stride formula moves the result by {gap:.3e} (relative L2)"
+                );
+                assert!(
+                    gap > 1e-3,
+                    "{label}: expected diffusers' stride formula to differ, gap {gap:e}"
+                );
+            }
+        }
+    }
+}
