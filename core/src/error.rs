@@ -19,7 +19,7 @@ pub enum NameKind {
 /// Every way a caller can ask the core for something it cannot do.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Error {
-    /// `num_train_timesteps` (T) is 0 or above [`crate::MAX_TRAIN_TIMESTEPS`].
+    /// `num_train_timesteps` (T) is 0 (or 1 with the zero-SNR rescale) or above [`crate::MAX_TRAIN_TIMESTEPS`].
     InvalidTrainTimesteps {
         /// The rejected T.
         num_train_timesteps: u32,
@@ -103,7 +103,7 @@ impl fmt::Display for Error {
                 num_train_timesteps,
             } => write!(
                 f,
-                "num_train_timesteps must be in 1..={}, got {num_train_timesteps}",
+                "num_train_timesteps must be in 1..={} (at least 2 with rescale_betas_zero_snr), got {num_train_timesteps}",
                 crate::MAX_TRAIN_TIMESTEPS
             ),
             Error::InvalidBetaRange {

@@ -7,6 +7,7 @@ Files (JSON, float32 values written exactly):
   schedules.json  diffusers' alphas_cumprod for every schedule, plus an independent float64 reference
   timesteps.json  diffusers' timestep arrays (DDIM and DDPM) and DDIM's stride-based previous timesteps
   steps.json      single DDPM/DDIM steps on fixed inputs with injected noise
+  noise.json      noise v1 words and normals from the numpy reference (tests/noise/noise_v1.py)
   loops.json      whole 10/13/25-step loops with the stand-in model eps(x, t) = 0.5*sin(x + 0.01*t),
                   x_T and noise drawn from noise v1 (tests/noise/noise_v1.py)
 """
@@ -254,6 +255,16 @@ def loops():
     return cases
 
 
+def noise():
+    """noise v1 from the numpy reference: raw words and one odd-sized request of normals."""
+    cases = []
+    for seed, index in ((0, 0), (0, 1), (1, 0), (42, 7), (2**64 - 1, 2**40)):
+        words = NoiseStream(seed, index).next_u32(8)
+        cases.append(dict(seed=str(seed), sample_index=str(index), u32=[int(w) for w in words],
+                          normals=f32_list(NoiseStream(seed, index).normals(1001))))
+    return cases
+
+
 def write(name, data):
     path = os.path.join(HERE, name)
     with open(path, "w") as f:
@@ -266,3 +277,4 @@ if __name__ == "__main__":
     write("timesteps.json", timesteps())
     write("steps.json", steps())
     write("loops.json", loops())
+    write("noise.json", noise())
