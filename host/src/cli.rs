@@ -1,0 +1,172 @@
+//! The command line: raw flags only (no I/O). [`crate::config`] resolves them into core configs.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::shard::Shard;
+
+/// Sample a diffusers-style ONNX U-Net with DDPM or DDIM, through ONNX Runtime.
+///
+/// Scheduler options use diffusers' names. They come from `scheduler_config.json` (given with
+/// --scheduler-config, or found next to the model), and flags override the file.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "host", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The exported U-Net (ONNX): a float32 rank-4 sample input and a timestep input.
+    #[arg(long, value_name = "FILE")]
+    pub onnx: PathBuf,
+
+    /// Number of denoising steps (diffusers `num_inference_steps`), 1 ..= num_train_timesteps.
+    #[arg(long, default_value_t = 25)]
+    pub steps: u32,
+
+    /// Update rule [default: from the config's `_class_name`, else ddim].
+    #[arg(long, value_enum)]
+    pub scheduler: Option<SchedulerKind>,
+
+    /// DDIM stochasticity: 0 is deterministic, 1 has DDPM's variance.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub eta: f32,
+
+    /// Seed of the noise (noise v1: sample i of seed s is the same at any batch size or shard).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Total number of samples of the job (all shards together).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub num_samples: u64,
+
+    /// Samples per model call [default: the model's fixed batch, else min(num-samples, 16)].
+    #[arg(long, value_name = "B")]
+    pub batch: Option<usize>,
+
+    /// Run only shard K of N (0-based): samples K·S/N ..< (K+1)·S/N of the S samples.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+
+    /// diffusers scheduler_config.json [default: the one next to the model, if any].
+    #[arg(long, value_name = "FILE")]
+    pub scheduler_config: Option<PathBuf>,
+
+    /// Override: linear, scaled_linear, squaredcos_cap_v2 or sigmoid.
+    #[arg(long, value_name = "NAME")]
+    pub beta_schedule: Option<String>,
+
+    /// Override: β at t = 0.
+    #[arg(long, value_name = "BETA")]
+    pub beta_start: Option<f64>,
+
+    /// Override: β at t = T − 1.
+    #[arg(long, value_name = "BETA")]
+    pub beta_end: Option<f64>,
+
+    /// Override: T, the number of training timesteps.
+    #[arg(long, value_name = "T")]
+    pub num_train_timesteps: Option<u32>,
+
+    /// Override: linspace, leading or trailing.
+    #[arg(long, value_name = "NAME")]
+    pub timestep_spacing: Option<String>,
+
+    /// Override: added to `leading` timesteps.
+    #[arg(long, value_name = "N")]
+    pub steps_offset: Option<u32>,
+
+    /// Override: epsilon, v_prediction or sample.
+    #[arg(long, value_name = "NAME")]
+    pub prediction_type: Option<String>,
+
+    /// Override: clamp the predicted x0 to ±clip-sample-range.
+    #[arg(long, value_name = "BOOL")]
+    pub clip_sample: Option<bool>,
+
+    /// Override: the clamp range of --clip-sample.
+    #[arg(long, value_name = "R")]
+    pub clip_sample_range: Option<f32>,
+
+    /// Override: ᾱ after the last step is 1 (true) or ᾱ_0 (false).
+    #[arg(long, value_name = "BOOL")]
+    pub set_alpha_to_one: Option<bool>,
+
+    /// Override (DDPM): fixed_small, fixed_large or learned_range.
+    #[arg(long, value_name = "NAME")]
+    pub variance_type: Option<String>,
+
+    /// Override: rescale the schedule to zero terminal SNR.
+    #[arg(long, value_name = "BOOL")]
+    pub rescale_betas_zero_snr: Option<bool>,
+
+    /// Start from this x_T instead of drawing it: float32 .npy of shape [num-samples, C, H, W].
+    #[arg(long, value_name = "FILE.npy")]
+    pub init_noise: Option<PathBuf>,
+
+    /// Write a PNG grid of the samples [default: samples.png when no output is named].
+    #[arg(long, value_name = "FILE.png")]
+    pub out: Option<PathBuf>,
+
+    /// Write one PNG per sample (sample_000000.png, numbered by global index).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Write the exact float32 samples, shape [samples, C, H, W].
+    #[arg(long, value_name = "FILE.npy")]
+    pub save_npy: Option<PathBuf>,
+
+    /// Execution provider: auto tries TensorRT, then CUDA, then CPU, and says which runs.
+    #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Auto)]
+    pub ep: ExecutionProviderKind,
+
+    /// GPU index for CUDA and TensorRT.
+    #[arg(long, default_value_t = 0)]
+    pub device_id: i32,
+
+    /// Intra-op threads of the CPU provider [default: ONNX Runtime's choice].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// TensorRT engine cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub trt_cache: Option<PathBuf>,
+
+    /// Let TensorRT use fp16 kernels.
+    #[arg(long)]
+    pub trt_fp16: bool,
+
+    /// Spatial size H[,W] when the model's is dynamic.
+    #[arg(long, value_name = "H[,W]", value_delimiter = ',', num_args = 1..=2)]
+    pub sample_size: Option<Vec<usize>>,
+
+    /// ONNX Runtime library [default: $ORT_DYLIB_PATH, next to the executable, .ort/ of this
+    /// project, the onnxruntime package of python3].
+    #[arg(long, value_name = "FILE")]
+    pub ort_library: Option<PathBuf>,
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  host --onnx models/digits/unet.onnx --steps 25 --num-samples 64 --out grid.png
+  host --onnx unet.onnx --scheduler ddpm --steps 1000 --save-npy x0.npy --seed 7
+  host --onnx unet.onnx --num-samples 10000 --shard 3/8 --out-dir samples/";
+
+/// The update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchedulerKind {
+    /// Denoising diffusion implicit models (η selects the noise).
+    Ddim,
+    /// Ancestral sampling of denoising diffusion probabilistic models.
+    Ddpm,
+}
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecutionProviderKind {
+    /// TensorRT, else CUDA, else CPU.
+    Auto,
+    /// CPU only.
+    Cpu,
+    /// CUDA (an error if it cannot start).
+    Cuda,
+    /// TensorRT with CUDA for unsupported nodes (an error if it cannot start).
+    Tensorrt,
+}

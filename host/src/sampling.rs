@@ -1,0 +1,282 @@
+//! The sampling loop: per batch, x_T from noise v1 (or a file), then for each step one model call
+//! and one in-place core step. Tensors and the I/O binding are created once per batch size; the
+//! step loop allocates no sample-sized buffer.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use diffusion_core::{NoiseSource, Pcg32, Plan, noise_stream};
+use half::f16;
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::{IoBinding, Session};
+use ort::value::Tensor;
+
+use crate::config::MAX_STEPS;
+use crate::runtime::Provider;
+use crate::signature::{Signature, TimestepShape, TimestepType};
+
+/// Shape of one sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// C.
+    pub channels: usize,
+    /// H.
+    pub height: usize,
+    /// W.
+    pub width: usize,
+}
+
+impl Geometry {
+    /// C·H·W.
+    pub fn elements(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// What to sample.
+pub struct Job<'a> {
+    /// The realized steps.
+    pub plan: &'a Plan<MAX_STEPS>,
+    /// Noise seed.
+    pub seed: u64,
+    /// Global indices of the samples this process computes.
+    pub samples: Range<u64>,
+    /// Samples per model call.
+    pub batch: usize,
+    /// x_T for `samples`, sample after sample, instead of drawing it.
+    pub init_noise: Option<&'a [f32]>,
+    /// Per-sample shape.
+    pub geometry: Geometry,
+}
+
+/// Where the time went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    /// Inside the model call (including input/output copies of the provider).
+    pub model: Duration,
+    /// Output check, core step and noise.
+    pub sampler: Duration,
+    /// Model calls made.
+    pub model_calls: u64,
+}
+
+/// The timestep tensor in the model's element type.
+enum TimestepTensor {
+    Int64(Tensor<i64>),
+    Int32(Tensor<i32>),
+    Float32(Tensor<f32>),
+    Float16(Tensor<f16>),
+}
+
+impl TimestepTensor {
+    fn new(kind: TimestepType, shape: TimestepShape, batch: usize) -> Result<Self> {
+        let dims: Vec<i64> = match shape {
+            TimestepShape::Scalar => vec![],
+            TimestepShape::One => vec![1],
+            TimestepShape::Batch => vec![batch as i64],
+        };
+        let count = dims.iter().product::<i64>() as usize;
+        let tensor = match kind {
+            TimestepType::Int64 => Self::Int64(Tensor::from_array((dims, vec![0i64; count]))?),
+            TimestepType::Int32 => Self::Int32(Tensor::from_array((dims, vec![0i32; count]))?),
+            TimestepType::Float32 => Self::Float32(Tensor::from_array((dims, vec![0f32; count]))?),
+            TimestepType::Float16 => {
+                Self::Float16(Tensor::from_array((dims, vec![f16::ZERO; count]))?)
+            }
+        };
+        Ok(tensor)
+    }
+
+    fn set(&mut self, timestep: u32) {
+        match self {
+            Self::Int64(t) => t.extract_tensor_mut().1.fill(timestep as i64),
+            Self::Int32(t) => t.extract_tensor_mut().1.fill(timestep as i32),
+            Self::Float32(t) => t.extract_tensor_mut().1.fill(timestep as f32),
+            // Exact up to 2048; larger timesteps round as any float16 model sees them.
+            Self::Float16(t) => t
+                .extract_tensor_mut()
+                .1
+                .fill(f16::from_f32(timestep as f32)),
+        }
+    }
+
+    fn bind(&self, binding: &mut IoBinding, name: &str) -> ort::Result<()> {
+        match self {
+            Self::Int64(t) => binding.bind_input(name, t),
+            Self::Int32(t) => binding.bind_input(name, t),
+            Self::Float32(t) => binding.bind_input(name, t),
+            Self::Float16(t) => binding.bind_input(name, t),
+        }
+    }
+}
+
+/// The tensors and binding for one batch size.
+struct BatchBuffers {
+    size: usize,
+    sample: Tensor<f32>,
+    timestep: TimestepTensor,
+    binding: IoBinding,
+}
+
+impl BatchBuffers {
+    fn new(
+        session: &Session,
+        signature: &Signature,
+        provider: Provider,
+        geometry: Geometry,
+        size: usize,
+    ) -> Result<Self> {
+        let shape = [size, geometry.channels, geometry.height, geometry.width];
+        // On a GPU, x_t and the prediction live in pinned host memory: each step copies x_t in and
+        // the prediction out, nothing else.
+        let (sample, output_memory) = if provider.is_gpu() {
+            let pinned = |memory_type| {
+                MemoryInfo::new(
+                    AllocationDevice::CUDA_PINNED,
+                    0,
+                    AllocatorType::Device,
+                    memory_type,
+                )
+            };
+            let allocator = Allocator::new(session, pinned(MemoryType::CPUInput)?)?;
+            (
+                Tensor::<f32>::new(&allocator, shape)?,
+                pinned(MemoryType::CPUOutput)?,
+            )
+        } else {
+            let memory = MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::Default,
+            )?;
+            (Tensor::<f32>::new(&Allocator::default(), shape)?, memory)
+        };
+        let mut binding = session.create_binding()?;
+        binding.bind_output_to_device(&signature.output, &output_memory)?;
+        let timestep =
+            TimestepTensor::new(signature.timestep_type, signature.timestep_shape, size)?;
+        Ok(BatchBuffers {
+            size,
+            sample,
+            timestep,
+            binding,
+        })
+    }
+}
+
+/// Runs the job; returns the samples (sample after sample, NCHW) and the timing.
+pub fn run(
+    session: &mut Session,
+    signature: &Signature,
+    provider: Provider,
+    job: &Job<'_>,
+    mut on_step: impl FnMut(),
+) -> Result<(Vec<f32>, Timing)> {
+    let per_sample = job.geometry.elements();
+    let total = (job.samples.end - job.samples.start) as usize;
+    let mut result = vec![0.0f32; total * per_sample];
+    let mut timing = Timing::default();
+    let mut scratch = vec![0.0f32; per_sample];
+    let mut buffers: Option<BatchBuffers> = None;
+    let steps = job.plan.len();
+    let indices: Vec<u64> = job.samples.clone().collect();
+    for (batch_number, batch_indices) in indices.chunks(job.batch).enumerate() {
+        let size = batch_indices.len();
+        if buffers.as_ref().is_none_or(|b| b.size != size) {
+            buffers = Some(BatchBuffers::new(
+                session,
+                signature,
+                provider,
+                job.geometry,
+                size,
+            )?);
+        }
+        let Some(buffers) = buffers.as_mut() else {
+            unreachable!("assigned above")
+        };
+        let mut streams: Vec<Pcg32> = batch_indices
+            .iter()
+            .map(|&i| noise_stream(job.seed, i))
+            .collect();
+        let first = batch_number * job.batch;
+        {
+            let (_, x) = buffers.sample.extract_tensor_mut();
+            for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
+                // Always drawn, so that step noise is the same with or without --init-noise.
+                stream.fill_standard_normal(sample);
+            }
+            if let Some(init) = job.init_noise {
+                x.copy_from_slice(&init[first * per_sample..(first + size) * per_sample]);
+            }
+        }
+        for (index, timestep) in job.plan.timesteps().enumerate() {
+            buffers.timestep.set(timestep);
+            buffers
+                .binding
+                .bind_input(&signature.sample_input, &buffers.sample)?;
+            buffers
+                .timestep
+                .bind(&mut buffers.binding, &signature.timestep_input)?;
+            let started = Instant::now();
+            let outputs = session.run_binding(&buffers.binding).map_err(|error| {
+                anyhow!(
+                    "the model failed at step {}/{steps} (timestep {timestep}): {error}",
+                    index + 1
+                )
+            })?;
+            let output = outputs
+                .get(&signature.output)
+                .ok_or_else(|| anyhow!("the model produced no output {}", signature.output))?;
+            let (shape, prediction) = output.try_extract_tensor::<f32>()?;
+            let model_done = Instant::now();
+            timing.model += model_done - started;
+            timing.model_calls += 1;
+            let expected = [
+                size as i64,
+                job.geometry.channels as i64,
+                job.geometry.height as i64,
+                job.geometry.width as i64,
+            ];
+            let doubled = [expected[0], 2 * expected[1], expected[2], expected[3]];
+            if shape[..] != expected && shape[..] != doubled {
+                bail!(
+                    "the model's output has shape {shape}, expected {expected:?} (or twice the channels)"
+                );
+            }
+            if let Some(position) = prediction.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "the model output {} at step {}/{steps} (timestep {timestep}), element {position}",
+                    prediction[position],
+                    index + 1
+                );
+            }
+            let (_, x) = buffers.sample.extract_tensor_mut();
+            job.plan
+                .step_batch(index, x, prediction, &mut streams, &mut scratch)
+                .map_err(|error| {
+                    anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
+                })?;
+            timing.sampler += model_done.elapsed();
+            on_step();
+        }
+        let (_, x) = buffers.sample.extract_tensor();
+        result[first * per_sample..(first + size) * per_sample].copy_from_slice(x);
+    }
+    Ok((result, timing))
+}
+
+/// Checks that an init-noise array fits the job (used before the run starts).
+pub fn check_init_noise(shape: &[usize], total_samples: u64, geometry: Geometry) -> Result<()> {
+    let expected = [
+        total_samples as usize,
+        geometry.channels,
+        geometry.height,
+        geometry.width,
+    ];
+    if shape != expected {
+        bail!("--init-noise has shape {shape:?}, expected [num-samples, C, H, W] = {expected:?}");
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The closing report: what ran, where the time went, how to repeat it.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::SchedulerKind;
+use crate::runtime::Provider;
+use crate::sampling::{Geometry, Timing};
+
+/// Everything the report says.
+pub struct Summary {
+    /// Where the model ran.
+    pub provider: Provider,
+    /// DDIM or DDPM.
+    pub scheduler: SchedulerKind,
+    /// Steps per sample.
+    pub steps: usize,
+    /// The seed (printed so that a run can be repeated).
+    pub seed: u64,
+    /// Global indices computed here.
+    pub samples: Range<u64>,
+    /// Samples of the whole job.
+    pub total_samples: u64,
+    /// Samples per model call.
+    pub batch: usize,
+    /// Per-sample shape.
+    pub geometry: Geometry,
+    /// Model and sampler time.
+    pub timing: Timing,
+    /// Wall time of the sampling loop.
+    pub sampling_time: Duration,
+    /// Wall time of the whole run.
+    pub total_time: Duration,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let calls = self.timing.model_calls.max(1) as f64;
+        let sampler_share =
+            100.0 * self.timing.sampler.as_secs_f64() / self.sampling_time.as_secs_f64().max(1e-12);
+        let scheduler = match self.scheduler {
+            SchedulerKind::Ddim => "DDIM",
+            SchedulerKind::Ddpm => "DDPM",
+        };
+        let Geometry {
+            channels,
+            height,
+            width,
+        } = self.geometry;
+        writeln!(
+            f,
+            "sampled {} of {} samples (indices {}..{}) of {channels}x{height}x{width}, batch {}, seed {}",
+            self.samples.end - self.samples.start,
+            self.total_samples,
+            self.samples.start,
+            self.samples.end,
+            self.batch,
+            self.seed
+        )?;
+        writeln!(
+            f,
+            "provider {}, {scheduler}, {} steps",
+            self.provider.name(),
+            self.steps
+        )?;
+        writeln!(
+            f,
+            "time: total {:.1} ms, sampling {:.1} ms; per step: model {:.3} ms, sampler {:.3} ms ({sampler_share:.1}% of sampling)",
+            milliseconds(self.total_time),
+            milliseconds(self.sampling_time),
+            milliseconds(self.timing.model) / calls,
+            milliseconds(self.timing.sampler) / calls,
+        )?;
+        for path in &self.written {
+            writeln!(f, "wrote {}", path.display())?;
+        }
+        Ok(())
+    }
+}
