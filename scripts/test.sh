@@ -8,6 +8,9 @@ echo "== setup"
 rustup target add thumbv7em-none-eabihf >/dev/null
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
+echo "== ONNX Runtime 1.31.1 (CPU build from PyPI, into .ort/)"
+scripts/fetch-ort.sh >/dev/null
+
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,64 @@
+//! Helpers for the host's command-line tests: the binary, fixtures, and `.npy` files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+
+/// `host`, built by cargo for these tests.
+pub fn host() -> Command {
+    Command::cargo_bin("host").expect("host binary")
+}
+
+/// `tests/fixtures/<relative>` of the workspace.
+pub fn fixture(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(relative)
+}
+
+/// A float32 `.npy` as (shape, values in C order).
+pub fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let array = ArrayD::<f32>::read_npy(file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (array.shape().to_vec(), array.iter().copied().collect())
+}
+
+/// ‖a − b‖ / ‖b‖.
+pub fn relative_l2(got: &[f32], expected: &[f32]) -> f64 {
+    assert_eq!(got.len(), expected.len());
+    let diff: f64 = got
+        .iter()
+        .zip(expected)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum();
+    let norm: f64 = expected.iter().map(|&b| (b as f64).powi(2)).sum();
+    (diff / norm).sqrt()
+}
+
+/// Mean and standard deviation.
+pub fn moments(values: &[f32]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let variance = values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean, variance.sqrt())
+}
+
+/// Runs host with `args` (plus `--save-npy <dir>/<name>.npy`), expects success, returns the samples.
+pub fn sample(dir: &Path, name: &str, args: &[&str]) -> (Vec<usize>, Vec<f32>) {
+    let path = dir.join(format!("{name}.npy"));
+    host()
+        .args(args)
+        .arg("--save-npy")
+        .arg(&path)
+        .assert()
+        .success();
+    read_npy(&path)
+}
