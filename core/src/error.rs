@@ -96,6 +96,30 @@ pub enum Error {
     UnknownName(NameKind),
 }
 
+impl Error {
+    /// The variant's name, e.g. `"InvalidStepCount"`: a report that needs no float formatting,
+    /// which costs about 10 KiB of flash on a microcontroller.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::InvalidTrainTimesteps { .. } => "InvalidTrainTimesteps",
+            Error::InvalidBetaRange { .. } => "InvalidBetaRange",
+            Error::TrainedBetasLength { .. } => "TrainedBetasLength",
+            Error::InvalidTrainedBeta { .. } => "InvalidTrainedBeta",
+            Error::DegenerateSchedule { .. } => "DegenerateSchedule",
+            Error::InvalidStepCount { .. } => "InvalidStepCount",
+            Error::TimestepOutOfRange { .. } => "TimestepOutOfRange",
+            Error::InvalidEta => "InvalidEta",
+            Error::InvalidClipRange => "InvalidClipRange",
+            Error::InvalidThreshold => "InvalidThreshold",
+            Error::LengthMismatch { .. } => "LengthMismatch",
+            Error::CapacityExceeded { .. } => "CapacityExceeded",
+            Error::StepIndexOutOfRange { .. } => "StepIndexOutOfRange",
+            Error::MissingVarianceChannels => "MissingVarianceChannels",
+            Error::UnknownName(_) => "UnknownName",
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -77,12 +77,52 @@ pub struct Plan<const CAPACITY: usize> {
 }
 
 impl<const CAPACITY: usize> Plan<CAPACITY> {
+    /// A plan with no steps, as a constant: firmware can keep one in a `static` and fill it with
+    /// [`Plan::rebuild`], so the plan never passes through the stack.
+    pub const fn empty() -> Self {
+        Plan {
+            steps: Vec::new(),
+            clipping: SampleClipping::None,
+        }
+    }
+
     /// Validates the three configs and computes every step.
     pub fn new(
         schedule: &ScheduleConfig<'_>,
         timesteps: &TimestepConfig,
         sampler: &SamplerConfig,
     ) -> Result<Self, Error> {
+        let mut plan = Self::empty();
+        plan.rebuild(schedule, timesteps, sampler)?;
+        Ok(plan)
+    }
+
+    /// [`Plan::new`] in place. On error the plan is left empty.
+    ///
+    /// Inlined so that a caller with a constant schedule (firmware) links only the β layout it
+    /// uses: the cosine schedule alone brings ~8 KiB of f64 `cos` to a Cortex-M4F.
+    #[inline(always)]
+    pub fn rebuild(
+        &mut self,
+        schedule: &ScheduleConfig<'_>,
+        timesteps: &TimestepConfig,
+        sampler: &SamplerConfig,
+    ) -> Result<(), Error> {
+        self.steps.clear();
+        let result = self.fill(schedule, timesteps, sampler);
+        if result.is_err() {
+            self.steps.clear();
+        }
+        result
+    }
+
+    #[inline(always)]
+    fn fill(
+        &mut self,
+        schedule: &ScheduleConfig<'_>,
+        timesteps: &TimestepConfig,
+        sampler: &SamplerConfig,
+    ) -> Result<(), Error> {
         let train_timesteps = schedule.num_train_timesteps;
         schedule.validate()?;
         sampler.clipping.validate()?;
@@ -98,7 +138,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
                 capacity: CAPACITY,
             });
         }
-        let mut steps: Vec<StepCoefficients, CAPACITY> = Vec::new();
+        let steps = &mut self.steps;
         for timestep in planned {
             // Capacity was checked above; a failed push cannot happen, but is not a panic either.
             let entry = StepCoefficients {
@@ -164,10 +204,8 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
             }
             *step = computed;
         }
-        Ok(Plan {
-            steps,
-            clipping: sampler.clipping,
-        })
+        self.clipping = sampler.clipping;
+        Ok(())
     }
 
     /// Number of steps (model evaluations).

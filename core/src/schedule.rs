@@ -173,6 +173,7 @@ impl ScheduleConfig<'_> {
     }
 
     /// β_t in f64, before any zero-SNR rescale. `t` must be below T (callers iterate `0..T`).
+    #[inline(always)]
     pub fn beta(&self, t: u32) -> f64 {
         let steps = self.num_train_timesteps;
         // Position along the schedule, 0 at t = 0 and 1 at t = T − 1 (numpy's linspace endpoints).
@@ -214,6 +215,7 @@ impl ScheduleConfig<'_> {
     }
 
     /// Streams ᾱ_t in f64 for t = 0..T (rescaled when asked). Validates first.
+    #[inline(always)]
     pub fn alphas_cumprod(&self) -> Result<AlphasCumprod<'_>, Error> {
         self.validate()?;
         let rescale = if self.rescale_betas_zero_snr {
@@ -266,6 +268,7 @@ pub struct AlphasCumprod<'c> {
 impl Iterator for AlphasCumprod<'_> {
     type Item = (u32, f64);
 
+    #[inline(always)]
     fn next(&mut self) -> Option<(u32, f64)> {
         let t = self.next_t;
         if t >= self.config.num_train_timesteps {

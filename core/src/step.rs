@@ -13,6 +13,19 @@ use crate::clipping::{SampleClipping, quantile};
 use crate::error::Error;
 use crate::noise::NoiseSource;
 
+/// min(max(x, low), high), keeping NaN (as torch.clamp does). Unlike `f32::clamp` it has no panic
+/// path, whose message would link float formatting into firmware.
+#[inline(always)]
+fn clamp(x: f32, low: f32, high: f32) -> f32 {
+    if x < low {
+        low
+    } else if x > high {
+        high
+    } else {
+        x
+    }
+}
+
 /// Values of noise drawn at a time (even, so chunked requests give the same values as one request).
 pub const NOISE_CHUNK: usize = 64;
 
@@ -79,7 +92,7 @@ impl StepCoefficients {
         match clipping {
             SampleClipping::None => self.update(sample, prediction, variance, noise, |x| x),
             SampleClipping::Range(range) => self.update(sample, prediction, variance, noise, |x| {
-                x.clamp(-range, range)
+                clamp(x, -range, range)
             }),
             SampleClipping::DynamicThreshold { ratio, max_value } => {
                 let available = scratch.len();
@@ -91,9 +104,9 @@ impl StepCoefficients {
                     *slot =
                         libm::fabsf(self.original_from_sample * x + self.original_from_model * m);
                 }
-                let threshold = quantile(scratch, ratio).clamp(1.0, max_value);
+                let threshold = clamp(quantile(scratch, ratio), 1.0, max_value);
                 self.update(sample, prediction, variance, noise, |x| {
-                    x.clamp(-threshold, threshold) / threshold
+                    clamp(x, -threshold, threshold) / threshold
                 })
             }
         }
