@@ -116,7 +116,12 @@ struct BatchBuffers {
     size: usize,
     sample: Tensor<f32>,
     timestep: TimestepTensor,
+    /// The prediction, preallocated and bound when the output's shape is static.
+    output: Option<Tensor<f32>>,
     binding: IoBinding,
+    /// On a GPU, binding an input is what copies it to the device, so inputs are bound before
+    /// every call; on the CPU the bound tensors are read in place and are bound once.
+    rebind_inputs: bool,
 }
 
 impl BatchBuffers {
@@ -130,7 +135,7 @@ impl BatchBuffers {
         let shape = [size, geometry.channels, geometry.height, geometry.width];
         // On a GPU, x_t and the prediction live in pinned host memory: each step copies x_t in and
         // the prediction out, nothing else.
-        let (sample, output_memory) = if provider.is_gpu() {
+        let (input_allocator, output_allocator, output_memory) = if provider.is_gpu() {
             let pinned = |memory_type| {
                 MemoryInfo::new(
                     AllocationDevice::CUDA_PINNED,
@@ -139,29 +144,52 @@ impl BatchBuffers {
                     memory_type,
                 )
             };
-            let allocator = Allocator::new(session, pinned(MemoryType::CPUInput)?)?;
             (
-                Tensor::<f32>::new(&allocator, shape)?,
+                Allocator::new(session, pinned(MemoryType::CPUInput)?)?,
+                Allocator::new(session, pinned(MemoryType::CPUOutput)?)?,
                 pinned(MemoryType::CPUOutput)?,
             )
         } else {
-            let memory = MemoryInfo::new(
-                AllocationDevice::CPU,
-                0,
-                AllocatorType::Device,
-                MemoryType::Default,
-            )?;
-            (Tensor::<f32>::new(&Allocator::default(), shape)?, memory)
+            let cpu = || {
+                MemoryInfo::new(
+                    AllocationDevice::CPU,
+                    0,
+                    AllocatorType::Device,
+                    MemoryType::Default,
+                )
+            };
+            (Allocator::default(), Allocator::default(), cpu()?)
         };
-        let mut binding = session.create_binding()?;
-        binding.bind_output_to_device(&signature.output, &output_memory)?;
+        let sample = Tensor::<f32>::new(&input_allocator, shape)?;
         let timestep =
             TimestepTensor::new(signature.timestep_type, signature.timestep_shape, size)?;
+        let mut binding = session.create_binding()?;
+        let output = match signature.output_channels {
+            Some(channels) => {
+                let mut output = Tensor::<f32>::new(
+                    &output_allocator,
+                    [size, channels, geometry.height, geometry.width],
+                )?;
+                binding.bind_output(&signature.output, &mut output)?;
+                Some(output)
+            }
+            None => {
+                binding.bind_output_to_device(&signature.output, &output_memory)?;
+                None
+            }
+        };
+        let rebind_inputs = provider.is_gpu();
+        if !rebind_inputs {
+            binding.bind_input(&signature.sample_input, &sample)?;
+            timestep.bind(&mut binding, &signature.timestep_input)?;
+        }
         Ok(BatchBuffers {
             size,
             sample,
             timestep,
+            output,
             binding,
+            rebind_inputs,
         })
     }
 }
@@ -213,12 +241,14 @@ pub fn run(
         }
         for (index, timestep) in job.plan.timesteps().enumerate() {
             buffers.timestep.set(timestep);
-            buffers
-                .binding
-                .bind_input(&signature.sample_input, &buffers.sample)?;
-            buffers
-                .timestep
-                .bind(&mut buffers.binding, &signature.timestep_input)?;
+            if buffers.rebind_inputs {
+                buffers
+                    .binding
+                    .bind_input(&signature.sample_input, &buffers.sample)?;
+                buffers
+                    .timestep
+                    .bind(&mut buffers.binding, &signature.timestep_input)?;
+            }
             let started = Instant::now();
             let outputs = session.run_binding(&buffers.binding).map_err(|error| {
                 anyhow!(
@@ -226,10 +256,13 @@ pub fn run(
                     index + 1
                 )
             })?;
-            let output = outputs
-                .get(&signature.output)
-                .ok_or_else(|| anyhow!("the model produced no output {}", signature.output))?;
-            let (shape, prediction) = output.try_extract_tensor::<f32>()?;
+            let (shape, prediction) = match &buffers.output {
+                Some(output) => output.extract_tensor(),
+                None => outputs
+                    .get(&signature.output)
+                    .ok_or_else(|| anyhow!("the model produced no output {}", signature.output))?
+                    .try_extract_tensor::<f32>()?,
+            };
             let model_done = Instant::now();
             timing.model += model_done - started;
             timing.model_calls += 1;

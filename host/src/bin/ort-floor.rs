@@ -36,13 +36,24 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let library = runtime::locate_library(None)?;
     let environment = runtime::init(&library)?;
-    let options = runtime::SessionOptions { threads: args.threads, ..Default::default() };
-    let mut open = runtime::open(&environment, &args.onnx, ExecutionProviderKind::Cpu, &options, &library)?;
+    let options = runtime::SessionOptions {
+        threads: args.threads,
+        ..Default::default()
+    };
+    let mut open = runtime::open(
+        &environment,
+        &args.onnx,
+        ExecutionProviderKind::Cpu,
+        &options,
+        &library,
+    )?;
     let signature = signature::read(&open.session)?;
     let [_, channels, height, width] = signature.sample_dims;
-    let (Some(channels), Some(height), Some(width)) =
-        (channels, height.or(args.sample_size), width.or(args.sample_size))
-    else {
+    let (Some(channels), Some(height), Some(width)) = (
+        channels,
+        height.or(args.sample_size),
+        width.or(args.sample_size),
+    ) else {
         bail!("dynamic spatial size: pass --sample-size")
     };
     let shape = [args.batch, channels, height, width];
@@ -57,7 +68,9 @@ fn main() -> Result<()> {
         TimestepType::Int64 => Tensor::from_array((dims, vec![500i64; elements]))?.into_dyn(),
         TimestepType::Int32 => Tensor::from_array((dims, vec![500i32; elements]))?.into_dyn(),
         TimestepType::Float32 => Tensor::from_array((dims, vec![500f32; elements]))?.into_dyn(),
-        TimestepType::Float16 => Tensor::from_array((dims, vec![half::f16::from_f32(500.0); elements]))?.into_dyn(),
+        TimestepType::Float16 => {
+            Tensor::from_array((dims, vec![half::f16::from_f32(500.0); elements]))?.into_dyn()
+        }
     };
     let started = Instant::now();
     for _ in 0..args.steps {
@@ -68,6 +81,10 @@ fn main() -> Result<()> {
         std::hint::black_box(&outputs);
     }
     let elapsed = started.elapsed();
-    println!("floor: {} calls, {:.4} ms per call", args.steps, elapsed.as_secs_f64() * 1e3 / args.steps as f64);
+    println!(
+        "floor: {} calls, {:.4} ms per call",
+        args.steps,
+        elapsed.as_secs_f64() * 1e3 / args.steps as f64
+    );
     Ok(())
 }
