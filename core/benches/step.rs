@@ -86,6 +86,18 @@ fn normal_generation(c: &mut Criterion) {
     group.bench_function("noise v1 (Box-Muller in plain f32)", |b| {
         b.iter(|| rng.fill_standard_normal(black_box(&mut out)))
     });
+    // The ceiling of one sample's stream: its u32 words come from one sequential LCG (one word
+    // per normal), whatever the arithmetic after it costs.
+    let mut words = vec![0u32; ELEMENTS];
+    let mut rng = noise_stream(4, 0);
+    group.bench_function("Pcg32 words alone (the stream's ceiling)", |b| {
+        b.iter(|| {
+            for word in words.iter_mut() {
+                *word = rand::Rng::next_u32(&mut rng);
+            }
+            black_box(&words);
+        })
+    });
     let mut rng = noise_stream(4, 0);
     group.bench_function("rand_distr StandardNormal (baseline)", |b| {
         b.iter(|| {

@@ -305,3 +305,85 @@ impl StepCoefficients {
         .all(|value| value.is_finite())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timesteps::TimestepSpacing;
+
+    fn timesteps(steps: u32) -> TimestepConfig {
+        TimestepConfig {
+            num_inference_steps: steps,
+            spacing: TimestepSpacing::Leading,
+            steps_offset: 1,
+        }
+    }
+
+    #[test]
+    fn rebuild_replaces_the_plan_and_empties_it_on_error() {
+        let schedule = ScheduleConfig::default();
+        let mut plan: Plan<50> = Plan::empty();
+        assert!(plan.is_empty());
+        plan.rebuild(&schedule, &timesteps(10), &SamplerConfig::default())
+            .unwrap();
+        assert_eq!(plan.len(), 10);
+        assert_eq!(plan.timesteps().next(), Some(901));
+        let bad = SamplerConfig {
+            sampler: Sampler::Ddim {
+                eta: -1.0,
+                use_clipped_model_output: false,
+            },
+            ..SamplerConfig::default()
+        };
+        assert_eq!(
+            plan.rebuild(&schedule, &timesteps(10), &bad),
+            Err(Error::InvalidEta)
+        );
+        assert!(plan.is_empty());
+        assert_eq!(
+            plan.rebuild(&schedule, &timesteps(51), &SamplerConfig::default()),
+            Err(Error::CapacityExceeded {
+                needed: 51,
+                capacity: 50
+            })
+        );
+        assert!(
+            plan.step(
+                0,
+                &mut [0.0],
+                &[0.0],
+                &mut crate::SliceNoise::new(&[]),
+                &mut []
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn last_step_adds_no_noise_and_lands_on_the_final_alpha() {
+        let ddpm = SamplerConfig {
+            sampler: Sampler::Ddpm {
+                variance_type: crate::VarianceType::FixedSmall,
+            },
+            ..SamplerConfig::default()
+        };
+        let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps(10), &ddpm).unwrap();
+        let last = plan.steps()[9];
+        assert_eq!(
+            (last.timestep, last.alpha_cumprod_prev, last.adds_noise),
+            (1, 1.0, false)
+        );
+        assert!(
+            plan.steps()[..9]
+                .iter()
+                .all(|step| step.adds_noise && step.noise_std > 0.0)
+        );
+        let first_alpha = SamplerConfig {
+            final_alpha_cumprod: FinalAlphaCumprod::First,
+            ..ddpm
+        };
+        let plan: Plan<10> =
+            Plan::new(&ScheduleConfig::default(), &timesteps(10), &first_alpha).unwrap();
+        assert_eq!(plan.steps()[9].alpha_cumprod_prev, 0.9999);
+    }
+}
