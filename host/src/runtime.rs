@@ -213,27 +213,30 @@ pub fn open(
         ExecutionProviderKind::Cuda => &[Provider::Cuda],
         ExecutionProviderKind::Tensorrt => &[Provider::TensorRt],
     };
-    let mut skipped = Vec::new();
-    for (position, &provider) in candidates.iter().enumerate() {
-        let last = position + 1 == candidates.len();
-        let registered = register(builder(environment, options)?, provider, options, library);
-        let mut builder = match registered {
-            Ok(builder) => builder,
-            Err(error) if !last => {
-                skipped.push(format!("{}: {}", provider.name(), error.root_cause()));
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
+    let commit = |mut builder: SessionBuilder, provider: Provider, skipped: Vec<String>| {
         let session = builder
             .commit_from_file(model)
             .map_err(|error| anyhow!("{error}"))
             .with_context(|| format!("cannot load model {}", model.display()))?;
-        return Ok(OpenSession {
+        Ok(OpenSession {
             session,
             provider,
             skipped,
-        });
+        })
+    };
+    let Some((&last, earlier)) = candidates.split_last() else {
+        bail!("no execution provider to try")
+    };
+    let mut skipped = Vec::new();
+    for &provider in earlier {
+        match register(builder(environment, options)?, provider, options, library) {
+            Ok(builder) => return commit(builder, provider, skipped),
+            Err(error) => skipped.push(format!("{}: {}", provider.name(), error.root_cause())),
+        }
     }
-    unreachable!("the candidate list ends with a provider whose failure is returned")
+    commit(
+        register(builder(environment, options)?, last, options, library)?,
+        last,
+        skipped,
+    )
 }

@@ -212,17 +212,16 @@ pub fn run(
     let indices: Vec<u64> = job.samples.clone().collect();
     for (batch_number, batch_indices) in indices.chunks(job.batch).enumerate() {
         let size = batch_indices.len();
-        if buffers.as_ref().is_none_or(|b| b.size != size) {
-            buffers = Some(BatchBuffers::new(
+        // Tensors are made once per batch size (all batches but a shorter last one share them).
+        let buffers = match buffers.take() {
+            Some(existing) if existing.size == size => buffers.insert(existing),
+            _ => buffers.insert(BatchBuffers::new(
                 session,
                 signature,
                 provider,
                 job.geometry,
                 size,
-            )?);
-        }
-        let Some(buffers) = buffers.as_mut() else {
-            unreachable!("assigned above")
+            )?),
         };
         let mut streams: Vec<Pcg32> = batch_indices
             .iter()
