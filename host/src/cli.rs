@@ -109,6 +109,10 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 
+    /// Enlarge each PNG pixel to an N×N square (small samples, e.g. 8×8 digits, are hard to see).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub png_scale: u16,
+
     /// Write the exact float32 samples, shape [samples, C, H, W].
     #[arg(long, value_name = "FILE.npy")]
     pub save_npy: Option<PathBuf>,

@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> Result<()> {
         })?;
     let sampling_time = sampling_started.elapsed();
     progress.finish_and_clear();
-    let written = outputs.write(&values, geometry, samples.clone())?;
+    let written = outputs.write(&values, geometry, samples.clone(), cli.png_scale as usize)?;
 
     let report = summary::Summary {
         provider: open.provider,

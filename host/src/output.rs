@@ -97,11 +97,13 @@ impl Outputs {
     }
 
     /// Writes everything; `samples` holds the samples of `indices` (global), NCHW.
+    /// `png_scale` enlarges every pixel of the PNGs to a square of that side (nearest neighbour).
     pub fn write(
         self,
         samples: &[f32],
         geometry: Geometry,
         indices: Range<u64>,
+        png_scale: usize,
     ) -> Result<Vec<PathBuf>> {
         let count = (indices.end - indices.start) as usize;
         let mut written = Vec::new();
@@ -113,9 +115,9 @@ impl Outputs {
         let per_sample = geometry.elements();
         if let Some(grid) = self.grid {
             let (width, height, pixels) = grid_pixels(samples, geometry, count);
-            written.push(
-                grid.write(|writer| encode_png(writer, &pixels, width, height, geometry.channels))?,
-            );
+            written.push(grid.write(|writer| {
+                encode_png(writer, &pixels, width, height, geometry.channels, png_scale)
+            })?);
         }
         if let Some(directory) = self.directory {
             for (sample, index) in samples.chunks(per_sample).zip(indices) {
@@ -126,7 +128,7 @@ impl Outputs {
                 let pixels = to_pixels(sample, geometry);
                 let (width, height) = (geometry.width, geometry.height);
                 written.push(pending.write(|writer| {
-                    encode_png(writer, &pixels, width, height, geometry.channels)
+                    encode_png(writer, &pixels, width, height, geometry.channels, png_scale)
                 })?);
             }
         }
@@ -189,14 +191,37 @@ fn encode_png(
     width: usize,
     height: usize,
     channels: usize,
+    scale: usize,
 ) -> Result<()> {
+    let (pixels, width, height) = upscale(pixels, width, height, channels, scale);
     let color = match channels {
         1 => ExtendedColorType::L8,
         3 => ExtendedColorType::Rgb8,
         _ => ExtendedColorType::Rgba8,
     };
-    PngEncoder::new(writer).write_image(pixels, width as u32, height as u32, color)?;
+    PngEncoder::new(writer).write_image(&pixels, width as u32, height as u32, color)?;
     Ok(())
+}
+
+/// Each pixel becomes a `scale`×`scale` square.
+fn upscale(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    scale: usize,
+) -> (Vec<u8>, usize, usize) {
+    let (big_width, big_height) = (width * scale, height * scale);
+    let mut out = Vec::with_capacity(big_width * big_height * channels);
+    for y in 0..big_height {
+        let row = &pixels[(y / scale) * width * channels..(y / scale + 1) * width * channels];
+        for pixel in row.chunks(channels) {
+            for _ in 0..scale {
+                out.extend_from_slice(pixel);
+            }
+        }
+    }
+    (out, big_width, big_height)
 }
 
 /// Reads `--init-noise`: a float32 `.npy` of rank 4.
@@ -225,6 +250,13 @@ mod tests {
         assert_eq!(to_byte(0.0), 128);
         assert_eq!(to_byte(-7.0), 0);
         assert_eq!(to_byte(3.0), 255);
+    }
+
+    #[test]
+    fn upscale_repeats_pixels() {
+        let (out, width, height) = upscale(&[1, 2, 3, 4], 2, 2, 1, 2);
+        assert_eq!((width, height), (4, 4));
+        assert_eq!(out, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
     }
 
     #[test]

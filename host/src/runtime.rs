@@ -231,7 +231,14 @@ pub fn open(
     for &provider in earlier {
         match register(builder(environment, options)?, provider, options, library) {
             Ok(builder) => return commit(builder, provider, skipped),
-            Err(error) => skipped.push(format!("{}: {}", provider.name(), error.root_cause())),
+            Err(error) => {
+                let reason = error.root_cause().to_string();
+                skipped.push(format!(
+                    "{}: {}",
+                    provider.name(),
+                    reason.trim_end_matches('.')
+                ));
+            }
         }
     }
     commit(
