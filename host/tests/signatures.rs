@@ -223,5 +223,10 @@ fn default_output_is_a_grid_named_samples_png() {
         "the seed is always printed: {stdout}"
     );
     assert!(stdout.contains("provider CPU"), "{stdout}");
-    assert!(dir.path().join("samples.png").is_file());
+    let image = image::open(dir.path().join("samples.png")).unwrap();
+    assert_eq!(
+        (image.width(), image.height()),
+        (64, 64),
+        "one 32×32 sample at --png-scale 2"
+    );
 }
