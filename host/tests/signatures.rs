@@ -213,7 +213,14 @@ fn default_output_is_a_grid_named_samples_png() {
     let dir = tempfile::tempdir().unwrap();
     let output = host()
         .current_dir(dir.path())
-        .args(["--onnx", &model("gaussian"), "--steps", "3", "--png-scale", "2"])
+        .args([
+            "--onnx",
+            &model("gaussian"),
+            "--steps",
+            "3",
+            "--png-scale",
+            "2",
+        ])
         .output()
         .unwrap();
     assert!(output.status.success());

@@ -20,7 +20,7 @@ import evaluate  # noqa: E402
 
 import numpy as np
 
-SAMPLES, BATCH, SEED = 2000, 500, 0
+SAMPLES, BATCH, SEED = 2000, 100, 0
 ETAS = [0.0, 0.2, 0.5, 1.0]
 STEPS = [10, 20, 50, 100]
 
