@@ -164,7 +164,14 @@ fn register(
             .error_on_failure()
     };
     let providers = match provider {
-        Provider::Cpu => vec![ep::CPU::default().build().error_on_failure()],
+        // The arena allocator matches ONNX Runtime's own default; ort's `CPU::default()` turns it off,
+        // which made a 32×32 UNet at batch 16 ~25% slower than Python's session.
+        Provider::Cpu => vec![
+            ep::CPU::default()
+                .with_arena_allocator(true)
+                .build()
+                .error_on_failure(),
+        ],
         Provider::Cuda => vec![cuda()],
         Provider::TensorRt => {
             let mut tensorrt = ep::TensorRT::default()
