@@ -9,7 +9,7 @@
 //! - **No heap, no panics on caller input.** Storage is either the caller's slices or a
 //!   [`Plan`] whose capacity is a type parameter; every invalid input is an [`Error`].
 //! - **Portable bits.** Transcendentals come from `libm` on every target and the crate never
-//!   uses `mul_add`, so results do not depend on the platform's math library or FMA.
+//!   fuses a multiply and an add, so results do not depend on the platform's math library or FMA.
 //! - **Numerics checked against diffusers** (0.42.1) by golden vectors in the workspace's
 //!   `tests/`: schedules, timestep arrays, single steps and whole loops.
 //!

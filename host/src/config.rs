@@ -121,10 +121,17 @@ impl Resolved {
         }
     }
 
-    /// Builds the plan (boxed: up to [`MAX_STEPS`] entries).
+    /// Builds the plan (boxed: up to [`MAX_STEPS`] entries), which validates every value
+    /// (steps, betas, trained_betas length, η, clipping…).
     pub fn plan(&self) -> Result<Box<Plan<MAX_STEPS>>> {
-        let plan = Plan::new(&self.schedule(), &self.timesteps, &self.sampler)
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let plan =
+            Plan::new(&self.schedule(), &self.timesteps, &self.sampler).map_err(|error| {
+                let source = self
+                    .config_file
+                    .as_ref()
+                    .map_or("defaults".into(), |p| p.display().to_string());
+                anyhow::anyhow!("invalid sampler configuration ({source}): {error}")
+            })?;
         Ok(Box::new(plan))
     }
 }
@@ -150,7 +157,7 @@ fn parse_name<T: std::str::FromStr<Err = diffusion_core::Error>>(
         .map_err(|error| anyhow::anyhow!("{flag} {value:?}: {error}"))
 }
 
-/// Merges flags over the config file over diffusers' defaults, and validates by building the plan.
+/// Merges flags over the config file over diffusers' defaults. [`Resolved::plan`] validates.
 pub fn resolve(cli: &Cli) -> Result<Resolved> {
     let config_file = config_path(cli);
     let file = match &config_file {
@@ -264,7 +271,7 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         spacing,
         steps_offset: cli.steps_offset.or(file.steps_offset).unwrap_or(0),
     };
-    let resolved = Resolved {
+    Ok(Resolved {
         scheduler,
         num_train_timesteps,
         betas,
@@ -275,13 +282,5 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         timesteps,
         sampler,
         config_file,
-    };
-    // Building the plan validates every value (steps, betas, trained_betas length, η, clipping…).
-    resolved.plan().with_context(|| {
-        format!(
-            "invalid sampler configuration ({})",
-            from(&resolved.config_file)
-        )
-    })?;
-    Ok(resolved)
+    })
 }

@@ -238,6 +238,13 @@ pub fn run(
                 x.copy_from_slice(&init[first * per_sample..(first + size) * per_sample]);
             }
         }
+        let expected = [
+            size as i64,
+            job.geometry.channels as i64,
+            job.geometry.height as i64,
+            job.geometry.width as i64,
+        ];
+        let doubled = [expected[0], 2 * expected[1], expected[2], expected[3]];
         for (index, timestep) in job.plan.timesteps().enumerate() {
             buffers.timestep.set(timestep);
             if buffers.rebind_inputs {
@@ -265,13 +272,6 @@ pub fn run(
             let model_done = Instant::now();
             timing.model += model_done - started;
             timing.model_calls += 1;
-            let expected = [
-                size as i64,
-                job.geometry.channels as i64,
-                job.geometry.height as i64,
-                job.geometry.width as i64,
-            ];
-            let doubled = [expected[0], 2 * expected[1], expected[2], expected[3]];
             if shape[..] != expected && shape[..] != doubled {
                 bail!(
                     "the model's output has shape {shape}, expected {expected:?} (or twice the channels)"
