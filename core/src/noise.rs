@@ -197,14 +197,14 @@ impl NoiseSource for Pcg32 {
             for ((c, s), &b) in cosines.iter_mut().zip(&mut sines).zip(&second) {
                 (*c, *s) = unit_circle(b);
             }
-            for (k, value) in block.iter_mut().enumerate() {
-                let pair = k / 2;
-                let trig = if k % 2 == 0 {
-                    cosines[pair]
-                } else {
-                    sines[pair]
-                };
-                *value = radii[pair] * trig;
+            let full_pairs = block.len() / 2;
+            let mut pairs = block.chunks_exact_mut(2);
+            for (((pair, &r), &c), &s) in (&mut pairs).zip(&radii).zip(&cosines).zip(&sines) {
+                pair[0] = r * c;
+                pair[1] = r * s;
+            }
+            if let [last] = pairs.into_remainder() {
+                *last = radii[full_pairs] * cosines[full_pairs];
             }
         }
     }
