@@ -85,6 +85,25 @@ fn dimension(d: i64) -> Option<usize> {
     usize::try_from(d).ok()
 }
 
+/// The outcome of choosing one input among candidates.
+enum Pick<'a> {
+    One(&'a Outlet),
+    Nothing,
+    Ambiguous,
+}
+
+/// The only candidate, or among several the first with one of the conventional `names`.
+fn pick<'a>(candidates: &[&'a Outlet], names: &[&str]) -> Pick<'a> {
+    match candidates {
+        [one] => Pick::One(one),
+        [] => Pick::Nothing,
+        several => several
+            .iter()
+            .find(|input| names.contains(&input.name()))
+            .map_or(Pick::Ambiguous, |input| Pick::One(input)),
+    }
+}
+
 /// Reads the signature; every refusal names what the model has.
 pub fn read(session: &Session) -> Result<Signature> {
     let inputs = session.inputs();
@@ -93,22 +112,16 @@ pub fn read(session: &Session) -> Result<Signature> {
         .iter()
         .filter(|input| matches!(tensor(input), Some((TensorElementType::Float32, shape)) if shape.len() == 4))
         .collect();
-    let sample = match samples.as_slice() {
-        [one] => *one,
-        [] => bail!(
+    let sample = match pick(&samples, &["sample", "x", "latents", "x_t"]) {
+        Pick::One(sample) => sample,
+        Pick::Nothing => bail!(
             "the model has no rank-4 float32 input for the sample (inputs: {})",
             all_inputs()
         ),
-        several => match several
-            .iter()
-            .find(|i| ["sample", "x", "latents", "x_t"].contains(&i.name()))
-        {
-            Some(named) => *named,
-            None => bail!(
-                "the model has several rank-4 float32 inputs, none named sample (inputs: {})",
-                all_inputs()
-            ),
-        },
+        Pick::Ambiguous => bail!(
+            "the model has several rank-4 float32 inputs, none named sample (inputs: {})",
+            all_inputs()
+        ),
     };
     let is_timestep_like = |input: &&Outlet| {
         matches!(tensor(input), Some((ty, shape))
@@ -121,22 +134,19 @@ pub fn read(session: &Session) -> Result<Signature> {
         .collect();
     let timestep_candidates: Vec<&Outlet> =
         others.iter().copied().filter(is_timestep_like).collect();
-    let timestep = match timestep_candidates.as_slice() {
-        [one] => *one,
-        [] => bail!(
+    let timestep = match pick(
+        &timestep_candidates,
+        &["timestep", "timesteps", "t", "time"],
+    ) {
+        Pick::One(timestep) => timestep,
+        Pick::Nothing => bail!(
             "the model has no timestep input (int64/int32/float32/float16 of shape [], [1] or [B]; inputs: {})",
             all_inputs()
         ),
-        several => match several
-            .iter()
-            .find(|i| ["timestep", "timesteps", "t", "time"].contains(&i.name()))
-        {
-            Some(named) => *named,
-            None => bail!(
-                "cannot tell which input is the timestep (inputs: {})",
-                all_inputs()
-            ),
-        },
+        Pick::Ambiguous => bail!(
+            "cannot tell which input is the timestep (inputs: {})",
+            all_inputs()
+        ),
     };
     if let Some(extra) = others.iter().find(|input| input.name() != timestep.name()) {
         bail!(
