@@ -59,6 +59,7 @@ pub mod ddim;
 pub mod ddpm;
 mod error;
 pub mod noise;
+mod pcg_lanes;
 mod plan;
 mod prediction;
 pub mod schedule;

@@ -59,8 +59,9 @@
 //! bits), and `tests/golden/noise.json` holds 1001 normals for five (seed, sample) pairs written by
 //! the numpy reference, which the workspace tests require to match bit for bit.
 
-use rand_core::Rng;
 use rand_pcg::Pcg32;
+
+use crate::pcg_lanes::{LANES, WordLanes};
 
 /// Version of the noise specification implemented here (see the module docs).
 pub const NOISE_SPEC_VERSION: u32 = 1;
@@ -174,21 +175,37 @@ pub trait NoiseSource {
 }
 
 impl NoiseSource for Pcg32 {
-    /// Noise v1 normals (see the module docs). Words are drawn a block at a time, then turned into
-    /// normals in a branch-free loop the compiler can vectorize; the bits are those of the scalar
-    /// definition, since every operation is exact-rounded.
+    /// Noise v1 normals (see the module docs). Words come [`LANES`] at a time from jumped-ahead
+    /// copies of the LCG ([`WordLanes`]), then turn into normals in branch-free loops the compiler
+    /// vectorizes; the bits are those of the scalar definition, since the words are the same and
+    /// every operation is exact-rounded.
     fn fill_standard_normal(&mut self, out: &mut [f32]) {
         const PAIRS: usize = 32;
+        const PAIRS_PER_GROUP: usize = LANES / 2;
         let mut first = [0u32; PAIRS];
         let mut second = [0u32; PAIRS];
         let mut radii = [0.0f32; PAIRS];
         let mut cosines = [0.0f32; PAIRS];
         let mut sines = [0.0f32; PAIRS];
+        let mut lanes = WordLanes::new(self);
+        // Words still to draw; the lanes move only past whole groups of them.
+        let mut words_left = 2 * out.len().div_ceil(2);
         for block in out.chunks_mut(2 * PAIRS) {
             let pairs = block.len().div_ceil(2);
-            for (a, b) in first[..pairs].iter_mut().zip(&mut second[..pairs]) {
-                *a = self.next_u32();
-                *b = self.next_u32();
+            let groups = pairs.div_ceil(PAIRS_PER_GROUP);
+            for (a, b) in first
+                .chunks_exact_mut(PAIRS_PER_GROUP)
+                .zip(second.chunks_exact_mut(PAIRS_PER_GROUP))
+                .take(groups)
+            {
+                let words = lanes.words();
+                for (pair, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                    (*a, *b) = (words[2 * pair], words[2 * pair + 1]);
+                }
+                if words_left >= LANES {
+                    lanes.advance();
+                    words_left -= LANES;
+                }
             }
             // Separate passes over whole blocks vectorize; the bits equal the scalar definition.
             for (r, &a) in radii.iter_mut().zip(&first) {
@@ -207,6 +224,7 @@ impl NoiseSource for Pcg32 {
                 *last = radii[full_pairs] * cosines[full_pairs];
             }
         }
+        *self = lanes.generator_at(words_left, self.stream());
     }
 }
 
@@ -246,6 +264,7 @@ impl NoiseSource for SliceNoise<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_core::Rng;
 
     #[test]
     fn first_words_of_seed_zero_sample_zero() {
@@ -301,6 +320,21 @@ mod tests {
         noise_stream(7, 3).fill_standard_normal(&mut all);
         assert_eq!(odd[..], all[..3]);
         assert_eq!(next[..], all[4..]);
+    }
+
+    #[test]
+    fn a_request_for_n_values_consumes_two_words_per_pair() {
+        for n in 0..200usize {
+            let mut used = noise_stream(11, 4);
+            let mut values = [0.0f32; 200];
+            used.fill_standard_normal(&mut values[..n]);
+            let mut reference = noise_stream(11, 4);
+            for _ in 0..2 * n.div_ceil(2) {
+                reference.next_u32();
+            }
+            assert_eq!(used.state(), reference.state(), "n = {n}");
+            assert_eq!(used.next_u32(), reference.next_u32(), "n = {n}");
+        }
     }
 
     #[test]
