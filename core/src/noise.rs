@@ -186,7 +186,6 @@ impl NoiseSource for Pcg32 {
         let mut second = [0u32; PAIRS];
         let mut radii = [0.0f32; PAIRS];
         let mut cosines = [0.0f32; PAIRS];
-        let mut sines = [0.0f32; PAIRS];
         let mut lanes = WordLanes::new(self);
         // Words still to draw; the lanes move only past whole groups of them.
         let mut words_left = 2 * out.len().div_ceil(2);
@@ -211,17 +210,19 @@ impl NoiseSource for Pcg32 {
             for (r, &a) in radii.iter_mut().zip(&first) {
                 *r = radius(a);
             }
-            for ((c, s), &b) in cosines.iter_mut().zip(&mut sines).zip(&second) {
-                (*c, *s) = unit_circle(b);
+            // z₀ = r·cos θ into `cosines`, z₁ = r·sin θ over the radius it came from.
+            for ((r, c), &b) in radii.iter_mut().zip(&mut cosines).zip(&second) {
+                let (cos, sin) = unit_circle(b);
+                (*c, *r) = (*r * cos, *r * sin);
             }
             let full_pairs = block.len() / 2;
             let mut pairs = block.chunks_exact_mut(2);
-            for (((pair, &r), &c), &s) in (&mut pairs).zip(&radii).zip(&cosines).zip(&sines) {
-                pair[0] = r * c;
-                pair[1] = r * s;
+            for ((pair, &z0), &z1) in (&mut pairs).zip(&cosines).zip(&radii) {
+                pair[0] = z0;
+                pair[1] = z1;
             }
             if let [last] = pairs.into_remainder() {
-                *last = radii[full_pairs] * cosines[full_pairs];
+                *last = cosines[full_pairs];
             }
         }
         *self = lanes.generator_at(words_left, self.stream());

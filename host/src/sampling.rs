@@ -13,6 +13,7 @@ use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
 use crate::config::MAX_STEPS;
+use crate::finite::first_non_finite;
 use crate::runtime::Provider;
 use crate::signature::{Signature, TimestepShape, TimestepType};
 
@@ -277,7 +278,7 @@ pub fn run(
                     "the model's output has shape {shape}, expected {expected:?} (or twice the channels)"
                 );
             }
-            if let Some(position) = prediction.iter().position(|v| !v.is_finite()) {
+            if let Some(position) = first_non_finite(prediction) {
                 bail!(
                     "the model output {} at step {}/{steps} (timestep {timestep}), element {position}",
                     prediction[position],
