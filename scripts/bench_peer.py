@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """host vs the Python diffusers loop vs the ONNX Runtime floor, in one invocation (run through
-scripts/bench-peer). For every (model, batch, sampler) it alternates REPEATS runs of each — the
+scripts/bench-peer; ONLY=Gaussian keeps the rows whose model name contains "Gaussian"). For every (model, batch, sampler) it alternates REPEATS runs of each — the
 peer (scripts/peer_loop.py), host, and ort-floor (the same session called as often on the same
 inputs, nothing else) — each a fresh process on 2 intra-op threads, and prints medians:
 
@@ -22,6 +22,7 @@ PYTHON = sys.executable
 HOST = os.path.join(ROOT, "target", "release", "host")
 FLOOR = os.path.join(ROOT, "target", "release", "ort-floor")
 REPEATS = int(os.environ.get("REPEATS", "5"))
+ONLY = os.environ.get("ONLY", "")  # run only the models whose name contains this
 THREADS = 2
 
 
@@ -76,6 +77,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as directory:
         for name, model, size in models:
+            if ONLY not in name:
+                continue
             if not os.path.exists(model):
                 print(f"| {name} | (missing: {model}) |")
                 continue
