@@ -174,58 +174,66 @@ pub trait NoiseSource {
     fn fill_standard_normal(&mut self, out: &mut [f32]);
 }
 
-impl NoiseSource for Pcg32 {
-    /// Noise v1 normals (see the module docs). Words come [`LANES`] at a time from jumped-ahead
-    /// copies of the LCG ([`WordLanes`]), then turn into normals in branch-free loops the compiler
-    /// vectorizes; the bits are those of the scalar definition, since the words are the same and
-    /// every operation is exact-rounded.
-    fn fill_standard_normal(&mut self, out: &mut [f32]) {
-        const PAIRS: usize = 32;
-        const PAIRS_PER_GROUP: usize = LANES / 2;
-        let mut first = [0u32; PAIRS];
-        let mut second = [0u32; PAIRS];
-        let mut radii = [0.0f32; PAIRS];
-        let mut cosines = [0.0f32; PAIRS];
-        let mut lanes = WordLanes::new(self);
-        // Words still to draw; the lanes move only past whole groups of them.
-        let mut words_left = 2 * out.len().div_ceil(2);
-        for block in out.chunks_mut(2 * PAIRS) {
-            let pairs = block.len().div_ceil(2);
-            let groups = pairs.div_ceil(PAIRS_PER_GROUP);
-            for (a, b) in first
-                .chunks_exact_mut(PAIRS_PER_GROUP)
-                .zip(second.chunks_exact_mut(PAIRS_PER_GROUP))
-                .take(groups)
-            {
-                let words = lanes.words();
-                for (pair, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
-                    (*a, *b) = (words[2 * pair], words[2 * pair + 1]);
-                }
-                if words_left >= LANES {
-                    lanes.advance();
-                    words_left -= LANES;
-                }
+/// Noise v1 normals from `generator` into `out` (see the module docs): the body of
+/// [`NoiseSource::fill_standard_normal`] for [`Pcg32`], always inlined, so that a caller compiled for
+/// wider vectors (inside a `#[target_feature(enable = "avx2")]` function, say) gets these loops
+/// vectorized its way. Words come eight at a time from jumped-ahead copies of the LCG, then turn
+/// into normals in branch-free loops the compiler vectorizes; the bits are those of the scalar
+/// definition, since the words are the same and every operation is exact-rounded.
+#[inline(always)]
+pub fn fill_standard_normal_inlined(generator: &mut Pcg32, out: &mut [f32]) {
+    const PAIRS: usize = 32;
+    const PAIRS_PER_GROUP: usize = LANES / 2;
+    let mut first = [0u32; PAIRS];
+    let mut second = [0u32; PAIRS];
+    let mut radii = [0.0f32; PAIRS];
+    let mut cosines = [0.0f32; PAIRS];
+    let mut lanes = WordLanes::new(generator);
+    // Words still to draw; the lanes move only past whole groups of them.
+    let mut words_left = 2 * out.len().div_ceil(2);
+    for block in out.chunks_mut(2 * PAIRS) {
+        let pairs = block.len().div_ceil(2);
+        let groups = pairs.div_ceil(PAIRS_PER_GROUP);
+        for (a, b) in first
+            .chunks_exact_mut(PAIRS_PER_GROUP)
+            .zip(second.chunks_exact_mut(PAIRS_PER_GROUP))
+            .take(groups)
+        {
+            let words = lanes.words();
+            for (pair, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                (*a, *b) = (words[2 * pair], words[2 * pair + 1]);
             }
-            // Separate passes over whole blocks vectorize; the bits equal the scalar definition.
-            for (r, &a) in radii.iter_mut().zip(&first) {
-                *r = radius(a);
-            }
-            // z₀ = r·cos θ into `cosines`, z₁ = r·sin θ over the radius it came from.
-            for ((r, c), &b) in radii.iter_mut().zip(&mut cosines).zip(&second) {
-                let (cos, sin) = unit_circle(b);
-                (*c, *r) = (*r * cos, *r * sin);
-            }
-            let full_pairs = block.len() / 2;
-            let mut pairs = block.chunks_exact_mut(2);
-            for ((pair, &z0), &z1) in (&mut pairs).zip(&cosines).zip(&radii) {
-                pair[0] = z0;
-                pair[1] = z1;
-            }
-            if let [last] = pairs.into_remainder() {
-                *last = cosines[full_pairs];
+            if words_left >= LANES {
+                lanes.advance();
+                words_left -= LANES;
             }
         }
-        *self = lanes.generator_at(words_left, self.stream());
+        // Separate passes over whole blocks vectorize; the bits equal the scalar definition.
+        for (r, &a) in radii.iter_mut().zip(&first) {
+            *r = radius(a);
+        }
+        // z₀ = r·cos θ into `cosines`, z₁ = r·sin θ over the radius it came from.
+        for ((r, c), &b) in radii.iter_mut().zip(&mut cosines).zip(&second) {
+            let (cos, sin) = unit_circle(b);
+            (*c, *r) = (*r * cos, *r * sin);
+        }
+        let full_pairs = block.len() / 2;
+        let mut pairs = block.chunks_exact_mut(2);
+        for ((pair, &z0), &z1) in (&mut pairs).zip(&cosines).zip(&radii) {
+            pair[0] = z0;
+            pair[1] = z1;
+        }
+        if let [last] = pairs.into_remainder() {
+            *last = cosines[full_pairs];
+        }
+    }
+    *generator = lanes.generator_at(words_left, generator.stream());
+}
+
+impl NoiseSource for Pcg32 {
+    /// Noise v1 normals: [`fill_standard_normal_inlined`].
+    fn fill_standard_normal(&mut self, out: &mut [f32]) {
+        fill_standard_normal_inlined(self, out);
     }
 }
 

@@ -232,6 +232,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// for this sample at this step's timestep (twice as long when it carries variance
     /// channels); `noise` supplies z; `scratch` is needed only for dynamic thresholding (at
     /// least as long as the sample) and may be empty otherwise.
+    #[inline(always)]
     pub fn step<N: NoiseSource + ?Sized>(
         &self,
         index: usize,
@@ -250,6 +251,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// Step `index` on a batch laid out sample after sample (NCHW): `samples` holds B samples,
     /// `model_output` B predictions (each twice as long with variance channels), and `noise` one
     /// source per sample, so sample i's noise never depends on B.
+    #[inline(always)]
     pub fn step_batch<N: NoiseSource>(
         &self,
         index: usize,

@@ -64,6 +64,7 @@ impl StepCoefficients {
     /// Applies the step to one sample in place. `model_output` holds the sample's prediction,
     /// followed by its variance channels when it is twice as long. `scratch` (dynamic
     /// thresholding only) must hold at least one sample.
+    #[inline(always)]
     pub(crate) fn apply<N: NoiseSource + ?Sized>(
         &self,
         clipping: SampleClipping,

@@ -42,7 +42,11 @@ mod tests {
         ] {
             values[position] = bad;
             values[last] = f32::NAN; // a later one must not win
-            assert_eq!(first_non_finite(&values), Some(position), "{bad} at {position}");
+            assert_eq!(
+                first_non_finite(&values),
+                Some(position),
+                "{bad} at {position}"
+            );
             values.fill(1.5);
         }
     }

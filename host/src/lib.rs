@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dispatch;
 pub mod finite;
 pub mod output;
 pub mod runtime;

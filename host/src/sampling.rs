@@ -6,13 +6,14 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use diffusion_core::{NoiseSource, Pcg32, Plan, noise_stream};
+use diffusion_core::Plan;
 use half::f16;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
 use crate::config::MAX_STEPS;
+use crate::dispatch::{self, Stream};
 use crate::finite::first_non_finite;
 use crate::runtime::Provider;
 use crate::signature::{Signature, TimestepShape, TimestepType};
@@ -224,16 +225,16 @@ pub fn run(
                 size,
             )?),
         };
-        let mut streams: Vec<Pcg32> = batch_indices
+        let mut streams: Vec<Stream> = batch_indices
             .iter()
-            .map(|&i| noise_stream(job.seed, i))
+            .map(|&i| Stream::new(job.seed, i))
             .collect();
         let first = batch_number * job.batch;
         {
             let (_, x) = buffers.sample.extract_tensor_mut();
             for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
                 // Always drawn, so that step noise is the same with or without --init-noise.
-                stream.fill_standard_normal(sample);
+                dispatch::fill_standard_normal(stream, sample);
             }
             if let Some(init) = job.init_noise {
                 x.copy_from_slice(&init[first * per_sample..(first + size) * per_sample]);
@@ -286,8 +287,7 @@ pub fn run(
                 );
             }
             let (_, x) = buffers.sample.extract_tensor_mut();
-            job.plan
-                .step_batch(index, x, prediction, &mut streams, &mut scratch)
+            dispatch::step_batch(job.plan, index, x, prediction, &mut streams, &mut scratch)
                 .map_err(|error| {
                     anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
                 })?;

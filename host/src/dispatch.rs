@@ -1,0 +1,222 @@
+//! The core's step and noise compiled twice — for the x86_64 baseline (SSE2) and for AVX2 — and
+//! the better one picked at run time.
+//!
+//! diffusion-core is portable, safe code whose loops the compiler vectorizes for whatever the
+//! build targets, and the default x86_64 target has only 4-wide SSE2. Here the same generic
+//! functions are instantiated inside `#[target_feature(enable = "avx2")]` functions, so LLVM
+//! inlines them there and vectorizes 8 wide (the core marks its step `#[inline(always)]`, and
+//! [`Stream`] draws noise through the core's always-inlined noise v1 kernel). The bits do not change: every operation of the step
+//! and of noise v1 is an exact-rounded f32 operation, Rust never fuses a·b + c into an FMA (and
+//! FMA is not enabled here), and the tests below compare the two paths bit for bit.
+
+use diffusion_core::noise::fill_standard_normal_inlined;
+use diffusion_core::{Error, NoiseSource, Pcg32, Plan, noise_stream};
+
+/// One sample's noise v1 stream, drawn through the always-inlined kernel so that it vectorizes
+/// for whichever instruction set the code around it is compiled for.
+#[derive(Clone, Debug)]
+pub struct Stream(Pcg32);
+
+impl Stream {
+    /// Sample `sample_index`'s stream for `seed` ([`noise_stream`]).
+    pub fn new(seed: u64, sample_index: u64) -> Self {
+        Stream(noise_stream(seed, sample_index))
+    }
+}
+
+impl NoiseSource for Stream {
+    #[inline(always)]
+    fn fill_standard_normal(&mut self, out: &mut [f32]) {
+        fill_standard_normal_inlined(&mut self.0, out);
+    }
+}
+
+/// The instruction set the sampler runs on this CPU: "AVX2" or "SSE2" (x86_64), "portable"
+/// elsewhere.
+pub fn instruction_set() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            "AVX2"
+        } else {
+            "SSE2"
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "portable"
+    }
+}
+
+/// [`Plan::step_batch`] on the widest vectors this CPU has.
+pub fn step_batch<const CAP: usize>(
+    plan: &Plan<CAP>,
+    index: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    noise: &mut [Stream],
+    scratch: &mut [f32],
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { avx2::step_batch(plan, index, samples, model_output, noise, scratch) };
+    }
+    plan.step_batch(index, samples, model_output, noise, scratch)
+}
+
+/// Noise v1 ([`NoiseSource::fill_standard_normal`]) on the widest vectors this CPU has.
+pub fn fill_standard_normal(stream: &mut Stream, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { avx2::fill_standard_normal(stream, out) };
+        return;
+    }
+    stream.fill_standard_normal(out);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Stream;
+    use diffusion_core::{Error, NoiseSource, Plan};
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn step_batch<const CAP: usize>(
+        plan: &Plan<CAP>,
+        index: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        noise: &mut [Stream],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        plan.step_batch(index, samples, model_output, noise, scratch)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn fill_standard_normal(stream: &mut Stream, out: &mut [f32]) {
+        stream.fill_standard_normal(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diffusion_core::{
+        PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
+        TimestepSpacing, VarianceType,
+    };
+
+    /// Every sampler path of the core: noise or not, clipping kinds, learned variance (`expf`).
+    fn configs() -> Vec<(SamplerConfig, bool)> {
+        let ddpm = |variance_type| Sampler::Ddpm { variance_type };
+        let ddim = |eta| Sampler::Ddim {
+            eta,
+            use_clipped_model_output: false,
+        };
+        let config = |sampler, clipping, prediction_type| SamplerConfig {
+            sampler,
+            clipping,
+            prediction_type,
+            ..SamplerConfig::default()
+        };
+        let dynamic = SampleClipping::DynamicThreshold {
+            ratio: 0.995,
+            max_value: 1.5,
+        };
+        vec![
+            (
+                config(ddim(0.0), SampleClipping::None, PredictionType::Epsilon),
+                false,
+            ),
+            (
+                config(
+                    ddim(1.0),
+                    SampleClipping::Range(1.0),
+                    PredictionType::VPrediction,
+                ),
+                false,
+            ),
+            (
+                config(
+                    ddpm(VarianceType::FixedSmall),
+                    dynamic,
+                    PredictionType::Epsilon,
+                ),
+                false,
+            ),
+            (
+                config(
+                    ddpm(VarianceType::FixedLarge),
+                    SampleClipping::None,
+                    PredictionType::Sample,
+                ),
+                false,
+            ),
+            (
+                config(
+                    ddpm(VarianceType::LearnedRange),
+                    SampleClipping::None,
+                    PredictionType::Epsilon,
+                ),
+                true,
+            ),
+        ]
+    }
+
+    fn run(config: &SamplerConfig, learned: bool, dispatched: bool) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Trailing,
+            steps_offset: 0,
+        };
+        let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut streams: Vec<Pcg32> = (0..batch as u64).map(|i| noise_stream(8, i)).collect();
+        let mut wrapped: Vec<Stream> = (0..batch as u64).map(|i| Stream::new(8, i)).collect();
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for ((sample, stream), wrapped) in samples
+            .chunks_mut(per_sample)
+            .zip(&mut streams)
+            .zip(&mut wrapped)
+        {
+            match dispatched {
+                true => fill_standard_normal(wrapped, sample),
+                false => stream.fill_standard_normal(sample),
+            }
+        }
+        let channels = if learned { 2 } else { 1 };
+        let mut prediction = vec![0.0f32; channels * samples.len()];
+        let mut scratch = vec![0.0f32; per_sample];
+        for index in 0..plan.len() {
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let result = match dispatched {
+                true => step_batch(
+                    &plan,
+                    index,
+                    &mut samples,
+                    &prediction,
+                    &mut wrapped,
+                    &mut scratch,
+                ),
+                false => {
+                    plan.step_batch(index, &mut samples, &prediction, &mut streams, &mut scratch)
+                }
+            };
+            result.unwrap();
+        }
+        samples.iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn the_dispatched_path_gives_the_portable_bits() {
+        eprintln!("instruction set: {}", instruction_set());
+        for (config, learned) in configs() {
+            assert_eq!(
+                run(&config, learned, true),
+                run(&config, learned, false),
+                "{config:?}"
+            );
+        }
+    }
+}
