@@ -4,18 +4,56 @@
 //!
 //! Bytes per element: a step reads x_t and the model output and writes x_prev (12 bytes); the copy
 //! reads and writes one f32 (8 bytes). Compare GB/s: step ÷ copy is the share of memory speed.
+//!
+//! Rows marked "(AVX2)" run the same code compiled inside `#[target_feature(enable = "avx2")]`
+//! functions, as `host` does when the CPU has AVX2 (same bits; the default x86_64 target has only
+//! SSE2). They are skipped on CPUs without AVX2.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use diffusion_core::noise::fill_standard_normal_inlined;
 use diffusion_core::{
-    NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
-    VarianceType, noise_stream,
+    NoiseSource, Pcg32, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
+    TimestepSpacing, VarianceType, noise_stream,
 };
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
 const ELEMENTS: usize = 1 << 20;
+
+/// A stream drawn through the always-inlined kernel, as `host` does.
+struct Inlined(Pcg32);
+
+impl NoiseSource for Inlined {
+    #[inline(always)]
+    fn fill_standard_normal(&mut self, out: &mut [f32]) {
+        fill_standard_normal_inlined(&mut self.0, out);
+    }
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The step and the noise compiled for AVX2 (call only when [`has_avx2`]).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+
+    #[target_feature(enable = "avx2")]
+    pub fn step(plan: &Plan<25>, x: &mut [f32], model_output: &[f32], rng: &mut Inlined) {
+        plan.step(10, x, model_output, rng, &mut []).unwrap()
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub fn normals(rng: &mut Inlined, out: &mut [f32]) {
+        rng.fill_standard_normal(out)
+    }
+}
 
 fn plan(sampler: Sampler) -> Plan<25> {
     let timesteps = TimestepConfig {
@@ -74,6 +112,14 @@ fn step_throughput(c: &mut Criterion) {
                     .unwrap()
             })
         });
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            let mut rng = Inlined(noise_stream(3, 0));
+            group.bench_function(format!("{name} (AVX2)"), |b| {
+                // SAFETY: the CPU has AVX2 (checked above).
+                b.iter(|| unsafe { avx2::step(&plan, &mut x, black_box(&model_output), &mut rng) })
+            });
+        }
     }
     group.finish();
 }
@@ -86,11 +132,18 @@ fn normal_generation(c: &mut Criterion) {
     group.bench_function("noise v1 (Box-Muller in plain f32)", |b| {
         b.iter(|| rng.fill_standard_normal(black_box(&mut out)))
     });
-    // The ceiling of one sample's stream: its u32 words come from one sequential LCG (one word
-    // per normal), whatever the arithmetic after it costs.
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        let mut rng = Inlined(noise_stream(4, 0));
+        group.bench_function("noise v1 (AVX2)", |b| {
+            // SAFETY: the CPU has AVX2 (checked above).
+            b.iter(|| unsafe { avx2::normals(&mut rng, black_box(&mut out)) })
+        });
+    }
+    // One sequential Pcg32 stream, a word at a time (noise v1 draws them eight lanes at a time).
     let mut words = vec![0u32; ELEMENTS];
     let mut rng = noise_stream(4, 0);
-    group.bench_function("Pcg32 words alone (the stream's ceiling)", |b| {
+    group.bench_function("Pcg32 words, one at a time", |b| {
         b.iter(|| {
             for word in words.iter_mut() {
                 *word = rand::Rng::next_u32(&mut rng);
