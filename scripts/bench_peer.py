@@ -4,8 +4,10 @@ scripts/bench-peer; ONLY=Gaussian keeps the rows whose model name contains "Gaus
 peer (scripts/peer_loop.py), host, and ort-floor (the same session called as often on the same
 inputs, nothing else) — each a fresh process on 2 intra-op threads, and prints medians:
 
-  peer/host   how much faster host is than the Python loop (wall per step)
-  host/floor  host's wall per step over the bare model call (1.00 = no overhead)
+  peer/host   how much faster host is than the Python loop (wall per step; median of the ratios
+              of runs made one after the other)
+  host/floor  host's wall per step over the bare model call (1.00 = no overhead), the median of
+              the ratios of runs made one after the other
   model%, sampler%  host's split of its wall time
   RSS         whole-process peak resident size (/usr/bin/time), host and peer
 """
@@ -52,7 +54,7 @@ def host(model, scheduler, steps, batch, size, directory):
     out, rss = timed(command)
     sampling = float(re.search(r"sampling ([\d.]+) ms", out).group(1))
     model_ms = float(re.search(r"model ([\d.]+) ms", out).group(1))
-    sampler_ms = float(re.search(r"sampler ([\d.]+) ms", out).group(1))
+    sampler_ms = float(re.search(r"sampler ([\d.]+) µs", out).group(1)) / 1e3
     return sampling / steps, model_ms, sampler_ms, rss
 
 
@@ -93,8 +95,12 @@ def main():
                 host_model = statistics.median(h[1] for h in hosts)
                 host_sampler = statistics.median(h[2] for h in hosts)
                 floor_ms = statistics.median(floors)
+                # Each host run is paired with the floor run next to it in time, so slow drifts of
+                # this shared machine cancel; the median of those ratios is what the table shows.
+                host_over_floor = statistics.median(h[0] / f for h, f in zip(hosts, floors))
+                peer_over_host = statistics.median(p[0] / h[0] for p, h in zip(peers, hosts))
                 print(f"| {name} | {scheduler.upper()} {steps} | {batch} | {peer_wall:.3f} | {host_wall:.3f} "
-                      f"| {peer_wall / host_wall:.2f}x | {floor_ms:.3f} | {host_wall / floor_ms:.3f} "
+                      f"| {peer_over_host:.2f}x | {floor_ms:.3f} | {host_over_floor:.3f} "
                       f"| {100 * host_model / host_wall:.1f} | {100 * host_sampler / host_wall:.1f} "
                       f"| {1e3 * host_sampler:.1f} | {statistics.median(h[3] for h in hosts):.0f} / "
                       f"{statistics.median(p[2] for p in peers):.0f} |", flush=True)

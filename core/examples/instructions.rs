@@ -59,7 +59,13 @@ fn work(workload: &str, plan: &Plan<25>, x: &mut [f32], model_output: &[f32], rn
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn work_avx2(workload: &str, plan: &Plan<25>, x: &mut [f32], model_output: &[f32], rng: &mut Inlined) {
+fn work_avx2(
+    workload: &str,
+    plan: &Plan<25>,
+    x: &mut [f32],
+    model_output: &[f32],
+    rng: &mut Inlined,
+) {
     work(workload, plan, x, model_output, rng)
 }
 
@@ -83,7 +89,10 @@ fn main() {
     for _ in 0..repeats {
         #[cfg(target_arch = "x86_64")]
         if avx2 {
-            assert!(std::arch::is_x86_feature_detected!("avx2"), "this CPU has no AVX2");
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "this CPU has no AVX2"
+            );
             // SAFETY: AVX2 is present (asserted just above).
             unsafe { work_avx2(workload, &plan, &mut x, &model_output, &mut rng) };
             continue;

@@ -132,6 +132,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
     let report = summary::Summary {
         provider: open.provider,
+        instruction_set: dispatch::instruction_set(),
         scheduler: resolved.scheduler,
         steps: plan.len(),
         seed: cli.seed,

@@ -13,6 +13,8 @@ use crate::sampling::{Geometry, Timing};
 pub struct Summary {
     /// Where the model ran.
     pub provider: Provider,
+    /// What the sampling step runs on ([`crate::dispatch::instruction_set`]).
+    pub instruction_set: &'static str,
     /// DDIM or DDPM.
     pub scheduler: SchedulerKind,
     /// Steps per sample.
@@ -67,17 +69,18 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "provider {}, {scheduler}, {} steps",
+            "provider {}, {scheduler}, {} steps, sampler on {}",
             self.provider.name(),
-            self.steps
+            self.steps,
+            self.instruction_set
         )?;
         writeln!(
             f,
-            "time: total {:.1} ms, sampling {:.1} ms; per step: model {:.3} ms, sampler {:.3} ms ({sampler_share:.1}% of sampling)",
+            "time: total {:.1} ms, sampling {:.1} ms; per step: model {:.3} ms, sampler {:.1} µs ({sampler_share:.1}% of sampling)",
             milliseconds(self.total_time),
             milliseconds(self.sampling_time),
             milliseconds(self.timing.model) / calls,
-            milliseconds(self.timing.sampler) / calls,
+            1e3 * milliseconds(self.timing.sampler) / calls,
         )?;
         for path in &self.written {
             writeln!(f, "wrote {}", path.display())?;
