@@ -232,6 +232,8 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// for this sample at this step's timestep (twice as long when it carries variance
     /// channels); `noise` supplies z; `scratch` is needed only for dynamic thresholding (at
     /// least as long as the sample) and may be empty otherwise.
+    // Always inlined (with `apply`): a caller compiled for wider vectors, such as host's AVX2
+    // path, then gets the whole step vectorized its way.
     #[inline(always)]
     pub fn step<N: NoiseSource + ?Sized>(
         &self,
