@@ -59,6 +59,7 @@
 //! bits), and `tests/golden/noise.json` holds 1001 normals for five (seed, sample) pairs written by
 //! the numpy reference, which the workspace tests require to match bit for bit.
 
+use rand_core::Rng;
 use rand_pcg::Pcg32;
 
 use crate::pcg_lanes::{LANES, WordLanes};
@@ -188,24 +189,35 @@ pub fn fill_standard_normal_inlined(generator: &mut Pcg32, out: &mut [f32]) {
     let mut second = [0u32; PAIRS];
     let mut radii = [0.0f32; PAIRS];
     let mut cosines = [0.0f32; PAIRS];
-    let mut lanes = WordLanes::new(generator);
     // Words still to draw; the lanes move only past whole groups of them.
     let mut words_left = 2 * out.len().div_ceil(2);
+    // Fewer words than lanes (a 2-D point on a microcontroller): setting the lanes up would cost
+    // more than drawing the words one at a time.
+    let mut lanes = (words_left >= LANES).then(|| WordLanes::new(generator));
     for block in out.chunks_mut(2 * PAIRS) {
         let pairs = block.len().div_ceil(2);
-        let groups = pairs.div_ceil(PAIRS_PER_GROUP);
-        for (a, b) in first
-            .chunks_exact_mut(PAIRS_PER_GROUP)
-            .zip(second.chunks_exact_mut(PAIRS_PER_GROUP))
-            .take(groups)
-        {
-            let words = lanes.words();
-            for (pair, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
-                (*a, *b) = (words[2 * pair], words[2 * pair + 1]);
+        match &mut lanes {
+            Some(lanes) => {
+                let groups = pairs.div_ceil(PAIRS_PER_GROUP);
+                for (a, b) in first
+                    .chunks_exact_mut(PAIRS_PER_GROUP)
+                    .zip(second.chunks_exact_mut(PAIRS_PER_GROUP))
+                    .take(groups)
+                {
+                    let words = lanes.words();
+                    for (pair, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                        (*a, *b) = (words[2 * pair], words[2 * pair + 1]);
+                    }
+                    if words_left >= LANES {
+                        lanes.advance();
+                        words_left -= LANES;
+                    }
+                }
             }
-            if words_left >= LANES {
-                lanes.advance();
-                words_left -= LANES;
+            None => {
+                for (a, b) in first.iter_mut().zip(&mut second).take(pairs) {
+                    (*a, *b) = (generator.next_u32(), generator.next_u32());
+                }
             }
         }
         // Separate passes over whole blocks vectorize; the bits equal the scalar definition.
@@ -227,7 +239,9 @@ pub fn fill_standard_normal_inlined(generator: &mut Pcg32, out: &mut [f32]) {
             *last = cosines[full_pairs];
         }
     }
-    *generator = lanes.generator_at(words_left, generator.stream());
+    if let Some(lanes) = lanes {
+        *generator = lanes.generator_at(words_left, generator.stream());
+    }
 }
 
 impl NoiseSource for Pcg32 {
@@ -273,7 +287,6 @@ impl NoiseSource for SliceNoise<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_core::Rng;
 
     #[test]
     fn first_words_of_seed_zero_sample_zero() {
