@@ -179,8 +179,9 @@ pub trait NoiseSource {
 /// [`NoiseSource::fill_standard_normal`] for [`Pcg32`], always inlined, so that a caller compiled for
 /// wider vectors (inside a `#[target_feature(enable = "avx2")]` function, say) gets these loops
 /// vectorized its way. Words come eight at a time from jumped-ahead copies of the LCG (a request
-/// of fewer than eight words draws them one at a time), then turn into normals in branch-free loops the compiler vectorizes; the bits are those of the scalar
-/// definition, since the words are the same and every operation is exact-rounded.
+/// of fewer than eight words draws them one at a time), then turn into normals in branch-free
+/// loops the compiler vectorizes; the bits are those of the scalar definition, since the words
+/// are the same and every operation is exact-rounded.
 #[inline(always)]
 pub fn fill_standard_normal_inlined(generator: &mut Pcg32, out: &mut [f32]) {
     const PAIRS: usize = 32;
