@@ -164,7 +164,18 @@ mod tests {
         ]
     }
 
-    fn run(config: &SamplerConfig, learned: bool, dispatched: bool) -> Vec<u32> {
+    /// How a run draws noise and steps.
+    #[derive(Clone, Copy, Debug)]
+    enum Path {
+        /// The core as compiled in its own crate: `Pcg32` and `Plan::step_batch`.
+        Core,
+        /// host's fallback on CPUs without AVX2: [`Stream`] and `Plan::step_batch`, compiled here.
+        Fallback,
+        /// What host runs: [`fill_standard_normal`] and [`step_batch`] (AVX2 where available).
+        Dispatched,
+    }
+
+    fn run(config: &SamplerConfig, learned: bool, path: Path) -> Vec<u32> {
         let timesteps = TimestepConfig {
             num_inference_steps: 10,
             spacing: TimestepSpacing::Trailing,
@@ -180,9 +191,10 @@ mod tests {
             .zip(&mut streams)
             .zip(&mut wrapped)
         {
-            match dispatched {
-                true => fill_standard_normal(wrapped, sample),
-                false => stream.fill_standard_normal(sample),
+            match path {
+                Path::Core => stream.fill_standard_normal(sample),
+                Path::Fallback => wrapped.fill_standard_normal(sample),
+                Path::Dispatched => fill_standard_normal(wrapped, sample),
             }
         }
         let channels = if learned { 2 } else { 1 };
@@ -190,20 +202,17 @@ mod tests {
         let mut scratch = vec![0.0f32; per_sample];
         for index in 0..plan.len() {
             noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
-            let result = match dispatched {
-                true => step_batch(
-                    &plan,
-                    index,
-                    &mut samples,
-                    &prediction,
-                    &mut wrapped,
-                    &mut scratch,
-                ),
-                false => {
-                    plan.step_batch(index, &mut samples, &prediction, &mut streams, &mut scratch)
+            let (samples, scratch) = (&mut samples, &mut scratch);
+            match path {
+                Path::Core => plan.step_batch(index, samples, &prediction, &mut streams, scratch),
+                Path::Fallback => {
+                    plan.step_batch(index, samples, &prediction, &mut wrapped, scratch)
                 }
-            };
-            result.unwrap();
+                Path::Dispatched => {
+                    step_batch(&plan, index, samples, &prediction, &mut wrapped, scratch)
+                }
+            }
+            .unwrap();
         }
         samples.iter().map(|v| v.to_bits()).collect()
     }
@@ -212,11 +221,10 @@ mod tests {
     fn the_dispatched_path_gives_the_portable_bits() {
         eprintln!("instruction set: {}", instruction_set());
         for (config, learned) in configs() {
-            assert_eq!(
-                run(&config, learned, true),
-                run(&config, learned, false),
-                "{config:?}"
-            );
+            let core = run(&config, learned, Path::Core);
+            for path in [Path::Fallback, Path::Dispatched] {
+                assert_eq!(run(&config, learned, path), core, "{path:?}, {config:?}");
+            }
         }
     }
 }
