@@ -137,7 +137,7 @@ pub struct Cli {
     #[arg(long)]
     pub trt_fp16: bool,
 
-    /// Spatial size H[,W] when the model's is dynamic.
+    /// Spatial size, H or H,W, when the model's is dynamic.
     #[arg(long, value_name = "H[,W]", value_delimiter = ',', num_args = 1..=2)]
     pub sample_size: Option<Vec<usize>>,
 
