@@ -12,25 +12,14 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use diffusion_core::noise::fill_standard_normal_inlined;
 use diffusion_core::{
-    NoiseSource, Pcg32, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
+    InlinedStream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
     TimestepSpacing, VarianceType, noise_stream,
 };
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
 const ELEMENTS: usize = 1 << 20;
-
-/// A stream drawn through the always-inlined kernel, as `host` does.
-struct Inlined(Pcg32);
-
-impl NoiseSource for Inlined {
-    #[inline(always)]
-    fn fill_standard_normal(&mut self, out: &mut [f32]) {
-        fill_standard_normal_inlined(&mut self.0, out);
-    }
-}
 
 fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -45,12 +34,12 @@ mod avx2 {
     use super::*;
 
     #[target_feature(enable = "avx2")]
-    pub fn step(plan: &Plan<25>, x: &mut [f32], model_output: &[f32], rng: &mut Inlined) {
+    pub fn step(plan: &Plan<25>, x: &mut [f32], model_output: &[f32], rng: &mut InlinedStream) {
         plan.step(10, x, model_output, rng, &mut []).unwrap()
     }
 
     #[target_feature(enable = "avx2")]
-    pub fn normals(rng: &mut Inlined, out: &mut [f32]) {
+    pub fn normals(rng: &mut InlinedStream, out: &mut [f32]) {
         rng.fill_standard_normal(out)
     }
 }
@@ -114,7 +103,7 @@ fn step_throughput(c: &mut Criterion) {
         });
         #[cfg(target_arch = "x86_64")]
         if has_avx2() {
-            let mut rng = Inlined(noise_stream(3, 0));
+            let mut rng = InlinedStream(noise_stream(3, 0));
             group.bench_function(format!("{name} (AVX2)"), |b| {
                 // SAFETY: the CPU has AVX2 (checked above).
                 b.iter(|| unsafe { avx2::step(&plan, &mut x, black_box(&model_output), &mut rng) })
@@ -134,7 +123,7 @@ fn normal_generation(c: &mut Criterion) {
     });
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
-        let mut rng = Inlined(noise_stream(4, 0));
+        let mut rng = InlinedStream(noise_stream(4, 0));
         group.bench_function("noise v1 (AVX2)", |b| {
             // SAFETY: the CPU has AVX2 (checked above).
             b.iter(|| unsafe { avx2::normals(&mut rng, black_box(&mut out)) })

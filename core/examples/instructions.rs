@@ -5,21 +5,10 @@
 //! `instructions <normals|ddim0|ddim1|ddpm> <elements> <repeats> [avx2]`: `elements` = 0 measures
 //! the fixed cost (start-up, allocation) that the script subtracts.
 
-use diffusion_core::noise::fill_standard_normal_inlined;
 use diffusion_core::{
-    NoiseSource, Pcg32, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
+    InlinedStream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
     TimestepSpacing, VarianceType, noise_stream,
 };
-
-/// A stream drawn through the always-inlined kernel, as `host` does.
-struct Inlined(Pcg32);
-
-impl NoiseSource for Inlined {
-    #[inline(always)]
-    fn fill_standard_normal(&mut self, out: &mut [f32]) {
-        fill_standard_normal_inlined(&mut self.0, out);
-    }
-}
 
 fn plan(workload: &str) -> Plan<25> {
     let sampler = match workload {
@@ -48,7 +37,13 @@ fn plan(workload: &str) -> Plan<25> {
 }
 
 #[inline(always)]
-fn work(workload: &str, plan: &Plan<25>, x: &mut [f32], model_output: &[f32], rng: &mut Inlined) {
+fn work(
+    workload: &str,
+    plan: &Plan<25>,
+    x: &mut [f32],
+    model_output: &[f32],
+    rng: &mut InlinedStream,
+) {
     match workload {
         "normals" => rng.fill_standard_normal(x),
         _ => plan
@@ -64,7 +59,7 @@ fn work_avx2(
     plan: &Plan<25>,
     x: &mut [f32],
     model_output: &[f32],
-    rng: &mut Inlined,
+    rng: &mut InlinedStream,
 ) {
     work(workload, plan, x, model_output, rng)
 }
@@ -85,7 +80,7 @@ fn main() {
     let mut x = vec![0.0f32; elements];
     let mut model_output = vec![0.0f32; elements];
     noise_stream(2, 0).fill_standard_normal(&mut model_output);
-    let mut rng = Inlined(noise_stream(3, 0));
+    let mut rng = InlinedStream(noise_stream(3, 0));
     for _ in 0..repeats {
         #[cfg(target_arch = "x86_64")]
         if avx2 {

@@ -69,7 +69,7 @@ pub mod timesteps;
 pub use clipping::SampleClipping;
 pub use ddpm::VarianceType;
 pub use error::{Error, NameKind};
-pub use noise::{NoiseSource, SliceNoise, noise_stream};
+pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
 pub use plan::{FinalAlphaCumprod, Plan, Sampler, SamplerConfig};
 pub use prediction::PredictionType;
 pub use rand_pcg::Pcg32;

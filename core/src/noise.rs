@@ -175,15 +175,13 @@ pub trait NoiseSource {
     fn fill_standard_normal(&mut self, out: &mut [f32]);
 }
 
-/// Noise v1 normals from `generator` into `out` (see the module docs): the body of
-/// [`NoiseSource::fill_standard_normal`] for [`Pcg32`], always inlined, so that a caller compiled for
-/// wider vectors (inside a `#[target_feature(enable = "avx2")]` function, say) gets these loops
-/// vectorized its way. Words come eight at a time from jumped-ahead copies of the LCG (a request
-/// of fewer than eight words draws them one at a time), then turn into normals in branch-free
-/// loops the compiler vectorizes; the bits are those of the scalar definition, since the words
-/// are the same and every operation is exact-rounded.
+/// Noise v1 normals from `generator` into `out` (see the module docs), for both [`Pcg32`] and
+/// [`InlinedStream`]. Words come eight at a time from jumped-ahead copies of the LCG (a request of
+/// fewer than eight words draws them one at a time), then turn into normals in branch-free loops
+/// the compiler vectorizes; the bits are those of the scalar definition, since the words are the
+/// same and every operation is exact-rounded.
 #[inline(always)]
-pub fn fill_standard_normal_inlined(generator: &mut Pcg32, out: &mut [f32]) {
+fn fill_normals(generator: &mut Pcg32, out: &mut [f32]) {
     const PAIRS: usize = 32;
     const PAIRS_PER_GROUP: usize = LANES / 2;
     let mut first = [0u32; PAIRS];
@@ -246,9 +244,25 @@ pub fn fill_standard_normal_inlined(generator: &mut Pcg32, out: &mut [f32]) {
 }
 
 impl NoiseSource for Pcg32 {
-    /// Noise v1 normals: [`fill_standard_normal_inlined`].
+    /// Noise v1 normals (see the module docs).
     fn fill_standard_normal(&mut self, out: &mut [f32]) {
-        fill_standard_normal_inlined(self, out);
+        fill_normals(self, out);
+    }
+}
+
+/// A [`Pcg32`] whose noise v1 code is inlined into each caller: the same values as the plain
+/// `Pcg32`, for callers compiled for wider vectors than the crate. A function marked
+/// `#[target_feature(enable = "avx2")]` that calls [`Plan::step`](crate::Plan::step) with this
+/// source gets the step and the noise vectorized for AVX2 (the step is always inlined too), which
+/// is how `host` runs them. The plain `Pcg32` keeps one out-of-line copy, for small firmware.
+#[derive(Clone, Debug)]
+pub struct InlinedStream(pub Pcg32);
+
+impl NoiseSource for InlinedStream {
+    /// Noise v1 normals (see the module docs), inlined.
+    #[inline(always)]
+    fn fill_standard_normal(&mut self, out: &mut [f32]) {
+        fill_normals(&mut self.0, out);
     }
 }
 
@@ -357,6 +371,17 @@ mod tests {
             }
             assert_eq!(used.state(), reference.state(), "n = {n}");
             assert_eq!(used.next_u32(), reference.next_u32(), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn the_inlined_stream_draws_the_same_values() {
+        let (mut plain, mut inlined) = (noise_stream(6, 1), InlinedStream(noise_stream(6, 1)));
+        for n in [3usize, 64, 5, 200] {
+            let (mut a, mut b) = ([0.0f32; 200], [0.0f32; 200]);
+            plain.fill_standard_normal(&mut a[..n]);
+            inlined.fill_standard_normal(&mut b[..n]);
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "n = {n}");
         }
     }
 

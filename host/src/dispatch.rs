@@ -4,32 +4,12 @@
 //! diffusion-core is portable, safe code whose loops the compiler vectorizes for whatever the
 //! build targets, and the default x86_64 target has only 4-wide SSE2. Here the same generic
 //! functions are instantiated inside `#[target_feature(enable = "avx2")]` functions, so LLVM
-//! inlines them there and vectorizes 8 wide (the core marks its step `#[inline(always)]`, and
-//! [`Stream`] draws noise through the core's always-inlined noise v1 kernel). The bits do not change: every operation of the step
-//! and of noise v1 is an exact-rounded f32 operation, Rust never fuses a·b + c into an FMA (and
-//! FMA is not enabled here), and the tests below compare the two paths bit for bit.
+//! inlines them there and vectorizes 8 wide (the core marks its step `#[inline(always)]`, and its
+//! `InlinedStream` noise source inlines noise v1 too). The bits do not change: every operation of
+//! the step and of noise v1 is an exact-rounded f32 operation, Rust never fuses a·b + c into an
+//! FMA (and FMA is not enabled here), and the tests below compare the paths bit for bit.
 
-use diffusion_core::noise::fill_standard_normal_inlined;
-use diffusion_core::{Error, NoiseSource, Pcg32, Plan, noise_stream};
-
-/// One sample's noise v1 stream, drawn through the always-inlined kernel so that it vectorizes
-/// for whichever instruction set the code around it is compiled for.
-#[derive(Clone, Debug)]
-pub struct Stream(Pcg32);
-
-impl Stream {
-    /// Sample `sample_index`'s stream for `seed` ([`noise_stream`]).
-    pub fn new(seed: u64, sample_index: u64) -> Self {
-        Stream(noise_stream(seed, sample_index))
-    }
-}
-
-impl NoiseSource for Stream {
-    #[inline(always)]
-    fn fill_standard_normal(&mut self, out: &mut [f32]) {
-        fill_standard_normal_inlined(&mut self.0, out);
-    }
-}
+use diffusion_core::{Error, InlinedStream, NoiseSource, Plan};
 
 /// The instruction set the sampler runs on this CPU: "AVX2" or "SSE2" (x86_64), "portable"
 /// elsewhere.
@@ -54,7 +34,7 @@ pub fn step_batch<const CAP: usize>(
     index: usize,
     samples: &mut [f32],
     model_output: &[f32],
-    noise: &mut [Stream],
+    noise: &mut [InlinedStream],
     scratch: &mut [f32],
 ) -> Result<(), Error> {
     #[cfg(target_arch = "x86_64")]
@@ -66,7 +46,7 @@ pub fn step_batch<const CAP: usize>(
 }
 
 /// Noise v1 ([`NoiseSource::fill_standard_normal`]) on the widest vectors this CPU has.
-pub fn fill_standard_normal(stream: &mut Stream, out: &mut [f32]) {
+pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -78,7 +58,7 @@ pub fn fill_standard_normal(stream: &mut Stream, out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::Stream;
+    use super::InlinedStream;
     use diffusion_core::{Error, NoiseSource, Plan};
 
     #[target_feature(enable = "avx2")]
@@ -87,14 +67,14 @@ mod avx2 {
         index: usize,
         samples: &mut [f32],
         model_output: &[f32],
-        noise: &mut [Stream],
+        noise: &mut [InlinedStream],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         plan.step_batch(index, samples, model_output, noise, scratch)
     }
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn fill_standard_normal(stream: &mut Stream, out: &mut [f32]) {
+    pub(super) fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
         stream.fill_standard_normal(out);
     }
 }
@@ -103,8 +83,8 @@ mod avx2 {
 mod tests {
     use super::*;
     use diffusion_core::{
-        PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
-        TimestepSpacing, VarianceType,
+        Pcg32, PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig,
+        TimestepConfig, TimestepSpacing, VarianceType, noise_stream,
     };
 
     /// Every sampler path of the core: noise or not, clipping kinds, learned variance (`expf`).
@@ -169,7 +149,8 @@ mod tests {
     enum Path {
         /// The core as compiled in its own crate: `Pcg32` and `Plan::step_batch`.
         Core,
-        /// host's fallback on CPUs without AVX2: [`Stream`] and `Plan::step_batch`, compiled here.
+        /// host's fallback on CPUs without AVX2: `InlinedStream` and `Plan::step_batch`, compiled
+        /// here.
         Fallback,
         /// What host runs: [`fill_standard_normal`] and [`step_batch`] (AVX2 where available).
         Dispatched,
@@ -184,7 +165,9 @@ mod tests {
         let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
         let (batch, per_sample) = (3, 3 * 17 * 19);
         let mut streams: Vec<Pcg32> = (0..batch as u64).map(|i| noise_stream(8, i)).collect();
-        let mut wrapped: Vec<Stream> = (0..batch as u64).map(|i| Stream::new(8, i)).collect();
+        let mut wrapped: Vec<InlinedStream> = (0..batch as u64)
+            .map(|i| InlinedStream(noise_stream(8, i)))
+            .collect();
         let mut samples = vec![0.0f32; batch * per_sample];
         for ((sample, stream), wrapped) in samples
             .chunks_mut(per_sample)

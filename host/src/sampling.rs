@@ -6,14 +6,14 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use diffusion_core::Plan;
+use diffusion_core::{InlinedStream, Plan, noise_stream};
 use half::f16;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
 use crate::config::MAX_STEPS;
-use crate::dispatch::{self, Stream};
+use crate::dispatch;
 use crate::finite::first_non_finite;
 use crate::runtime::Provider;
 use crate::signature::{Signature, TimestepShape, TimestepType};
@@ -225,9 +225,9 @@ pub fn run(
                 size,
             )?),
         };
-        let mut streams: Vec<Stream> = batch_indices
+        let mut streams: Vec<InlinedStream> = batch_indices
             .iter()
-            .map(|&i| Stream::new(job.seed, i))
+            .map(|&i| InlinedStream(noise_stream(job.seed, i)))
             .collect();
         let first = batch_number * job.batch;
         {
