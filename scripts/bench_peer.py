@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """host vs the Python diffusers loop vs the ONNX Runtime floor, in one invocation (run through
-scripts/bench-peer; ONLY=Gaussian keeps the rows whose model name contains "Gaussian"). For every (model, batch, sampler) it alternates REPEATS runs of each — the
-peer (scripts/peer_loop.py), host, and ort-floor (the same session called as often on the same
-inputs, nothing else) — each a fresh process on 2 intra-op threads, and prints medians:
+scripts/bench-peer; ONLY=Gaussian keeps the rows whose model name contains "Gaussian"). For every
+(model, batch, sampler) it alternates REPEATS runs of each — the peer (scripts/peer_loop.py),
+host, and ort-floor (the same session called as often on the same inputs, nothing else) — each a
+fresh process on 2 intra-op threads, and prints medians:
 
   peer/host   how much faster host is than the Python loop (wall per step; median of the ratios
               of runs made one after the other)
