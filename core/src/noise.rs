@@ -175,51 +175,93 @@ pub trait NoiseSource {
     fn fill_standard_normal(&mut self, out: &mut [f32]);
 }
 
+/// Whether words come from [`WordLanes`]: on 64-bit targets, where a 64-bit multiply is one
+/// instruction and out-of-order cores overlap the lanes' eight. A 32-bit microcontroller (in
+/// order, a 64-bit multiply in three instructions) would gain nothing and pay in flash.
+const LANES_PAY_OFF: bool = cfg!(target_pointer_width = "64");
+
+/// Pairs of normals computed per block (64 values).
+const PAIRS: usize = 32;
+
 /// Noise v1 normals from `generator` into `out` (see the module docs), for both [`Pcg32`] and
-/// [`InlinedStream`]. Words come eight at a time from jumped-ahead copies of the LCG (a request of
-/// fewer than eight words draws them one at a time), then turn into normals in branch-free loops
-/// the compiler vectorizes; the bits are those of the scalar definition, since the words are the
-/// same and every operation is exact-rounded.
+/// [`InlinedStream`]. On 64-bit targets, requests of eight words or more take their words eight at
+/// a time from jumped-ahead copies of the LCG ([`WordLanes`]); otherwise one at a time. The words
+/// are the same either way.
 #[inline(always)]
 fn fill_normals(generator: &mut Pcg32, out: &mut [f32]) {
-    const PAIRS: usize = 32;
-    const PAIRS_PER_GROUP: usize = LANES / 2;
+    let words = 2 * out.len().div_ceil(2);
+    if LANES_PAY_OFF && words >= LANES {
+        let lanes = LaneWords {
+            lanes: WordLanes::new(generator),
+            words_left: words,
+        };
+        let lanes = box_muller_blocks(out, lanes);
+        *generator = lanes
+            .lanes
+            .generator_at(lanes.words_left, generator.stream());
+    } else {
+        box_muller_blocks(out, SequentialWords(generator));
+    }
+}
+
+/// Where [`box_muller_blocks`] takes its words.
+trait WordSource {
+    /// Puts the next `pairs` pairs of words (`a`, `b`) in the first entries of `first`, `second`.
+    fn fill(&mut self, first: &mut [u32; PAIRS], second: &mut [u32; PAIRS], pairs: usize);
+}
+
+/// Words straight from the generator, one at a time.
+struct SequentialWords<'a>(&'a mut Pcg32);
+
+impl WordSource for SequentialWords<'_> {
+    #[inline(always)]
+    fn fill(&mut self, first: &mut [u32; PAIRS], second: &mut [u32; PAIRS], pairs: usize) {
+        for (a, b) in first.iter_mut().zip(second.iter_mut()).take(pairs) {
+            (*a, *b) = (self.0.next_u32(), self.0.next_u32());
+        }
+    }
+}
+
+/// Words from [`WordLanes`], which move only past whole groups: a last, partial group is resumed
+/// from `words_left` afterwards.
+struct LaneWords {
+    lanes: WordLanes,
+    words_left: usize,
+}
+
+impl WordSource for LaneWords {
+    #[inline(always)]
+    fn fill(&mut self, first: &mut [u32; PAIRS], second: &mut [u32; PAIRS], pairs: usize) {
+        const PAIRS_PER_GROUP: usize = LANES / 2;
+        let groups = pairs.div_ceil(PAIRS_PER_GROUP);
+        for (a, b) in first
+            .chunks_exact_mut(PAIRS_PER_GROUP)
+            .zip(second.chunks_exact_mut(PAIRS_PER_GROUP))
+            .take(groups)
+        {
+            let words = self.lanes.words();
+            for (pair, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
+                (*a, *b) = (words[2 * pair], words[2 * pair + 1]);
+            }
+            if self.words_left >= LANES {
+                self.lanes.advance();
+                self.words_left -= LANES;
+            }
+        }
+    }
+}
+
+/// Fills `out` block by block: `source` puts each pair's two words in `first` and `second`, then
+/// branch-free passes over whole blocks, which vectorize, turn them into normals; the bits are
+/// those of the scalar definition, since every operation is exact-rounded. Gives `source` back.
+#[inline(always)]
+fn box_muller_blocks<S: WordSource>(out: &mut [f32], mut source: S) -> S {
     let mut first = [0u32; PAIRS];
     let mut second = [0u32; PAIRS];
     let mut radii = [0.0f32; PAIRS];
     let mut cosines = [0.0f32; PAIRS];
-    // Words still to draw; the lanes move only past whole groups of them.
-    let mut words_left = 2 * out.len().div_ceil(2);
-    // Fewer words than lanes (a 2-D point on a microcontroller): setting the lanes up would cost
-    // more than drawing the words one at a time.
-    let mut lanes = (words_left >= LANES).then(|| WordLanes::new(generator));
     for block in out.chunks_mut(2 * PAIRS) {
-        let pairs = block.len().div_ceil(2);
-        match &mut lanes {
-            Some(lanes) => {
-                let groups = pairs.div_ceil(PAIRS_PER_GROUP);
-                for (a, b) in first
-                    .chunks_exact_mut(PAIRS_PER_GROUP)
-                    .zip(second.chunks_exact_mut(PAIRS_PER_GROUP))
-                    .take(groups)
-                {
-                    let words = lanes.words();
-                    for (pair, (a, b)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
-                        (*a, *b) = (words[2 * pair], words[2 * pair + 1]);
-                    }
-                    if words_left >= LANES {
-                        lanes.advance();
-                        words_left -= LANES;
-                    }
-                }
-            }
-            None => {
-                for (a, b) in first.iter_mut().zip(&mut second).take(pairs) {
-                    (*a, *b) = (generator.next_u32(), generator.next_u32());
-                }
-            }
-        }
-        // Separate passes over whole blocks vectorize; the bits equal the scalar definition.
+        source.fill(&mut first, &mut second, block.len().div_ceil(2));
         for (r, &a) in radii.iter_mut().zip(&first) {
             *r = radius(a);
         }
@@ -238,9 +280,7 @@ fn fill_normals(generator: &mut Pcg32, out: &mut [f32]) {
             *last = cosines[full_pairs];
         }
     }
-    if let Some(lanes) = lanes {
-        *generator = lanes.generator_at(words_left, generator.stream());
-    }
+    source
 }
 
 impl NoiseSource for Pcg32 {
