@@ -1,8 +1,11 @@
-//! Helpers shared by the cross-crate tests: loading the golden files written by
-//! `tests/golden/make_golden.py` and comparing vectors.
+//! Helpers shared by the cross-crate tests, benches and examples: loading the golden files
+//! written by `tests/golden/make_golden.py`, comparing vectors, and the plan the benches time.
 
 use std::path::PathBuf;
 
+use diffusion_core::{
+    Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -41,4 +44,19 @@ pub fn stand_in_model(x: &[f32], timestep: u32, out: &mut [f32]) {
         // std's sin: the model is outside the core, and its last-ULP error is far below 1e-5.
         *o = 0.5 * (v + 0.01 * timestep as f32).sin();
     }
+}
+
+/// The plan the speed measurements time (`benches/step.rs`, `examples/instructions.rs`): 25
+/// `leading` steps (offset 1) of the default schedule with `sampler` and otherwise default settings.
+pub fn benchmark_plan(sampler: Sampler) -> Plan<25> {
+    let timesteps = TimestepConfig {
+        num_inference_steps: 25,
+        spacing: TimestepSpacing::Leading,
+        steps_offset: 1,
+    };
+    let config = SamplerConfig {
+        sampler,
+        ..SamplerConfig::default()
+    };
+    Plan::new(&ScheduleConfig::default(), &timesteps, &config).expect("a valid plan")
 }

@@ -1,6 +1,7 @@
 //! Throughput of the core over 1 M elements, beside a plain copy measured in the same run.
 //!
-//! `cargo bench -p diffusion-core --bench step`
+//! `cargo bench -p tests --bench step` (it lives in the tests crate so that the core depends on
+//! nothing but its four crates, not even for a baseline).
 //!
 //! Bytes per element: a step reads x_t and the model output and writes x_prev (12 bytes); the copy
 //! reads and writes one f32 (8 bytes). Compare GB/s: step ÷ copy is the share of memory speed.
@@ -12,12 +13,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use diffusion_core::{
-    InlinedStream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
-    TimestepSpacing, VarianceType, noise_stream,
-};
+use diffusion_core::{InlinedStream, NoiseSource, Plan, Sampler, VarianceType, noise_stream};
 use rand::RngExt;
 use rand_distr::StandardNormal;
+use tests::benchmark_plan;
 
 const ELEMENTS: usize = 1 << 20;
 
@@ -42,19 +41,6 @@ mod avx2 {
     pub fn normals(rng: &mut InlinedStream, out: &mut [f32]) {
         rng.fill_standard_normal(out)
     }
-}
-
-fn plan(sampler: Sampler) -> Plan<25> {
-    let timesteps = TimestepConfig {
-        num_inference_steps: 25,
-        spacing: TimestepSpacing::Leading,
-        steps_offset: 1,
-    };
-    let config = SamplerConfig {
-        sampler,
-        ..SamplerConfig::default()
-    };
-    Plan::new(&ScheduleConfig::default(), &timesteps, &config).unwrap()
 }
 
 fn step_throughput(c: &mut Criterion) {
@@ -93,7 +79,7 @@ fn step_throughput(c: &mut Criterion) {
         ),
     ];
     for (name, sampler) in samplers {
-        let plan = plan(sampler);
+        let plan = benchmark_plan(sampler);
         let mut rng = noise_stream(3, 0);
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -2,7 +2,7 @@
 //! DDPM and DDIM recover. For x_t = √ᾱ·x₀ + √(1 − ᾱ)·ε with x₀ ~ N(μ, s²), the optimal ε-prediction
 //! is E[ε | x_t] = √(1 − ᾱ)·(x_t − √ᾱ·μ)/(ᾱ·s² + 1 − ᾱ).
 //!
-//! `cargo run --release -p diffusion-core --example gaussian`
+//! `cargo run --release -p tests --example gaussian`
 
 use diffusion_core::{
     NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,

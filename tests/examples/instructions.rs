@@ -2,16 +2,14 @@
 //! valgrind's callgrind (instruction counts do not change with a noisy machine's load) and divides
 //! by the number of elements.
 //!
-//! `instructions <normals|ddim0|ddim1|ddpm> <elements> <repeats> [avx2]`: `elements` = 0 measures
-//! the fixed cost (start-up, allocation) that the script subtracts.
+//! `instructions <normals|ddim0|ddim1|ddpm> <elements> <repeats> [avx2]`; the script runs it with
+//! two repeat counts and divides the difference, which removes start-up and set-up.
 
-use diffusion_core::{
-    InlinedStream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
-    TimestepSpacing, VarianceType, noise_stream,
-};
+use diffusion_core::{InlinedStream, NoiseSource, Plan, Sampler, VarianceType, noise_stream};
+use tests::benchmark_plan;
 
 fn plan(workload: &str) -> Plan<25> {
-    let sampler = match workload {
+    benchmark_plan(match workload {
         "ddim1" => Sampler::Ddim {
             eta: 1.0,
             use_clipped_model_output: false,
@@ -23,17 +21,7 @@ fn plan(workload: &str) -> Plan<25> {
             eta: 0.0,
             use_clipped_model_output: false,
         },
-    };
-    let timesteps = TimestepConfig {
-        num_inference_steps: 25,
-        spacing: TimestepSpacing::Leading,
-        steps_offset: 1,
-    };
-    let config = SamplerConfig {
-        sampler,
-        ..SamplerConfig::default()
-    };
-    Plan::new(&ScheduleConfig::default(), &timesteps, &config).expect("valid plan")
+    })
 }
 
 #[inline(always)]
