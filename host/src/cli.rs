@@ -4,7 +4,40 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::output::PngScale;
 use crate::shard::Shard;
+
+/// `--sample-size H` or `H,W`: both positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleSize {
+    /// H.
+    pub height: usize,
+    /// W.
+    pub width: usize,
+}
+
+impl std::str::FromStr for SampleSize {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let side = |part: &str| match part.trim().parse::<usize>() {
+            Ok(side) if side > 0 => Ok(side),
+            _ => Err(format!(
+                "{part:?} is not a positive integer (expected H or H,W)"
+            )),
+        };
+        match text.split(',').collect::<Vec<_>>()[..] {
+            [h] => side(h).map(|h| SampleSize {
+                height: h,
+                width: h,
+            }),
+            [h, w] => Ok(SampleSize {
+                height: side(h)?,
+                width: side(w)?,
+            }),
+            _ => Err(format!("{text:?}: expected H or H,W")),
+        }
+    }
+}
 
 /// Sample a diffusers-style ONNX U-Net with DDPM or DDIM, through ONNX Runtime.
 ///
@@ -33,9 +66,9 @@ pub struct Cli {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Total number of samples of the job (all shards together).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub num_samples: u64,
+    /// Total number of samples of the job (all shards together) [default: N of --init-noise, else 1].
+    #[arg(long, value_name = "N")]
+    pub num_samples: Option<u64>,
 
     /// Samples per model call [default: the model's fixed batch, else min(num-samples, 16)].
     #[arg(long, value_name = "B")]
@@ -85,6 +118,18 @@ pub struct Cli {
     #[arg(long, value_name = "R")]
     pub clip_sample_range: Option<f32>,
 
+    /// Override: dynamic thresholding of the predicted x0 (replaces --clip-sample).
+    #[arg(long, value_name = "BOOL")]
+    pub thresholding: Option<bool>,
+
+    /// Override: the quantile of |x0| that --thresholding clamps to.
+    #[arg(long, value_name = "RATIO")]
+    pub dynamic_thresholding_ratio: Option<f32>,
+
+    /// Override: the largest threshold of --thresholding.
+    #[arg(long, value_name = "V")]
+    pub sample_max_value: Option<f32>,
+
     /// Override: ᾱ after the last step is 1 (true) or ᾱ_0 (false).
     #[arg(long, value_name = "BOOL")]
     pub set_alpha_to_one: Option<bool>,
@@ -101,7 +146,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE.npy")]
     pub init_noise: Option<PathBuf>,
 
-    /// Write a PNG grid of the samples [default: samples.png when no output is named].
+    /// Write an image grid of the samples: .png, .jpg/.jpeg or .webp [default: samples.png when
+    /// no output is named].
     #[arg(long, value_name = "FILE.png")]
     pub out: Option<PathBuf>,
 
@@ -109,9 +155,10 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 
-    /// Enlarge each PNG pixel to an N×N square (small samples, e.g. 8×8 digits, are hard to see).
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub png_scale: u16,
+    /// Enlarge each image pixel to an N×N square (1..=64); auto: until a sample is at least
+    /// 64 pixels on its shorter side (8×8 digits become 64×64).
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub png_scale: PngScale,
 
     /// Write the exact float32 samples, shape [samples, C, H, W].
     #[arg(long, value_name = "FILE.npy")]
@@ -138,8 +185,12 @@ pub struct Cli {
     pub trt_fp16: bool,
 
     /// Spatial size, H or H,W, when the model's is dynamic.
-    #[arg(long, value_name = "H[,W]", value_delimiter = ',', num_args = 1..=2)]
-    pub sample_size: Option<Vec<usize>>,
+    #[arg(long, value_name = "H[,W]")]
+    pub sample_size: Option<SampleSize>,
+
+    /// Without a terminal, print a progress line at most every this many seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub progress_interval: f64,
 
     /// ONNX Runtime library [default: $ORT_DYLIB_PATH, next to the executable, .ort/ of this
     /// project, the onnxruntime package of python3].

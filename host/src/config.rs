@@ -1,6 +1,11 @@
 //! Resolves flags and diffusers' `scheduler_config.json` into validated core configurations.
 //!
-//! Precedence: a flag, else the config file, else diffusers' default for the same field.
+//! Precedence: a flag, else the config file, else diffusers' default for the same field. Every
+//! value remembers where it came from, so that an invalid one is reported as the flag that gave
+//! it, or as the file and key.
+//!
+//! diffusers writes its configs with Python's JSON extensions (`Infinity`, `-Infinity`, `NaN`),
+//! which JSON5 includes, so the file is read as JSON5.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +18,16 @@ use diffusion_core::{
 use serde::Deserialize;
 
 use crate::cli::{Cli, SchedulerKind};
+
+/// The largest config file read: a scheduler_config.json is a few KB (with 1000 trained betas
+/// about 25 KB); anything far larger is not one, and is refused before it is read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The `_class_name`s whose update rule host runs, and the rule each names.
+const SUPPORTED_CLASSES: [(&str, SchedulerKind); 2] = [
+    ("DDIMScheduler", SchedulerKind::Ddim),
+    ("DDPMScheduler", SchedulerKind::Ddpm),
+];
 
 /// The largest plan the host builds (T is at most this many steps in practice).
 pub const MAX_STEPS: usize = 4096;
@@ -44,10 +59,19 @@ pub struct SchedulerConfigFile {
 impl SchedulerConfigFile {
     /// Reads and parses a config file; errors name the file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read scheduler config {}", path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("malformed scheduler config {}", path.display()))
+        let cannot_read = || format!("cannot read scheduler config {}", path.display());
+        let size = std::fs::metadata(path).with_context(cannot_read)?.len();
+        if size > MAX_CONFIG_BYTES {
+            bail!(
+                "scheduler config {} is {size} bytes; a scheduler_config.json is a few KB",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(path).with_context(cannot_read)?;
+        json5::from_str(&text).map_err(|error| {
+            let message = error.to_string().replace('\n', " ");
+            anyhow::anyhow!("malformed scheduler config {}: {message}", path.display())
+        })
     }
 }
 
@@ -84,6 +108,55 @@ pub struct Resolved {
     pub sampler: SamplerConfig,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
+    /// Where each value that the plan validates came from.
+    pub sources: Sources,
+}
+
+/// Where a value came from: the flag that gave it, the config file's key, or diffusers' default.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A command-line flag, e.g. `--steps`.
+    Flag(&'static str),
+    /// A key of the config file.
+    File(PathBuf, &'static str),
+    /// diffusers' default for this key.
+    Default(&'static str),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "{flag}"),
+            Source::File(path, key) => write!(f, "{key} in {}", path.display()),
+            Source::Default(key) => write!(f, "{key} (diffusers' default)"),
+        }
+    }
+}
+
+/// The sources of the values [`Plan::new`] can refuse.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    num_train_timesteps: Source,
+    betas: Source,
+    steps: Source,
+    steps_offset: Source,
+    eta: Source,
+    clipping: Source,
+}
+
+/// `flag`, else the file's `key`, else `default`; with where it came from.
+fn layered<T>(
+    flag: Option<T>,
+    flag_name: &'static str,
+    file: Option<T>,
+    (path, key): (&Option<PathBuf>, &'static str),
+    default: T,
+) -> (T, Source) {
+    match (flag, file, path) {
+        (Some(value), _, _) => (value, Source::Flag(flag_name)),
+        (None, Some(value), Some(path)) => (value, Source::File(path.clone(), key)),
+        _ => (default, Source::Default(key)),
+    }
 }
 
 impl Resolved {
@@ -126,11 +199,31 @@ impl Resolved {
     pub fn plan(&self) -> Result<Box<Plan<MAX_STEPS>>> {
         let plan =
             Plan::new(&self.schedule(), &self.timesteps, &self.sampler).map_err(|error| {
-                let source = self
-                    .config_file
-                    .as_ref()
-                    .map_or("defaults".into(), |p| p.display().to_string());
-                anyhow::anyhow!("invalid sampler configuration ({source}): {error}")
+                use diffusion_core::Error;
+                let sources = &self.sources;
+                let source = match error {
+                    Error::InvalidTrainTimesteps { .. } => Some(&sources.num_train_timesteps),
+                    Error::InvalidBetaRange { .. }
+                    | Error::TrainedBetasLength { .. }
+                    | Error::InvalidTrainedBeta { .. } => Some(&sources.betas),
+                    Error::InvalidStepCount { .. } | Error::CapacityExceeded { .. } => {
+                        Some(&sources.steps)
+                    }
+                    Error::TimestepOutOfRange { .. } => Some(&sources.steps_offset),
+                    Error::InvalidEta => Some(&sources.eta),
+                    Error::InvalidClipRange | Error::InvalidThreshold => Some(&sources.clipping),
+                    _ => None,
+                };
+                match source {
+                    Some(source) => anyhow::anyhow!("{source}: {error}"),
+                    None => {
+                        let file = self
+                            .config_file
+                            .as_ref()
+                            .map_or("flags and defaults".into(), |p| p.display().to_string());
+                        anyhow::anyhow!("invalid sampler configuration ({file}): {error}")
+                    }
+                }
             })?;
         Ok(Box::new(plan))
     }
@@ -149,12 +242,40 @@ pub fn config_path(cli: &Cli) -> Option<PathBuf> {
 }
 
 fn parse_name<T: std::str::FromStr<Err = diffusion_core::Error>>(
-    flag: &str,
+    source: &Source,
     value: &str,
 ) -> Result<T> {
     value
         .parse::<T>()
-        .map_err(|error| anyhow::anyhow!("{flag} {value:?}: {error}"))
+        .map_err(|error| anyhow::anyhow!("{source} {value:?}: {error}"))
+}
+
+/// The update rule: `--scheduler`, else the file's `_class_name` (one host runs, or an error
+/// naming it), else DDIM.
+fn scheduler_kind(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> Result<SchedulerKind> {
+    if let Some(kind) = cli.scheduler {
+        return Ok(kind);
+    }
+    let Some(class_name) = file.class_name.as_deref() else {
+        return Ok(SchedulerKind::Ddim);
+    };
+    match SUPPORTED_CLASSES
+        .iter()
+        .find(|(name, _)| *name == class_name)
+    {
+        Some(&(_, kind)) => Ok(kind),
+        None => bail!(
+            "scheduler config {}: _class_name {class_name} is not supported (host runs {}); \
+             pass --scheduler ddim or --scheduler ddpm to sample with those instead",
+            path.as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            SUPPORTED_CLASSES.map(|(name, _)| name).join(", ")
+        ),
+    }
 }
 
 /// Merges flags over the config file over diffusers' defaults. [`Resolved::plan`] validates.
@@ -164,81 +285,83 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         Some(path) => SchedulerConfigFile::read(path)?,
         None => SchedulerConfigFile::default(),
     };
-    let from = |source: &Option<PathBuf>| {
-        source
-            .as_ref()
-            .map_or("defaults".to_string(), |p| p.display().to_string())
-    };
-    let scheduler = cli.scheduler.unwrap_or(match file.class_name.as_deref() {
-        Some("DDPMScheduler") => SchedulerKind::Ddpm,
-        _ => SchedulerKind::Ddim,
-    });
-    let num_train_timesteps = cli
-        .num_train_timesteps
-        .or(file.num_train_timesteps)
-        .unwrap_or(1000);
-    let beta_start = cli.beta_start.or(file.beta_start).unwrap_or(0.0001);
-    let beta_end = cli.beta_end.or(file.beta_end).unwrap_or(0.02);
-    let betas = match (&cli.beta_schedule, &file.trained_betas) {
-        (None, Some(trained)) => Betas::Trained(trained.clone()),
-        (flag, _) => {
-            let name = flag
-                .as_deref()
-                .or(file.beta_schedule.as_deref())
-                .unwrap_or("linear");
-            let flag = if flag.is_some() {
-                "--beta-schedule"
-            } else {
-                "beta_schedule"
-            };
-            Betas::Named {
-                name: parse_name(flag, name)?,
+    let key = |name: &'static str| (&config_file, name);
+    let scheduler = scheduler_kind(cli, &file, &config_file)?;
+    let (num_train_timesteps, num_train_timesteps_source) = layered(
+        cli.num_train_timesteps,
+        "--num-train-timesteps",
+        file.num_train_timesteps,
+        key("num_train_timesteps"),
+        1000,
+    );
+    let (beta_start, beta_start_source) = layered(
+        cli.beta_start,
+        "--beta-start",
+        file.beta_start,
+        key("beta_start"),
+        0.0001,
+    );
+    let (beta_end, beta_end_source) = layered(
+        cli.beta_end,
+        "--beta-end",
+        file.beta_end,
+        key("beta_end"),
+        0.02,
+    );
+    // trained_betas only come from the file; a --beta-schedule flag replaces them.
+    let (betas, betas_source) = match (&cli.beta_schedule, &file.trained_betas, &config_file) {
+        (None, Some(trained), Some(path)) => (
+            Betas::Trained(trained.clone()),
+            Source::File(path.clone(), "trained_betas"),
+        ),
+        _ => {
+            let (name, source) = layered(
+                cli.beta_schedule.clone(),
+                "--beta-schedule",
+                file.beta_schedule.clone(),
+                key("beta_schedule"),
+                "linear".to_string(),
+            );
+            let betas = Betas::Named {
+                name: parse_name(&source, &name)?,
                 beta_start,
                 beta_end,
-            }
+            };
+            // A bad range is reported as the flag or key of whichever end came from higher up.
+            let range_source = match (&beta_start_source, &beta_end_source) {
+                (Source::Flag(_), _) => beta_start_source,
+                (_, Source::Flag(_)) => beta_end_source,
+                (Source::File(..), _) => beta_start_source,
+                _ => beta_end_source,
+            };
+            (betas, range_source)
         }
     };
-    let spacing: TimestepSpacing = match (&cli.timestep_spacing, &file.timestep_spacing) {
-        (Some(flag), _) => parse_name("--timestep-spacing", flag)?,
-        (None, Some(value)) => parse_name("timestep_spacing", value)?,
-        (None, None) => TimestepSpacing::Leading,
-    };
-    let prediction_type: PredictionType = match (&cli.prediction_type, &file.prediction_type) {
-        (Some(flag), _) => parse_name("--prediction-type", flag)?,
-        (None, Some(value)) => parse_name("prediction_type", value)?,
-        (None, None) => PredictionType::Epsilon,
-    };
-    let variance_type: VarianceType = match (&cli.variance_type, &file.variance_type) {
-        (Some(flag), _) => parse_name("--variance-type", flag)?,
-        (None, Some(value)) => parse_name("variance_type", value)?,
-        (None, None) => VarianceType::FixedSmall,
-    };
-    let clip_sample = cli.clip_sample.or(file.clip_sample).unwrap_or(true);
-    let thresholding = file.thresholding.unwrap_or(false);
-    if thresholding && clip_sample && cli.clip_sample.is_none() {
-        bail!(
-            "contradictory scheduler config {}: thresholding and clip_sample are both true \
-             (diffusers silently ignores clip_sample); pass --clip-sample false to use thresholding",
-            from(&config_file)
-        );
-    }
-    let clipping = if thresholding {
-        SampleClipping::DynamicThreshold {
-            ratio: file.dynamic_thresholding_ratio.unwrap_or(0.995),
-            max_value: file.sample_max_value.unwrap_or(1.0),
-        }
-    } else if clip_sample {
-        SampleClipping::Range(
-            cli.clip_sample_range
-                .or(file.clip_sample_range)
-                .unwrap_or(1.0),
-        )
-    } else {
-        SampleClipping::None
-    };
-    if !(cli.eta.is_finite() && cli.eta >= 0.0) {
-        bail!("--eta must be a finite number >= 0, got {}", cli.eta);
-    }
+    let (spacing, source) = layered(
+        cli.timestep_spacing.clone(),
+        "--timestep-spacing",
+        file.timestep_spacing.clone(),
+        key("timestep_spacing"),
+        "leading".to_string(),
+    );
+    let spacing: TimestepSpacing = parse_name(&source, &spacing)?;
+    let (prediction_type, source) = layered(
+        cli.prediction_type.clone(),
+        "--prediction-type",
+        file.prediction_type.clone(),
+        key("prediction_type"),
+        "epsilon".to_string(),
+    );
+    let prediction_type: PredictionType = parse_name(&source, &prediction_type)?;
+    let (variance_type, source) = layered(
+        cli.variance_type.clone(),
+        "--variance-type",
+        file.variance_type.clone(),
+        key("variance_type"),
+        "fixed_small".to_string(),
+    );
+    let variance_type: VarianceType = parse_name(&source, &variance_type)?;
+    let (clipping, clipping_source) = clipping(cli, &file, &config_file)?;
     if scheduler == SchedulerKind::Ddpm && cli.eta != 0.0 {
         bail!("--eta applies to DDIM only; DDPM's noise is set by --variance-type");
     }
@@ -266,21 +389,119 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             FinalAlphaCumprod::First
         },
     };
+    let (steps_offset, steps_offset_source) = layered(
+        cli.steps_offset,
+        "--steps-offset",
+        file.steps_offset,
+        key("steps_offset"),
+        0,
+    );
     let timesteps = TimestepConfig {
         num_inference_steps: cli.steps,
         spacing,
-        steps_offset: cli.steps_offset.or(file.steps_offset).unwrap_or(0),
+        steps_offset,
     };
+    let (rescale_betas_zero_snr, _) = layered(
+        cli.rescale_betas_zero_snr,
+        "--rescale-betas-zero-snr",
+        file.rescale_betas_zero_snr,
+        key("rescale_betas_zero_snr"),
+        false,
+    );
     Ok(Resolved {
         scheduler,
         num_train_timesteps,
         betas,
-        rescale_betas_zero_snr: cli
-            .rescale_betas_zero_snr
-            .or(file.rescale_betas_zero_snr)
-            .unwrap_or(false),
+        rescale_betas_zero_snr,
         timesteps,
         sampler,
         config_file,
+        sources: Sources {
+            num_train_timesteps: num_train_timesteps_source,
+            betas: betas_source,
+            steps: Source::Flag("--steps"),
+            steps_offset: steps_offset_source,
+            eta: Source::Flag("--eta"),
+            clipping: clipping_source,
+        },
     })
+}
+
+/// `clip_sample` and `thresholding`, each a flag over the file over the default (false / true).
+/// When both end up on, the one from the higher source wins (flag over file); from the same
+/// source, thresholding wins as in diffusers, except that two contradicting flags are an error.
+fn clipping(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> Result<(SampleClipping, Source)> {
+    let key = |name: &'static str| (path, name);
+    let (clip_sample, clip_source) = layered(
+        cli.clip_sample,
+        "--clip-sample",
+        file.clip_sample,
+        key("clip_sample"),
+        true,
+    );
+    let (thresholding, thresholding_source) = layered(
+        cli.thresholding,
+        "--thresholding",
+        file.thresholding,
+        key("thresholding"),
+        false,
+    );
+    let rank = |source: &Source| match source {
+        Source::Flag(_) => 2,
+        Source::File(..) => 1,
+        Source::Default(_) => 0,
+    };
+    let use_thresholding = match (clip_sample, thresholding) {
+        (_, false) => false,
+        (false, true) => true,
+        (true, true) => match rank(&thresholding_source).cmp(&rank(&clip_source)) {
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Equal if rank(&clip_source) == 2 => {
+                bail!("--clip-sample true and --thresholding true contradict each other: pick one")
+            }
+            std::cmp::Ordering::Equal => true,
+        },
+    };
+    if use_thresholding {
+        let (ratio, ratio_source) = layered(
+            cli.dynamic_thresholding_ratio,
+            "--dynamic-thresholding-ratio",
+            file.dynamic_thresholding_ratio,
+            key("dynamic_thresholding_ratio"),
+            0.995,
+        );
+        let (max_value, max_source) = layered(
+            cli.sample_max_value,
+            "--sample-max-value",
+            file.sample_max_value,
+            key("sample_max_value"),
+            1.0,
+        );
+        // Blame the value that breaks the rule (0 < ratio <= 1, finite max >= 1).
+        let source = if ratio > 0.0 && ratio <= 1.0 {
+            max_source
+        } else {
+            ratio_source
+        };
+        Ok((
+            SampleClipping::DynamicThreshold { ratio, max_value },
+            source,
+        ))
+    } else if clip_sample {
+        let (range, source) = layered(
+            cli.clip_sample_range,
+            "--clip-sample-range",
+            file.clip_sample_range,
+            key("clip_sample_range"),
+            1.0,
+        );
+        Ok((SampleClipping::Range(range), source))
+    } else {
+        Ok((SampleClipping::None, clip_source))
+    }
 }

@@ -5,22 +5,25 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod finite;
+pub mod init_noise;
+pub mod interrupt;
 pub mod output;
+pub mod progress;
 pub mod runtime;
 pub mod sampling;
 pub mod shard;
 pub mod signature;
 pub mod summary;
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use cli::Cli;
+use cli::{Cli, SampleSize};
+use init_noise::InitNoise;
 use output::Outputs;
+use progress::Progress;
 use sampling::{Geometry, Job};
 use shard::Shard;
 use signature::Signature;
@@ -28,10 +31,11 @@ use signature::Signature;
 /// Default batch when the model's is dynamic.
 const DEFAULT_BATCH: u64 = 16;
 
-/// The whole run: validate, load, sample, write, report.
+/// The whole run: check every input and output, load, sample, write, report.
 pub fn run(cli: Cli) -> Result<()> {
     let started = Instant::now();
-    // Everything that needs no model first, so bad flags fail fast.
+    interrupt::install()?;
+    // Everything that needs no model first, so bad flags and files fail fast.
     let model = std::fs::File::open(&cli.onnx)
         .with_context(|| format!("cannot read model {}", cli.onnx.display()))?;
     if !model.metadata()?.is_file() {
@@ -39,17 +43,25 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let resolved = config::resolve(&cli)?;
     let plan = resolved.plan()?;
-    if cli.num_samples == 0 {
+    if !(cli.progress_interval.is_finite() && cli.progress_interval >= 0.0) {
+        bail!("--progress-interval must be a number of seconds >= 0");
+    }
+    let init_noise = cli.init_noise.as_deref().map(InitNoise::read).transpose()?;
+    let num_samples = match (cli.num_samples, &init_noise) {
+        (Some(n), _) => n,
+        (None, Some(noise)) => noise.shape()[0] as u64,
+        (None, None) => 1,
+    };
+    if num_samples == 0 {
         bail!("--num-samples must be at least 1");
     }
     let shard = cli.shard.unwrap_or(Shard::ALL);
-    let samples = shard.samples(cli.num_samples);
+    let samples = shard.samples(num_samples);
     if samples.is_empty() {
         bail!(
-            "--shard {}/{} of {} samples holds no samples",
+            "--shard {}/{} of {num_samples} samples holds no samples",
             shard.index,
             shard.count,
-            cli.num_samples
         );
     }
     if cli.batch == Some(0) {
@@ -63,11 +75,6 @@ pub fn run(cli: Cli) -> Result<()> {
         cli.out_dir.as_deref(),
         cli.save_npy.as_deref(),
     )?;
-    let init_noise = cli
-        .init_noise
-        .as_deref()
-        .map(output::read_init_noise)
-        .transpose()?;
 
     let library = runtime::locate_library(cli.ort_library.as_deref())?;
     let environment = runtime::init(&library)?;
@@ -78,57 +85,62 @@ pub fn run(cli: Cli) -> Result<()> {
         trt_fp16: cli.trt_fp16,
     };
     let mut open = runtime::open(&environment, &cli.onnx, cli.ep, &options, &library)?;
-    if !open.skipped.is_empty() {
-        eprintln!(
-            "note: running on {}; skipped {}",
-            open.provider.name(),
-            open.skipped.join("; ")
-        );
+    if let Some(note) = open.note() {
+        eprintln!("note: {note}");
     }
+    interrupt::check(|| "while loading the model".into())?;
     let signature = signature::read(&open.session)?;
-    let geometry = geometry(&signature, cli.sample_size.as_deref())?;
-    if outputs.wants_png() {
-        output::check_png_channels(geometry.channels)?;
-    }
+    let geometry = geometry(&signature, cli.sample_size, init_noise.as_ref())?;
+    outputs.check_channels(geometry.channels)?;
     check_variance_channels(&resolved, &signature, geometry)?;
     let batch = batch_size(&signature, cli.batch, samples.end - samples.start)?;
-    let init_slice = match &init_noise {
-        Some((shape, values)) => {
-            sampling::check_init_noise(shape, cli.num_samples, geometry)?;
-            let per_sample = geometry.elements();
-            Some(&values[samples.start as usize * per_sample..samples.end as usize * per_sample])
+    let init_values = match &init_noise {
+        Some(noise) => {
+            noise.check(
+                num_samples,
+                geometry.channels,
+                geometry.height,
+                geometry.width,
+            )?;
+            Some(noise.samples(samples.clone()))
         }
         None => None,
     };
+    drop(init_noise);
     let job = Job {
         plan: &plan,
         seed: cli.seed,
         samples: samples.clone(),
         batch,
-        init_noise: init_slice,
+        pad_last_batch: signature.sample_dims[0].is_some()
+            || open.provider == runtime::Provider::TensorRt,
+        init_noise: init_values.as_deref(),
         geometry,
     };
 
-    let model_calls = (samples.end - samples.start).div_ceil(batch as u64) * plan.len() as u64;
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new(model_calls)
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} model calls ({eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let sample_count = samples.end - samples.start;
+    let mut values = sampling::allocate_samples(sample_count, geometry.elements())?;
+    let model_calls = sample_count
+        .div_ceil(batch as u64)
+        .saturating_mul(plan.len() as u64);
+    let mut progress = Progress::new(
+        model_calls,
+        sample_count,
+        Duration::from_secs_f64(cli.progress_interval),
     );
     let sampling_started = Instant::now();
-    let (values, timing) =
-        sampling::run(&mut open.session, &signature, open.provider, &job, || {
-            progress.inc(1)
-        })?;
+    let sampled = sampling::run(
+        &mut open.session,
+        &signature,
+        open.provider,
+        &job,
+        &mut values,
+        |done| progress.call_done(done),
+    );
+    progress.finish();
+    let timing = sampled?;
     let sampling_time = sampling_started.elapsed();
-    progress.finish_and_clear();
-    let written = outputs.write(&values, geometry, samples.clone(), cli.png_scale as usize)?;
+    let written = outputs.write(&values, geometry, samples.clone(), cli.png_scale)?;
 
     let report = summary::Summary {
         provider: open.provider,
@@ -137,7 +149,7 @@ pub fn run(cli: Cli) -> Result<()> {
         steps: plan.len(),
         seed: cli.seed,
         samples: samples.clone(),
-        total_samples: cli.num_samples,
+        total_samples: num_samples,
         batch,
         geometry,
         timing,
@@ -149,26 +161,55 @@ pub fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// The sample's C, H, W from the model, with `--sample-size` where the model's is dynamic.
-fn geometry(signature: &Signature, sample_size: Option<&[usize]>) -> Result<Geometry> {
-    let [_, channels, height, width] = signature.sample_dims;
-    let channels = channels.unwrap_or(0);
-    let requested = sample_size.map(|size| (size[0], *size.get(1).unwrap_or(&size[0])));
-    let (height, width) = match ((height, width), requested) {
-        ((Some(h), Some(w)), None) => (h, w),
-        ((Some(h), Some(w)), Some((rh, rw))) if (h, w) == (rh, rw) => (h, w),
-        ((Some(h), Some(w)), Some((rh, rw))) => {
-            bail!("--sample-size {rh},{rw} contradicts the model's fixed spatial size {h}x{w}")
-        }
-        (_, Some((rh, rw))) if rh > 0 && rw > 0 => (rh, rw),
-        (_, Some(_)) => bail!("--sample-size must be positive"),
-        (_, None) => bail!("the model's spatial size is dynamic: pass --sample-size H[,W]"),
+/// The sample's C, H, W: the model's where fixed; where dynamic, from `--init-noise` (C, H, W)
+/// or `--sample-size` (H, W). Contradictions are errors.
+fn geometry(
+    signature: &Signature,
+    sample_size: Option<SampleSize>,
+    init_noise: Option<&InitNoise>,
+) -> Result<Geometry> {
+    let [_, model_channels, model_height, model_width] = signature.sample_dims;
+    let from_file = init_noise.map(|noise| {
+        let [_, c, h, w] = noise.shape();
+        (c, h, w)
+    });
+    let channels = match (model_channels, from_file) {
+        (Some(c), _) => c,
+        (None, Some((c, _, _))) if c > 0 => c,
+        _ => bail!(
+            "the model's sample input {} has a dynamic channel count: give x_T with --init-noise \
+             (its shape [N, C, H, W] sets C)",
+            signature.sample_input
+        ),
     };
-    Ok(Geometry {
+    let (height, width) = match ((model_height, model_width), sample_size) {
+        ((Some(h), Some(w)), None) => (h, w),
+        ((Some(h), Some(w)), Some(size)) if (h, w) == (size.height, size.width) => (h, w),
+        ((Some(h), Some(w)), Some(size)) => bail!(
+            "--sample-size {},{} contradicts the model's fixed spatial size {h}x{w}",
+            size.height,
+            size.width
+        ),
+        (_, Some(size)) => (size.height, size.width),
+        (_, None) => match from_file {
+            Some((_, h, w)) if h > 0 && w > 0 => (h, w),
+            _ => bail!("the model's spatial size is dynamic: pass --sample-size H[,W]"),
+        },
+    };
+    let geometry = Geometry {
         channels,
         height,
         width,
-    })
+    };
+    if geometry
+        .channels
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(width))
+        .is_none_or(|n| n > (1 << 31))
+    {
+        bail!("samples of {channels}x{height}x{width} values are too large");
+    }
+    Ok(geometry)
 }
 
 /// The batch: the model's fixed one, or `--batch`, or min(samples, 16).
@@ -177,14 +218,7 @@ fn batch_size(signature: &Signature, requested: Option<usize>, samples: u64) -> 
         (Some(fixed), Some(asked)) if fixed != asked => {
             bail!("--batch {asked} contradicts the model's fixed batch size {fixed}")
         }
-        (Some(fixed), _) => {
-            if samples % fixed as u64 != 0 {
-                bail!(
-                    "the model's fixed batch size {fixed} does not divide the {samples} samples of this run"
-                );
-            }
-            Ok(fixed)
-        }
+        (Some(fixed), _) => Ok(fixed),
         (None, Some(asked)) => Ok(asked),
         (None, None) => Ok(samples.min(DEFAULT_BATCH) as usize),
     }

@@ -4,17 +4,28 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// clap's usage error on one line, keeping everything it names (the missing flags, the allowed
+/// values, its "did you mean"): its own lines joined, without the usage block and the pointer
+/// to --help.
+fn usage_error_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .take_while(|line| !line.starts_with("Usage:"))
+        .filter(|line| !line.starts_with("For more information"))
+        .collect();
+    format!("{} (see host --help)", kept.join(" "))
+}
+
 fn main() -> ExitCode {
     let cli = match host::cli::Cli::try_parse() {
         Ok(cli) => cli,
-        // --help and --version print in full; a usage error is one line, exit code 2.
+        // --help and --version print in full.
         Err(error) if !error.use_stderr() => error.exit(),
         Err(error) => {
-            let text = error.to_string();
-            eprintln!(
-                "{}",
-                text.lines().next().unwrap_or("error: invalid arguments")
-            );
+            eprintln!("{}", usage_error_line(&error));
             return ExitCode::from(2);
         }
     };
@@ -24,7 +35,10 @@ fn main() -> ExitCode {
             // One line: the context chain joined, and any newline from ONNX Runtime flattened.
             let message = format!("{error:#}").replace('\n', " ");
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            match error.downcast_ref::<host::interrupt::Interrupted>() {
+                Some(interrupted) => ExitCode::from(interrupted.exit_code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -128,14 +128,63 @@ impl Provider {
     }
 }
 
+/// A provider that `auto` tried and passed over.
+#[derive(Clone, Debug)]
+pub struct Skipped {
+    /// Which.
+    pub provider: Provider,
+    /// Why, on one line.
+    pub reason: String,
+}
+
 /// An open session and the provider it runs on.
 pub struct OpenSession {
     /// The session.
     pub session: Session,
     /// Its provider.
     pub provider: Provider,
-    /// Why providers tried before it were skipped (`auto` only), one short reason each.
-    pub skipped: Vec<String>,
+    /// Providers tried before it that failed (`auto` only). Providers this ONNX Runtime build
+    /// does not have are not tried and not listed: the closing summary names the provider.
+    pub skipped: Vec<Skipped>,
+}
+
+impl OpenSession {
+    /// One line saying which providers failed before the one that runs, if any did.
+    pub fn note(&self) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|skipped| format!("{} failed: {}", skipped.provider.name(), skipped.reason))
+            .collect();
+        Some(format!(
+            "running on {}; {}",
+            self.provider.name(),
+            reasons.join("; ")
+        ))
+    }
+}
+
+/// ONNX Runtime's messages span lines; a note or an error is one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The provider library a provider needs beside libonnxruntime (the GPU build has them).
+fn provider_library(provider: Provider) -> Option<&'static str> {
+    match provider {
+        Provider::Cuda => Some("libonnxruntime_providers_cuda.so"),
+        Provider::TensorRt => Some("libonnxruntime_providers_tensorrt.so"),
+        Provider::Cpu => None,
+    }
+}
+
+/// Whether this ONNX Runtime build has the provider at all.
+fn build_has(provider: Provider, library: &Path) -> bool {
+    let directory = library.parent().unwrap_or(Path::new("."));
+    provider_library(provider).is_none_or(|file| directory.join(file).is_file())
 }
 
 fn builder(
@@ -151,10 +200,38 @@ fn builder(
     }
 }
 
+/// The TensorRT engine cache: `--trt-cache`, else a per-user directory keyed by what the engine
+/// depends on (the model's bytes, fp16, the ONNX Runtime release), so that an engine is built once
+/// per model and options, and a changed model never picks up a stale engine.
+pub fn tensorrt_cache(model: &Path, options: &SessionOptions) -> Result<PathBuf> {
+    if let Some(directory) = &options.trt_cache {
+        return Ok(directory.clone());
+    }
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(model)
+        .with_context(|| format!("cannot read model {}", model.display()))?;
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read model {}", model.display()))?;
+    let digest = hasher.finalize();
+    let hex: String = digest[..12]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let precision = if options.trt_fp16 { "fp16" } else { "fp32" };
+    let base = dirs::cache_dir()
+        .ok_or_else(|| anyhow!("no per-user cache directory (HOME unset): pass --trt-cache DIR"))?;
+    Ok(base.join("diffusion-host").join("tensorrt").join(format!(
+        "{hex}-{precision}-ort{}",
+        LIBRARY_NAME.trim_start_matches("libonnxruntime.so.")
+    )))
+}
+
 fn register(
     builder: SessionBuilder,
     provider: Provider,
     options: &SessionOptions,
+    trt_cache: Option<&Path>,
     library: &Path,
 ) -> Result<SessionBuilder> {
     let cuda = || {
@@ -177,36 +254,99 @@ fn register(
             let mut tensorrt = ep::TensorRT::default()
                 .with_device_id(options.device_id)
                 .with_fp16(options.trt_fp16);
-            if let Some(cache) = &options.trt_cache {
+            if let Some(cache) = trt_cache {
                 tensorrt = tensorrt
                     .with_engine_cache(true)
-                    .with_engine_cache_path(cache.display());
+                    .with_engine_cache_path(cache.display())
+                    .with_timing_cache(true)
+                    .with_timing_cache_path(cache.display());
             }
             vec![tensorrt.build().error_on_failure(), cuda()]
         }
     };
     builder.with_execution_providers(providers).map_err(|error| {
         let directory = library.parent().unwrap_or(Path::new("."));
-        let provider_library = match provider {
-            Provider::Cuda => Some("libonnxruntime_providers_cuda.so"),
-            Provider::TensorRt => Some("libonnxruntime_providers_tensorrt.so"),
-            Provider::Cpu => None,
-        };
-        match provider_library {
-            Some(file) if !directory.join(file).is_file() => anyhow!(error.to_string()).context(format!(
+        match provider_library(provider) {
+            Some(file) if !build_has(provider, library) => anyhow!(
                 "{} execution provider unavailable: the ONNX Runtime at {} has no {file} \
                  (install the GPU build with `scripts/fetch-ort.sh gpu`, i.e. onnxruntime-gpu==1.31.1, \
                  which needs CUDA 13, cuDNN 9{})",
                 provider.name(),
                 directory.display(),
                 if provider == Provider::TensorRt { " and TensorRT 10" } else { "" }
-            )),
-            _ => anyhow!("{} execution provider failed to start: {error}", provider.name()),
+            ),
+            _ => anyhow!(
+                "{} execution provider failed to start: {}",
+                provider.name(),
+                one_line(&error.to_string())
+            ),
         }
     })
 }
 
-/// Opens `model` on the provider `kind` names; `auto` tries TensorRT, CUDA, then CPU.
+/// Opens `model` on one provider: registers it, then builds the session.
+fn open_on(
+    environment: &ort::environment::Environment,
+    model: &Path,
+    provider: Provider,
+    options: &SessionOptions,
+    library: &Path,
+) -> Result<Session> {
+    let trt_cache = match provider {
+        Provider::TensorRt => Some(tensorrt_cache(model, options)?),
+        _ => None,
+    };
+    let mut builder = register(
+        builder(environment, options)?,
+        provider,
+        options,
+        trt_cache.as_deref(),
+        library,
+    )?;
+    if let Some(cache) = &trt_cache {
+        std::fs::create_dir_all(cache)
+            .with_context(|| format!("cannot create the TensorRT cache {}", cache.display()))?;
+        let has_engine = std::fs::read_dir(cache)?
+            .filter_map(|entry| entry.ok())
+            .any(|entry| entry.path().extension().is_some_and(|e| e == "engine"));
+        if !has_engine {
+            eprintln!(
+                "note: building a TensorRT engine for this model (can take minutes; cached in {})",
+                cache.display()
+            );
+        }
+    }
+    builder
+        .commit_from_file(model)
+        .map_err(|error| anyhow!("{}", one_line(&error.to_string())))
+        .with_context(|| format!("cannot load model {}", model.display()))
+}
+
+/// The first provider of `candidates` that opens; the failures of those before it. The last
+/// candidate's failure is the error.
+fn first_that_opens<T>(
+    candidates: &[Provider],
+    mut open: impl FnMut(Provider) -> Result<T>,
+) -> Result<(T, Provider, Vec<Skipped>)> {
+    let Some((&last, earlier)) = candidates.split_last() else {
+        bail!("no execution provider to try")
+    };
+    let mut skipped = Vec::new();
+    for &provider in earlier {
+        match open(provider) {
+            Ok(opened) => return Ok((opened, provider, skipped)),
+            Err(error) => skipped.push(Skipped {
+                provider,
+                reason: one_line(&format!("{error:#}")),
+            }),
+        }
+    }
+    Ok((open(last)?, last, skipped))
+}
+
+/// Opens `model` on the provider `kind` names; `auto` tries TensorRT, CUDA, then CPU, passing
+/// over a provider that fails to register *or* whose session fails to build (CUDA libraries
+/// present but no usable GPU), and skipping without a word those this build does not have.
 pub fn open(
     environment: &ort::environment::Environment,
     model: &Path,
@@ -214,43 +354,79 @@ pub fn open(
     options: &SessionOptions,
     library: &Path,
 ) -> Result<OpenSession> {
-    let candidates: &[Provider] = match kind {
-        ExecutionProviderKind::Auto => &[Provider::TensorRt, Provider::Cuda, Provider::Cpu],
-        ExecutionProviderKind::Cpu => &[Provider::Cpu],
-        ExecutionProviderKind::Cuda => &[Provider::Cuda],
-        ExecutionProviderKind::Tensorrt => &[Provider::TensorRt],
+    let candidates: Vec<Provider> = match kind {
+        ExecutionProviderKind::Auto => [Provider::TensorRt, Provider::Cuda, Provider::Cpu]
+            .into_iter()
+            .filter(|&provider| build_has(provider, library))
+            .collect(),
+        ExecutionProviderKind::Cpu => vec![Provider::Cpu],
+        ExecutionProviderKind::Cuda => vec![Provider::Cuda],
+        ExecutionProviderKind::Tensorrt => vec![Provider::TensorRt],
     };
-    let commit = |mut builder: SessionBuilder, provider: Provider, skipped: Vec<String>| {
-        let session = builder
-            .commit_from_file(model)
-            .map_err(|error| anyhow!("{error}"))
-            .with_context(|| format!("cannot load model {}", model.display()))?;
-        Ok(OpenSession {
-            session,
-            provider,
-            skipped,
-        })
-    };
-    let Some((&last, earlier)) = candidates.split_last() else {
-        bail!("no execution provider to try")
-    };
-    let mut skipped = Vec::new();
-    for &provider in earlier {
-        match register(builder(environment, options)?, provider, options, library) {
-            Ok(builder) => return commit(builder, provider, skipped),
-            Err(error) => {
-                let reason = error.root_cause().to_string();
-                skipped.push(format!(
-                    "{}: {}",
-                    provider.name(),
-                    reason.trim_end_matches('.')
-                ));
-            }
-        }
-    }
-    commit(
-        register(builder(environment, options)?, last, options, library)?,
-        last,
+    let (session, provider, skipped) = first_that_opens(&candidates, |provider| {
+        open_on(environment, model, provider, options, library)
+    })?;
+    Ok(OpenSession {
+        session,
+        provider,
         skipped,
-    )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_passes_over_providers_that_fail_at_any_stage() {
+        let tried = std::cell::RefCell::new(Vec::new());
+        let (opened, provider, skipped) = first_that_opens(
+            &[Provider::TensorRt, Provider::Cuda, Provider::Cpu],
+            |provider| {
+                tried.borrow_mut().push(provider);
+                match provider {
+                    Provider::TensorRt => bail!("registration failed:\nno libnvinfer"),
+                    Provider::Cuda => Err(anyhow!("no CUDA-capable device is detected"))
+                        .context("cannot load model m.onnx"),
+                    Provider::Cpu => Ok("session"),
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!((opened, provider), ("session", Provider::Cpu));
+        assert_eq!(skipped.len(), 2);
+        assert_eq!(skipped[0].reason, "registration failed: no libnvinfer");
+        assert_eq!(
+            skipped[1].reason,
+            "cannot load model m.onnx: no CUDA-capable device is detected"
+        );
+    }
+
+    #[test]
+    fn the_last_candidates_failure_is_the_error() {
+        let result = first_that_opens(&[Provider::Cuda], |_| -> Result<()> { bail!("no GPU") });
+        assert_eq!(result.unwrap_err().to_string(), "no GPU");
+    }
+
+    #[test]
+    fn the_tensorrt_cache_is_keyed_by_model_and_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.onnx"), dir.path().join("b.onnx"));
+        std::fs::write(&a, b"model a").unwrap();
+        std::fs::write(&b, b"model b").unwrap();
+        let fp32 = SessionOptions::default();
+        let fp16 = SessionOptions {
+            trt_fp16: true,
+            ..SessionOptions::default()
+        };
+        let key = |model: &Path, options: &SessionOptions| tensorrt_cache(model, options).unwrap();
+        assert_eq!(key(&a, &fp32), key(&a, &fp32));
+        assert_ne!(key(&a, &fp32), key(&b, &fp32));
+        assert_ne!(key(&a, &fp32), key(&a, &fp16));
+        let chosen = SessionOptions {
+            trt_cache: Some(dir.path().join("mine")),
+            ..SessionOptions::default()
+        };
+        assert_eq!(key(&a, &chosen), dir.path().join("mine"));
+    }
 }

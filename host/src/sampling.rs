@@ -15,6 +15,7 @@ use ort::value::Tensor;
 use crate::config::MAX_STEPS;
 use crate::dispatch;
 use crate::finite::first_non_finite;
+use crate::interrupt;
 use crate::runtime::Provider;
 use crate::signature::{Signature, TimestepShape, TimestepType};
 
@@ -46,6 +47,11 @@ pub struct Job<'a> {
     pub samples: Range<u64>,
     /// Samples per model call.
     pub batch: usize,
+    /// Whether a short last batch is padded to `batch` with the next sample indices (discarded
+    /// after), so that the model always sees one shape: a fixed-batch model, or TensorRT, whose
+    /// engine would be rebuilt for a new shape. Sample i depends only on (seed, i), so the kept
+    /// samples are the same either way.
+    pub pad_last_batch: bool,
     /// x_T for `samples`, sample after sample, instead of drawing it.
     pub init_noise: Option<&'a [f32]>,
     /// Per-sample shape.
@@ -196,24 +202,52 @@ impl BatchBuffers {
     }
 }
 
-/// Runs the job; returns the samples (sample after sample, NCHW) and the timing.
+/// The memory for `samples` samples of `per_sample` values, or a one-line refusal.
+pub fn allocate_samples(samples: u64, per_sample: usize) -> Result<Vec<f32>> {
+    let values = usize::try_from(samples)
+        .ok()
+        .and_then(|samples| samples.checked_mul(per_sample))
+        .filter(|values| {
+            values
+                .checked_mul(4)
+                .is_some_and(|bytes| bytes <= isize::MAX as usize)
+        });
+    let refuse = || {
+        anyhow!(
+            "{samples} samples of {per_sample} values ({:.3e} bytes) do not fit in memory; \
+             split the job with --shard K/N",
+            samples as f64 * per_sample as f64 * 4.0
+        )
+    };
+    let values = values.ok_or_else(refuse)?;
+    let mut result = Vec::new();
+    result.try_reserve_exact(values).map_err(|_| refuse())?;
+    result.resize(values, 0.0);
+    Ok(result)
+}
+
+/// Runs the job into `result` (sample after sample, NCHW; from [`allocate_samples`]) and returns
+/// the timing. `on_call` is told
+/// after each model call how many samples it finished (the batch's real ones at its last step).
 pub fn run(
     session: &mut Session,
     signature: &Signature,
     provider: Provider,
     job: &Job<'_>,
-    mut on_step: impl FnMut(),
-) -> Result<(Vec<f32>, Timing)> {
+    result: &mut [f32],
+    mut on_call: impl FnMut(u64),
+) -> Result<Timing> {
     let per_sample = job.geometry.elements();
-    let total = (job.samples.end - job.samples.start) as usize;
-    let mut result = vec![0.0f32; total * per_sample];
+    let total = job.samples.end - job.samples.start;
     let mut timing = Timing::default();
     let mut scratch = vec![0.0f32; per_sample];
     let mut buffers: Option<BatchBuffers> = None;
     let steps = job.plan.len();
-    let indices: Vec<u64> = job.samples.clone().collect();
-    for (batch_number, batch_indices) in indices.chunks(job.batch).enumerate() {
-        let size = batch_indices.len();
+    let batches = total.div_ceil(job.batch as u64);
+    for batch_number in 0..batches {
+        let first = batch_number * job.batch as u64;
+        let real = (total - first).min(job.batch as u64) as usize;
+        let size = if job.pad_last_batch { job.batch } else { real };
         // Tensors are made once per batch size (all batches but a shorter last one share them).
         let buffers = match buffers.take() {
             Some(existing) if existing.size == size => buffers.insert(existing),
@@ -225,11 +259,11 @@ pub fn run(
                 size,
             )?),
         };
-        let mut streams: Vec<InlinedStream> = batch_indices
-            .iter()
-            .map(|&i| InlinedStream(noise_stream(job.seed, i)))
+        let start = job.samples.start + first;
+        let mut streams: Vec<InlinedStream> = (start..start + size as u64)
+            .map(|i| InlinedStream(noise_stream(job.seed, i)))
             .collect();
-        let first = batch_number * job.batch;
+        let (first, real_values) = (first as usize, real * per_sample);
         {
             let (_, x) = buffers.sample.extract_tensor_mut();
             for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
@@ -237,7 +271,9 @@ pub fn run(
                 dispatch::fill_standard_normal(stream, sample);
             }
             if let Some(init) = job.init_noise {
-                x.copy_from_slice(&init[first * per_sample..(first + size) * per_sample]);
+                // Padding samples keep their drawn x_T: they are discarded.
+                x[..real_values]
+                    .copy_from_slice(&init[first * per_sample..first * per_sample + real_values]);
             }
         }
         let expected = [
@@ -292,24 +328,21 @@ pub fn run(
                     anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
                 })?;
             timing.sampler += model_done.elapsed();
-            on_step();
+            let last_step = index + 1 == steps;
+            on_call(if last_step { real as u64 } else { 0 });
+            if !last_step || batch_number + 1 < batches {
+                interrupt::check(|| {
+                    format!(
+                        "while sampling (step {}/{steps} of batch {}/{batches})",
+                        index + 1,
+                        batch_number + 1
+                    )
+                })?;
+            }
         }
         let (_, x) = buffers.sample.extract_tensor();
-        result[first * per_sample..(first + size) * per_sample].copy_from_slice(x);
+        result[first * per_sample..first * per_sample + real_values]
+            .copy_from_slice(&x[..real_values]);
     }
-    Ok((result, timing))
-}
-
-/// Checks that an init-noise array fits the job (used before the run starts).
-pub fn check_init_noise(shape: &[usize], total_samples: u64, geometry: Geometry) -> Result<()> {
-    let expected = [
-        total_samples as usize,
-        geometry.channels,
-        geometry.height,
-        geometry.width,
-    ];
-    if shape != expected {
-        bail!("--init-noise has shape {shape:?}, expected [num-samples, C, H, W] = {expected:?}");
-    }
-    Ok(())
+    Ok(timing)
 }

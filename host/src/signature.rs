@@ -34,7 +34,8 @@ pub enum TimestepShape {
 pub struct Signature {
     /// Name of the rank-4 float32 input.
     pub sample_input: String,
-    /// Its dimensions [B, C, H, W]; `None` where dynamic.
+    /// Its dimensions [B, C, H, W]; `None` where dynamic (C and H, W then come from
+    /// `--init-noise` or `--sample-size`).
     pub sample_dims: [Option<usize>; 4],
     /// Name of the timestep input.
     pub timestep_input: String,
@@ -179,12 +180,6 @@ pub fn read(session: &Session) -> Result<Signature> {
             describe(output)
         ),
     };
-    if sample_dims[1].is_none() {
-        bail!(
-            "the model's sample input {} has a dynamic channel count",
-            describe(sample)
-        );
-    }
     Ok(Signature {
         sample_input: sample.name().to_string(),
         sample_dims,

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::SchedulerKind;
@@ -35,8 +34,8 @@ pub struct Summary {
     pub sampling_time: Duration,
     /// Wall time of the whole run.
     pub total_time: Duration,
-    /// Files written.
-    pub written: Vec<PathBuf>,
+    /// One line per output written ("wrote x0.npy", "wrote 2000 PNGs to DIR").
+    pub written: Vec<String>,
 }
 
 fn milliseconds(duration: Duration) -> f64 {
@@ -82,8 +81,8 @@ impl fmt::Display for Summary {
             milliseconds(self.timing.model) / calls,
             1e3 * milliseconds(self.timing.sampler) / calls,
         )?;
-        for path in &self.written {
-            writeln!(f, "wrote {}", path.display())?;
+        for line in &self.written {
+            writeln!(f, "{line}")?;
         }
         Ok(())
     }
