@@ -127,7 +127,7 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Flag(flag) => write!(f, "{flag}"),
-            Source::File(path, key) => write!(f, "{key} in {}", path.display()),
+            Source::File(path, key) => write!(f, "{}: {key}", path.display()),
             Source::Default(key) => write!(f, "{key} (diffusers' default)"),
         }
     }

@@ -194,11 +194,23 @@ fn sync_file_systems<'a>(directories: impl IntoIterator<Item = &'a Path>) -> Res
     Ok(())
 }
 
+/// An `--out-dir` that this run created: removed again (if still empty) unless the run succeeds.
+struct CreatedDirectory(Option<PathBuf>);
+
+impl Drop for CreatedDirectory {
+    fn drop(&mut self) {
+        if let Some(directory) = &self.0 {
+            let _ = std::fs::remove_dir(directory);
+        }
+    }
+}
+
 /// The outputs asked for, checked, with their temporary files reserved.
 pub struct Outputs {
     grid: Option<(Pending, ImageFormat)>,
     npy: Option<Pending>,
     directory: Option<PathBuf>,
+    created: CreatedDirectory,
 }
 
 impl Outputs {
@@ -231,7 +243,11 @@ impl Outputs {
                 Pending::new(path, "--save-npy")
             })
             .transpose()?;
+        let mut created = CreatedDirectory(None);
         if let Some(directory) = directory {
+            if !directory.exists() {
+                created.0 = Some(directory.to_path_buf());
+            }
             std::fs::create_dir_all(directory).map_err(|error| {
                 anyhow!(
                     "cannot create --out-dir {}: {}",
@@ -246,6 +262,7 @@ impl Outputs {
             grid,
             npy,
             directory: directory.map(Path::to_path_buf),
+            created,
         })
     }
 
@@ -263,7 +280,7 @@ impl Outputs {
     /// Writes everything; `samples` holds the samples of `indices` (global), NCHW. Returns one
     /// line per output for the summary.
     pub fn write(
-        self,
+        mut self,
         samples: &[f32],
         geometry: Geometry,
         indices: Range<u64>,
@@ -273,14 +290,14 @@ impl Outputs {
         let scale = scale.factor(geometry);
         let mut ready = Vec::new();
         let mut written = Vec::new();
-        if let Some(mut npy) = self.npy {
+        if let Some(mut npy) = self.npy.take() {
             let shape = (count, geometry.channels, geometry.height, geometry.width);
             let array = ArrayView4::from_shape(shape, samples)?;
             npy.fill(|writer| Ok(array.write_npy(writer)?))?;
             written.push(format!("wrote {}", npy.target.display()));
             ready.push(npy);
         }
-        if let Some((mut grid, format)) = self.grid {
+        if let Some((mut grid, format)) = self.grid.take() {
             let (width, height, pixels) = grid_pixels(samples, geometry, count);
             grid.fill(|writer| {
                 encode(
@@ -328,6 +345,7 @@ impl Outputs {
             pending.persist()?;
         }
         sync_file_systems(directories.iter().map(PathBuf::as_path))?;
+        self.created.0 = None;
         Ok(written)
     }
 }

@@ -8,9 +8,18 @@ use assert_cmd::Command;
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 
-/// `host`, built by cargo for these tests.
+/// The CPU build of ONNX Runtime that `scripts/fetch-ort.sh` puts in `.ort/`.
+pub fn cpu_runtime() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ort/onnxruntime/capi/libonnxruntime.so.1.31.1")
+}
+
+/// `host`, built by cargo for these tests, on the CPU build of ONNX Runtime whatever else is
+/// installed (host prefers a fetched GPU build, whose providers would change what `--ep auto`
+/// does and says).
 pub fn host() -> Command {
-    Command::cargo_bin("host").expect("host binary")
+    let mut command = Command::cargo_bin("host").expect("host binary");
+    command.env("ORT_DYLIB_PATH", cpu_runtime());
+    command
 }
 
 /// `tests/fixtures/<relative>` of the workspace.
