@@ -1,0 +1,127 @@
+//! scheduler_config.json as diffusers writes it, and precedence: flag > file > diffusers' default.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fixture, host, sample};
+
+/// The gaussian fixture's own config with `extra` keys merged in (a JSON5 fragment).
+fn config(dir: &Path, name: &str, extra: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "{{ \"_class_name\": \"DDIMScheduler\", \"num_train_timesteps\": 1000, \
+             \"beta_schedule\": \"linear\", \"beta_start\": 0.0001, \"beta_end\": 0.02, \
+             \"timestep_spacing\": \"leading\", \"steps_offset\": 1{extra} }}"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn run(dir: &Path, name: &str, config: &str, flags: &[&str]) -> Vec<u32> {
+    let model = fixture("gaussian/unet.onnx").display().to_string();
+    let mut args = vec!["--onnx", &model, "--scheduler-config", config];
+    args.extend(["--steps", "10", "--num-samples", "2"]);
+    args.extend(flags);
+    let (_, values) = sample(dir, name, &args);
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn python_json_extensions_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = config(dir.path(), "plain.json", "");
+    // What DPMSolverMultistepScheduler and others save: -Infinity, Infinity, NaN.
+    let python = config(
+        dir.path(),
+        "python.json",
+        ", \"lambda_min_clipped\": -Infinity, \"upper\": Infinity, \"unset\": NaN",
+    );
+    assert_eq!(
+        run(dir.path(), "plain", &plain, &[]),
+        run(dir.path(), "python", &python, &[])
+    );
+}
+
+#[test]
+fn an_unsupported_class_is_refused_unless_a_scheduler_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dpm.json");
+    std::fs::write(
+        &path,
+        "{ \"_class_name\": \"DPMSolverMultistepScheduler\", \"steps_offset\": 1 }",
+    )
+    .unwrap();
+    let model = fixture("gaussian/unet.onnx").display().to_string();
+    let output = host()
+        .args(["--onnx", &model, "--scheduler-config"])
+        .arg(&path)
+        .args(["--save-npy", "/tmp/unused.npy"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("_class_name DPMSolverMultistepScheduler is not supported"),
+        "{stderr}"
+    );
+    let path = path.display().to_string();
+    run(dir.path(), "as_ddim", &path, &["--scheduler", "ddim"]);
+}
+
+#[test]
+fn flags_beat_the_file_and_the_file_beats_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    // sample_max_value 2 lets the dynamic threshold exceed 1, so thresholding and a clamp to ±1
+    // give different samples.
+    let thresholding = config(
+        dir.path(),
+        "thresholding.json",
+        ", \"thresholding\": true, \"sample_max_value\": 2.0, \"dynamic_thresholding_ratio\": 0.99, \
+         \"clip_sample\": false",
+    );
+    let clipping = config(
+        dir.path(),
+        "clipping.json",
+        ", \"clip_sample\": true, \"clip_sample_range\": 1.0",
+    );
+    let nothing = config(dir.path(), "nothing.json", ", \"clip_sample\": false");
+    let by_file = run(dir.path(), "by_file", &thresholding, &[]);
+    let clipped = run(dir.path(), "clipped", &clipping, &[]);
+    let unclipped = run(dir.path(), "unclipped", &nothing, &[]);
+    assert!(by_file != clipped);
+    assert!(by_file != unclipped);
+    // --clip-sample true beats the file's thresholding (it was silently overridden before).
+    let flag = run(
+        dir.path(),
+        "flag",
+        &thresholding,
+        &["--clip-sample", "true"],
+    );
+    assert!(flag == clipped);
+    // --thresholding false turns the file's off; --thresholding true with the file's values on.
+    let off = run(
+        dir.path(),
+        "off",
+        &thresholding,
+        &["--thresholding", "false"],
+    );
+    assert!(off == unclipped);
+    let on = run(
+        dir.path(),
+        "on",
+        &nothing,
+        &[
+            "--thresholding",
+            "true",
+            "--sample-max-value",
+            "2",
+            "--dynamic-thresholding-ratio",
+            "0.99",
+        ],
+    );
+    assert!(on == by_file);
+}
