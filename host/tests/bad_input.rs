@@ -241,7 +241,7 @@ fn init_noise_whose_header_lies_about_its_size() {
     let mut header =
         "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 3, 32, 32), }"
             .to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
