@@ -44,7 +44,9 @@ pub enum Error {
         index: usize,
     },
     /// The schedule degenerates at `timestep`: ᾱ rounds to 0 or 1 in f32, so the step would divide
-    /// by zero (for example a zero-terminal-SNR schedule with `epsilon` prediction).
+    /// by zero (for example a zero-terminal-SNR schedule with `epsilon` prediction); or, with
+    /// `rescale_betas_zero_snr`, √ᾱ_0 = √ᾱ_{T−1} (betas so small that 1 − β is 1 in f64), where
+    /// the rescale would divide by zero (reported at `timestep` T − 1).
     DegenerateSchedule {
         /// The training timestep where the coefficients stop being finite.
         timestep: u32,
@@ -148,8 +150,9 @@ impl fmt::Display for Error {
             }
             Error::DegenerateSchedule { timestep } => write!(
                 f,
-                "the schedule degenerates at timestep {timestep} (alpha_cumprod is 0 or 1 in f32; \
-                 zero-terminal-SNR schedules need v_prediction or sample prediction)"
+                "the schedule degenerates at timestep {timestep} (alpha_cumprod is 0 or 1 in f32, \
+                 or equal at both ends under rescale_betas_zero_snr; zero-terminal-SNR schedules \
+                 need v_prediction or sample prediction)"
             ),
             Error::InvalidStepCount {
                 steps,

@@ -124,7 +124,8 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         sampler: &SamplerConfig,
     ) -> Result<(), Error> {
         let train_timesteps = schedule.num_train_timesteps;
-        schedule.validate()?;
+        // Validates the schedule (one O(T) pass with the zero-SNR rescale) before the rest.
+        let alphas_cumprod = schedule.alphas_cumprod()?;
         sampler.clipping.validate()?;
         if let Sampler::Ddim { eta, .. } = sampler.sampler {
             if !(eta.is_finite() && eta >= 0.0) {
@@ -154,7 +155,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         // One ascending pass over ᾱ fills the descending plan from its end.
         let mut first_alpha_cumprod = 1.0f32;
         let mut pending = steps.iter_mut().rev().peekable();
-        for (t, alpha_cumprod) in schedule.alphas_cumprod()? {
+        for (t, alpha_cumprod) in alphas_cumprod {
             if t == 0 {
                 first_alpha_cumprod = alpha_cumprod as f32;
             }
