@@ -16,6 +16,37 @@ pub enum NameKind {
     VarianceType,
 }
 
+/// Which slice had the wrong length (see [`Error::LengthMismatch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceKind {
+    /// The sample (or the batch of samples) a step updates in place.
+    Samples,
+    /// The model's output for a step.
+    ModelOutput,
+    /// The noise sources of a batch (one per sample).
+    Noise,
+    /// The scratch slice of dynamic thresholding.
+    Scratch,
+    /// The output of [`crate::fill_alphas_cumprod`].
+    AlphasCumprod,
+    /// The output of [`crate::TimestepConfig::fill_timesteps`].
+    Timesteps,
+}
+
+impl SliceKind {
+    /// The slice's name as the API calls it, e.g. `"model_output"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SliceKind::Samples => "samples",
+            SliceKind::ModelOutput => "model_output",
+            SliceKind::Noise => "noise",
+            SliceKind::Scratch => "scratch",
+            SliceKind::AlphasCumprod => "alphas_cumprod",
+            SliceKind::Timesteps => "timesteps",
+        }
+    }
+}
+
 /// Every way a caller can ask the core for something it cannot do.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Error {
@@ -73,7 +104,10 @@ pub enum Error {
     InvalidThreshold,
     /// A slice has the wrong length.
     LengthMismatch {
-        /// The length required.
+        /// Which slice.
+        slice: SliceKind,
+        /// The length required (for a batch whose samples slice is not a multiple of the batch
+        /// size: the next multiple).
         expected: usize,
         /// The length given.
         actual: usize,
@@ -177,10 +211,15 @@ impl fmt::Display for Error {
                 f,
                 "dynamic thresholding needs 0 < dynamic_thresholding_ratio <= 1 and finite sample_max_value >= 1"
             ),
-            Error::LengthMismatch { expected, actual } => {
+            Error::LengthMismatch {
+                slice,
+                expected,
+                actual,
+            } => {
                 write!(
                     f,
-                    "slice length mismatch: expected {expected}, got {actual}"
+                    "{} has length {actual}, expected {expected}",
+                    slice.name()
                 )
             }
             Error::CapacityExceeded { needed, capacity } => {

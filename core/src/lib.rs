@@ -68,7 +68,7 @@ pub mod timesteps;
 
 pub use clipping::SampleClipping;
 pub use ddpm::VarianceType;
-pub use error::{Error, NameKind};
+pub use error::{Error, NameKind, SliceKind};
 pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
 pub use plan::{FinalAlphaCumprod, Plan, Sampler, SamplerConfig};
 pub use prediction::PredictionType;

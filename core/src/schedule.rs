@@ -10,7 +10,7 @@
 
 use core::str::FromStr;
 
-use crate::error::{Error, NameKind};
+use crate::error::{Error, NameKind, SliceKind};
 
 /// The largest `num_train_timesteps` accepted. Plans stream the schedule in O(T), so this only
 /// bounds the time a plan takes to build.
@@ -317,6 +317,7 @@ pub fn fill_alphas_cumprod(config: &ScheduleConfig<'_>, out: &mut [f32]) -> Resu
     config.validate_parameters()?;
     if out.len() != expected {
         return Err(Error::LengthMismatch {
+            slice: SliceKind::AlphasCumprod,
             expected,
             actual: out.len(),
         });
@@ -424,6 +425,7 @@ mod tests {
         assert_eq!(
             fill_alphas_cumprod(&ScheduleConfig::default(), &mut short),
             Err(Error::LengthMismatch {
+                slice: SliceKind::AlphasCumprod,
                 expected: 1000,
                 actual: 3
             })

@@ -10,7 +10,7 @@
 //! that generation and update stay in cache together.
 
 use crate::clipping::{SampleClipping, quantile};
-use crate::error::Error;
+use crate::error::{Error, SliceKind};
 use crate::noise::NoiseSource;
 
 /// min(max(x, low), high), keeping NaN (as torch.clamp does). Unlike `f32::clamp` it has no panic
@@ -81,7 +81,12 @@ impl StepCoefficients {
             (prediction, Some(variance))
         } else {
             return Err(Error::LengthMismatch {
-                expected: count,
+                slice: SliceKind::ModelOutput,
+                expected: if self.learned_variance {
+                    2 * count
+                } else {
+                    count
+                },
                 actual: model_output.len(),
             });
         };
@@ -98,6 +103,7 @@ impl StepCoefficients {
             SampleClipping::DynamicThreshold { ratio, max_value } => {
                 let available = scratch.len();
                 let scratch = scratch.get_mut(..count).ok_or(Error::LengthMismatch {
+                    slice: SliceKind::Scratch,
                     expected: count,
                     actual: available,
                 })?;

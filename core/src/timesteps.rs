@@ -11,7 +11,7 @@
 
 use core::str::FromStr;
 
-use crate::error::{Error, NameKind};
+use crate::error::{Error, NameKind, SliceKind};
 use crate::schedule::MAX_TRAIN_TIMESTEPS;
 
 /// How N inference timesteps are spread over 0..T (diffusers `timestep_spacing`).
@@ -109,6 +109,7 @@ impl TimestepConfig {
         let timesteps = self.timesteps(num_train_timesteps)?;
         if out.len() != expected {
             return Err(Error::LengthMismatch {
+                slice: SliceKind::Timesteps,
                 expected,
                 actual: out.len(),
             });

@@ -200,6 +200,7 @@ fn single_steps_match_diffusers() {
         let mut scratch = vec![0.0f32; per_sample];
         plan.step_batch(
             case.index,
+            batch,
             &mut sample,
             &case.model_output,
             &mut noise,
@@ -283,7 +284,7 @@ fn run_loop(case: &LoopCase) -> Vec<f32> {
     let mut scratch = vec![0.0f32; per_sample];
     for (index, timestep) in plan.timesteps().enumerate() {
         stand_in_model(&x, timestep, &mut output);
-        plan.step_batch(index, &mut x, &output, &mut streams, &mut scratch)
+        plan.step_batch(index, batch, &mut x, &output, &mut streams, &mut scratch)
             .unwrap();
     }
     x
