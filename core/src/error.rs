@@ -12,7 +12,8 @@ pub enum NameKind {
     TimestepSpacing,
     /// A prediction type (`epsilon`, `v_prediction`, `sample`).
     PredictionType,
-    /// A DDPM variance type (`fixed_small`, `fixed_large`, `learned_range`).
+    /// A DDPM variance type (`fixed_small`, `fixed_small_log`, `fixed_large`, `learned`,
+    /// `learned_range`).
     VarianceType,
 }
 
@@ -126,7 +127,8 @@ pub enum Error {
         /// Number of steps in the plan.
         steps: usize,
     },
-    /// `learned_range` variance needs the model output to carry 2× channels (ε then variance).
+    /// `learned` and `learned_range` variance need the model output to carry 2× channels
+    /// (the prediction, then the variance).
     MissingVarianceChannels,
     /// A name did not parse.
     UnknownName(NameKind),
@@ -233,7 +235,7 @@ impl fmt::Display for Error {
             }
             Error::MissingVarianceChannels => write!(
                 f,
-                "variance_type learned_range needs a model output with twice the sample's channels"
+                "variance_type learned and learned_range need a model output with twice the sample's channels"
             ),
             Error::UnknownName(kind) => {
                 let (what, allowed) = match kind {
@@ -247,9 +249,10 @@ impl fmt::Display for Error {
                     NameKind::PredictionType => {
                         ("prediction type", "epsilon, v_prediction, sample")
                     }
-                    NameKind::VarianceType => {
-                        ("variance type", "fixed_small, fixed_large, learned_range")
-                    }
+                    NameKind::VarianceType => (
+                        "variance type",
+                        "fixed_small, fixed_small_log, fixed_large, learned, learned_range",
+                    ),
                 };
                 write!(f, "unknown {what} (expected one of: {allowed})")
             }

@@ -76,5 +76,5 @@ pub use rand_pcg::Pcg32;
 pub use schedule::{
     AlphasCumprod, BetaSchedule, MAX_TRAIN_TIMESTEPS, ScheduleConfig, fill_alphas_cumprod,
 };
-pub use step::{NOISE_CHUNK, StepCoefficients};
+pub use step::{NOISE_CHUNK, StepCoefficients, VarianceSource};
 pub use timesteps::{TimestepConfig, TimestepSpacing};

@@ -287,7 +287,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         if model_output.len() != samples.len() && model_output.len() != 2 * samples.len() {
             return Err(Error::LengthMismatch {
                 slice: SliceKind::ModelOutput,
-                expected: samples.len() * if step.learned_variance { 2 } else { 1 },
+                expected: samples.len() * if step.learned_variance() { 2 } else { 1 },
                 actual: model_output.len(),
             });
         }
