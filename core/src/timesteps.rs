@@ -23,6 +23,13 @@ pub enum TimestepSpacing {
     #[default]
     Leading,
     /// `trailing`: round(T − k·T/N) − 1 for k = 0 … N − 1 (Lin et al. 2023): starts at T − 1.
+    ///
+    /// Exactly N elements. diffusers builds this array with `numpy.arange(T, 0, −T/N)`, whose
+    /// length is computed in float64 and comes out N + 1 for some N (T = 1000: N = 61, 103, 121,
+    /// …), the extra element rounding to timestep −1. Running that element would evaluate the
+    /// model at t = −1 with `alphas_cumprod[-1]`, which Python reads as ᾱ_{T−1}, the noisiest
+    /// value: a broken last step. The core stops after the N timesteps asked for, which equal
+    /// diffusers' first N (golden-tested for every such N ≤ 250 at T = 1000 and 777).
     Trailing,
 }
 
