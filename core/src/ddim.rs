@@ -9,9 +9,14 @@
 //!
 //! η = 0 is deterministic; η = 1 matches DDPM's `fixed_small` variance. ε̂ comes from the model
 //! output before clipping, as in diffusers, unless `use_clipped_model_output` asks for
-//! ε̂ = (x_t − √a·x̂₀)/√(1 − a) from the clipped x̂₀. The last step of a plan is taken with σ = 0:
-//! the final output is the mean, never a noised sample (identical to diffusers whenever the final
-//! ᾱ is 1, where σ vanishes anyway).
+//! ε̂ = (x_t − √a·x̂₀)/√(1 − a) from the clipped x̂₀.
+//!
+//! The last step of a plan is the η = 0 step: σ = 0, so it draws no noise and its direction
+//! term is √(1 − a′)·ε̂. That is not the mean of the η step, whose direction term is
+//! √(1 − a′ − σ²)·ε̂. When the final ᾱ is 1 (`set_alpha_to_one`) the two agree, since σ = 0
+//! there anyway, and so does diffusers. With ᾱ_0 (`set_alpha_to_one = false`) and η > 0,
+//! diffusers' last step adds σ·z and shrinks the direction term; ours returns a sample without
+//! fresh noise, which is what a sampler's last step is for. The golden tests check both cases.
 
 use crate::error::Error;
 use crate::prediction::PredictionType;

@@ -9,16 +9,20 @@
 //! x_prev = μ + σ·z
 //! ```
 //!
-//! σ² is β̃ (`fixed_small`), β′ (`fixed_large`) or, for `learned_range`, exp(f·ln β′ + (1 − f)·ln β̃)
-//! with f = (v + 1)/2 and v the model's variance channel (Nichol & Dhariwal 2021). The last step
-//! of a plan adds no noise, whatever its timestep (diffusers tests `t > 0`, which adds noise to the
-//! final output of `leading` + offset and `trailing` plans).
+//! σ² is β̃ (`fixed_small`, and `fixed_small_log`, which diffusers computes as exp(½·ln β̃)),
+//! β′ (`fixed_large`), the model's variance channel v itself (`learned`), or, for
+//! `learned_range`, exp(f·ln β′ + (1 − f)·ln β̃) with f = (v + 1)/2 (Nichol & Dhariwal 2021).
+//! The last step of a plan adds no noise, whatever its timestep (diffusers tests `t > 0`, which
+//! adds noise to the final output of `leading` + offset and `trailing` plans).
+//!
+//! diffusers' sixth name, `fixed_large_log`, is not supported: its DDPM step takes the square
+//! root of ln β′ < 0, so every noisy step returns NaN.
 
 use core::str::FromStr;
 
 use crate::error::{Error, NameKind};
 use crate::prediction::PredictionType;
-use crate::step::StepCoefficients;
+use crate::step::{StepCoefficients, VarianceSource};
 
 /// The variance of the reverse step (diffusers `variance_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -26,11 +30,26 @@ pub enum VarianceType {
     /// `fixed_small`: σ² = β̃, the posterior variance (diffusers' default).
     #[default]
     FixedSmall,
+    /// `fixed_small_log`: σ = exp(½·ln β̃), which is `fixed_small` in exact arithmetic; the core
+    /// computes both in f64, so they give the same bits (diffusers' f32 differs by an ULP or so).
+    FixedSmallLog,
     /// `fixed_large`: σ² = β′.
     FixedLarge,
+    /// `learned`: the model outputs σ² itself per element, in extra channels: σ = √v
+    /// (a negative v gives NaN, as in diffusers).
+    Learned,
     /// `learned_range`: the model outputs v ∈ [−1, 1] per element in extra channels;
     /// σ² = exp(f·ln β′ + (1 − f)·ln β̃), f = (v + 1)/2.
     LearnedRange,
+}
+
+impl VarianceType {
+    /// Whether the model's output must carry variance channels (`learned`, `learned_range`):
+    /// per sample, the prediction's C channels followed by C variance channels (NCHW with 2C
+    /// channels, as diffusers splits it).
+    pub fn needs_variance_channels(self) -> bool {
+        matches!(self, VarianceType::Learned | VarianceType::LearnedRange)
+    }
 }
 
 impl FromStr for VarianceType {
@@ -38,7 +57,9 @@ impl FromStr for VarianceType {
     fn from_str(name: &str) -> Result<Self, Error> {
         match name {
             "fixed_small" => Ok(VarianceType::FixedSmall),
+            "fixed_small_log" => Ok(VarianceType::FixedSmallLog),
             "fixed_large" => Ok(VarianceType::FixedLarge),
+            "learned" => Ok(VarianceType::Learned),
             "learned_range" => Ok(VarianceType::LearnedRange),
             _ => Err(Error::UnknownName(NameKind::VarianceType)),
         }
@@ -70,9 +91,17 @@ pub(crate) fn coefficients(
     let original = prediction_type.original_sample(a);
     let (noise_std, log_variance_min, log_variance_max) = match (is_last, variance_type) {
         (true, _) => (0.0, 0.0, 0.0),
-        (false, VarianceType::FixedSmall) => (libm::sqrt(small), 0.0, 0.0),
+        (false, VarianceType::FixedSmall | VarianceType::FixedSmallLog) => {
+            (libm::sqrt(small), 0.0, 0.0)
+        }
         (false, VarianceType::FixedLarge) => (libm::sqrt(current_beta), 0.0, 0.0),
+        (false, VarianceType::Learned) => (0.0, 0.0, 0.0),
         (false, VarianceType::LearnedRange) => (0.0, libm::log(small), libm::log(current_beta)),
+    };
+    let variance_source = match variance_type {
+        VarianceType::Learned => VarianceSource::Learned,
+        VarianceType::LearnedRange => VarianceSource::LearnedRange,
+        _ => VarianceSource::Fixed,
     };
     StepCoefficients {
         original_from_sample: original.from_sample as f32,
@@ -84,7 +113,7 @@ pub(crate) fn coefficients(
         log_variance_min: log_variance_min as f32,
         log_variance_max: log_variance_max as f32,
         adds_noise: !is_last,
-        learned_variance: variance_type == VarianceType::LearnedRange,
+        variance_source,
         ..StepCoefficients::default()
     }
 }
@@ -124,8 +153,10 @@ mod tests {
     #[test]
     fn names_parse() {
         assert_eq!("learned_range".parse(), Ok(VarianceType::LearnedRange));
+        assert_eq!("learned".parse(), Ok(VarianceType::Learned));
+        assert_eq!("fixed_small_log".parse(), Ok(VarianceType::FixedSmallLog));
         assert_eq!(
-            "learned".parse::<VarianceType>(),
+            "fixed_large_log".parse::<VarianceType>(),
             Err(Error::UnknownName(NameKind::VarianceType))
         );
     }

@@ -12,8 +12,40 @@ pub enum NameKind {
     TimestepSpacing,
     /// A prediction type (`epsilon`, `v_prediction`, `sample`).
     PredictionType,
-    /// A DDPM variance type (`fixed_small`, `fixed_large`, `learned_range`).
+    /// A DDPM variance type (`fixed_small`, `fixed_small_log`, `fixed_large`, `learned`,
+    /// `learned_range`).
     VarianceType,
+}
+
+/// Which slice had the wrong length (see [`Error::LengthMismatch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceKind {
+    /// The sample (or the batch of samples) a step updates in place.
+    Samples,
+    /// The model's output for a step.
+    ModelOutput,
+    /// The noise sources of a batch (one per sample).
+    Noise,
+    /// The scratch slice of dynamic thresholding.
+    Scratch,
+    /// The output of [`crate::fill_alphas_cumprod`].
+    AlphasCumprod,
+    /// The output of [`crate::TimestepConfig::fill_timesteps`].
+    Timesteps,
+}
+
+impl SliceKind {
+    /// The slice's name as the API calls it, e.g. `"model_output"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SliceKind::Samples => "samples",
+            SliceKind::ModelOutput => "model_output",
+            SliceKind::Noise => "noise",
+            SliceKind::Scratch => "scratch",
+            SliceKind::AlphasCumprod => "alphas_cumprod",
+            SliceKind::Timesteps => "timesteps",
+        }
+    }
 }
 
 /// Every way a caller can ask the core for something it cannot do.
@@ -44,7 +76,9 @@ pub enum Error {
         index: usize,
     },
     /// The schedule degenerates at `timestep`: ᾱ rounds to 0 or 1 in f32, so the step would divide
-    /// by zero (for example a zero-terminal-SNR schedule with `epsilon` prediction).
+    /// by zero (for example a zero-terminal-SNR schedule with `epsilon` prediction); or, with
+    /// `rescale_betas_zero_snr`, √ᾱ_0 = √ᾱ_{T−1} (betas so small that 1 − β is 1 in f64), where
+    /// the rescale would divide by zero (reported at `timestep` T − 1).
     DegenerateSchedule {
         /// The training timestep where the coefficients stop being finite.
         timestep: u32,
@@ -71,7 +105,10 @@ pub enum Error {
     InvalidThreshold,
     /// A slice has the wrong length.
     LengthMismatch {
-        /// The length required.
+        /// Which slice.
+        slice: SliceKind,
+        /// The length required (for a batch whose samples slice is not a multiple of the batch
+        /// size: the next multiple).
         expected: usize,
         /// The length given.
         actual: usize,
@@ -90,7 +127,8 @@ pub enum Error {
         /// Number of steps in the plan.
         steps: usize,
     },
-    /// `learned_range` variance needs the model output to carry 2× channels (ε then variance).
+    /// `learned` and `learned_range` variance need the model output to carry 2× channels
+    /// (the prediction, then the variance).
     MissingVarianceChannels,
     /// A name did not parse.
     UnknownName(NameKind),
@@ -148,8 +186,9 @@ impl fmt::Display for Error {
             }
             Error::DegenerateSchedule { timestep } => write!(
                 f,
-                "the schedule degenerates at timestep {timestep} (alpha_cumprod is 0 or 1 in f32; \
-                 zero-terminal-SNR schedules need v_prediction or sample prediction)"
+                "the schedule degenerates at timestep {timestep} (alpha_cumprod is 0 or 1 in f32, \
+                 or equal at both ends under rescale_betas_zero_snr; zero-terminal-SNR schedules \
+                 need v_prediction or sample prediction)"
             ),
             Error::InvalidStepCount {
                 steps,
@@ -174,10 +213,15 @@ impl fmt::Display for Error {
                 f,
                 "dynamic thresholding needs 0 < dynamic_thresholding_ratio <= 1 and finite sample_max_value >= 1"
             ),
-            Error::LengthMismatch { expected, actual } => {
+            Error::LengthMismatch {
+                slice,
+                expected,
+                actual,
+            } => {
                 write!(
                     f,
-                    "slice length mismatch: expected {expected}, got {actual}"
+                    "{} has length {actual}, expected {expected}",
+                    slice.name()
                 )
             }
             Error::CapacityExceeded { needed, capacity } => {
@@ -191,7 +235,7 @@ impl fmt::Display for Error {
             }
             Error::MissingVarianceChannels => write!(
                 f,
-                "variance_type learned_range needs a model output with twice the sample's channels"
+                "variance_type learned and learned_range need a model output with twice the sample's channels"
             ),
             Error::UnknownName(kind) => {
                 let (what, allowed) = match kind {
@@ -205,9 +249,10 @@ impl fmt::Display for Error {
                     NameKind::PredictionType => {
                         ("prediction type", "epsilon, v_prediction, sample")
                     }
-                    NameKind::VarianceType => {
-                        ("variance type", "fixed_small, fixed_large, learned_range")
-                    }
+                    NameKind::VarianceType => (
+                        "variance type",
+                        "fixed_small, fixed_small_log, fixed_large, learned, learned_range",
+                    ),
                 };
                 write!(f, "unknown {what} (expected one of: {allowed})")
             }

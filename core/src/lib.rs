@@ -68,7 +68,7 @@ pub mod timesteps;
 
 pub use clipping::SampleClipping;
 pub use ddpm::VarianceType;
-pub use error::{Error, NameKind};
+pub use error::{Error, NameKind, SliceKind};
 pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
 pub use plan::{FinalAlphaCumprod, Plan, Sampler, SamplerConfig};
 pub use prediction::PredictionType;
@@ -76,5 +76,5 @@ pub use rand_pcg::Pcg32;
 pub use schedule::{
     AlphasCumprod, BetaSchedule, MAX_TRAIN_TIMESTEPS, ScheduleConfig, fill_alphas_cumprod,
 };
-pub use step::{NOISE_CHUNK, StepCoefficients};
+pub use step::{NOISE_CHUNK, StepCoefficients, VarianceSource};
 pub use timesteps::{TimestepConfig, TimestepSpacing};

@@ -3,7 +3,7 @@
 use heapless::Vec;
 
 use crate::clipping::SampleClipping;
-use crate::error::Error;
+use crate::error::{Error, SliceKind};
 use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
@@ -124,7 +124,8 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         sampler: &SamplerConfig,
     ) -> Result<(), Error> {
         let train_timesteps = schedule.num_train_timesteps;
-        schedule.validate()?;
+        // Validates the schedule (one O(T) pass with the zero-SNR rescale) before the rest.
+        let alphas_cumprod = schedule.alphas_cumprod()?;
         sampler.clipping.validate()?;
         if let Sampler::Ddim { eta, .. } = sampler.sampler {
             if !(eta.is_finite() && eta >= 0.0) {
@@ -154,7 +155,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         // One ascending pass over ᾱ fills the descending plan from its end.
         let mut first_alpha_cumprod = 1.0f32;
         let mut pending = steps.iter_mut().rev().peekable();
-        for (t, alpha_cumprod) in schedule.alphas_cumprod()? {
+        for (t, alpha_cumprod) in alphas_cumprod {
             if t == 0 {
                 first_alpha_cumprod = alpha_cumprod as f32;
             }
@@ -243,53 +244,74 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         noise: &mut N,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let step = self.steps.get(index).ok_or(Error::StepIndexOutOfRange {
-            index,
-            steps: self.steps.len(),
-        })?;
-        step.apply(self.clipping, sample, model_output, noise, scratch)
+        self.coefficients(index)?
+            .apply(self.clipping, sample, model_output, noise, scratch)
     }
 
-    /// Step `index` on a batch laid out sample after sample (NCHW): `samples` holds B samples,
-    /// `model_output` B predictions (each twice as long with variance channels), and `noise` one
-    /// source per sample, so sample i's noise never depends on B.
+    /// Step `index` on a batch of `batch` samples laid out sample after sample (NCHW):
+    /// `samples` holds the B = `batch` samples, `model_output` their B predictions (each followed
+    /// by its variance channels when the step learns its variance: NCHW with 2C channels, as a
+    /// diffusers model outputs them), and `noise` exactly B sources, source i for sample i, so
+    /// sample i's noise never depends on B.
+    ///
+    /// The batch size is an argument, not inferred from `noise`: a short `noise` slice would
+    /// otherwise make a batch of 4 look like 2 samples twice as long, sharing streams.
     #[inline(always)]
     pub fn step_batch<N: NoiseSource>(
         &self,
         index: usize,
+        batch: usize,
         samples: &mut [f32],
         model_output: &[f32],
         noise: &mut [N],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let batch = noise.len();
-        if batch == 0 || samples.len() % batch != 0 {
+        let step = self.coefficients(index)?;
+        if noise.len() != batch {
             return Err(Error::LengthMismatch {
-                expected: batch.max(1),
+                slice: SliceKind::Noise,
+                expected: batch,
+                actual: noise.len(),
+            });
+        }
+        let per_sample = samples.len().checked_div(batch).unwrap_or(0);
+        if per_sample * batch != samples.len() {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::Samples,
+                expected: (per_sample + 1) * batch,
                 actual: samples.len(),
             });
         }
-        let per_sample = samples.len() / batch;
-        let per_output = model_output.len() / batch;
-        if per_output * batch != model_output.len()
-            || (per_output != per_sample && per_output != 2 * per_sample)
-        {
+        // Variance channels are used by a step that learns its variance and ignored otherwise;
+        // a learned-variance step without them is `MissingVarianceChannels` (from `apply`).
+        if model_output.len() != samples.len() && model_output.len() != 2 * samples.len() {
             return Err(Error::LengthMismatch {
-                expected: samples.len(),
+                slice: SliceKind::ModelOutput,
+                expected: samples.len() * if step.learned_variance() { 2 } else { 1 },
                 actual: model_output.len(),
             });
         }
         if per_sample == 0 {
             return Ok(());
         }
+        let per_output = model_output.len() / batch;
         for ((sample, output), source) in samples
             .chunks_mut(per_sample)
             .zip(model_output.chunks(per_output))
             .zip(noise.iter_mut())
         {
-            self.step(index, sample, output, source, scratch)?;
+            step.apply(self.clipping, sample, output, source, scratch)?;
         }
         Ok(())
+    }
+
+    /// The weights of step `index`, or the error that names the index.
+    #[inline(always)]
+    fn coefficients(&self, index: usize) -> Result<&StepCoefficients, Error> {
+        self.steps.get(index).ok_or(Error::StepIndexOutOfRange {
+            index,
+            steps: self.steps.len(),
+        })
     }
 }
 
@@ -389,5 +411,103 @@ mod tests {
         let plan: Plan<10> =
             Plan::new(&ScheduleConfig::default(), &timesteps(10), &first_alpha).unwrap();
         assert_eq!(plan.steps()[9].alpha_cumprod_prev, 0.9999);
+    }
+
+    #[test]
+    fn step_batch_checks_every_count_and_the_index() {
+        let learned = SamplerConfig {
+            sampler: Sampler::Ddpm {
+                variance_type: crate::VarianceType::LearnedRange,
+            },
+            ..SamplerConfig::default()
+        };
+        let plan: Plan<10> =
+            Plan::new(&ScheduleConfig::default(), &timesteps(10), &learned).unwrap();
+        let mut streams = [crate::noise_stream(1, 0), crate::noise_stream(1, 1)];
+        let mut samples = [0.5f32; 8];
+        let outputs: [f32; 16] = core::array::from_fn(|i| i as f32 / 16.0 - 0.5);
+        // A batch of 4 with 1 or 2 streams used to run as 1 or 2 longer samples.
+        for sources in [1, 2] {
+            assert_eq!(
+                plan.step_batch(
+                    0,
+                    4,
+                    &mut samples,
+                    &outputs,
+                    &mut streams[..sources],
+                    &mut []
+                ),
+                Err(Error::LengthMismatch {
+                    slice: SliceKind::Noise,
+                    expected: 4,
+                    actual: sources
+                })
+            );
+        }
+        assert_eq!(
+            plan.step_batch(
+                0,
+                2,
+                &mut samples[..7],
+                &outputs[..14],
+                &mut streams,
+                &mut []
+            ),
+            Err(Error::LengthMismatch {
+                slice: SliceKind::Samples,
+                expected: 8,
+                actual: 7
+            })
+        );
+        assert_eq!(
+            plan.step_batch(0, 2, &mut samples, &outputs[..12], &mut streams, &mut []),
+            Err(Error::LengthMismatch {
+                slice: SliceKind::ModelOutput,
+                expected: 16,
+                actual: 12
+            })
+        );
+        assert_eq!(
+            plan.step_batch(0, 2, &mut samples, &outputs[..8], &mut streams, &mut []),
+            Err(Error::MissingVarianceChannels)
+        );
+        // An empty batch used to be Ok whatever the index.
+        let no_streams: &mut [crate::Pcg32] = &mut [];
+        assert_eq!(
+            plan.step_batch(10, 0, &mut [], &[], no_streams, &mut []),
+            Err(Error::StepIndexOutOfRange {
+                index: 10,
+                steps: 10
+            })
+        );
+        assert_eq!(
+            plan.step_batch(9, 0, &mut [], &[], no_streams, &mut []),
+            Ok(())
+        );
+        assert_eq!(
+            plan.step_batch(9, 0, &mut samples, &[], no_streams, &mut []),
+            Err(Error::LengthMismatch {
+                slice: SliceKind::Samples,
+                expected: 0,
+                actual: 8
+            })
+        );
+        assert_eq!(
+            samples, [0.5; 8],
+            "a refused step must not touch the samples"
+        );
+        plan.step_batch(0, 2, &mut samples, &outputs, &mut streams, &mut [])
+            .unwrap();
+        // Sample i's result depends only on its own stream and slices.
+        let mut alone = [0.5f32; 4];
+        plan.step(
+            0,
+            &mut alone,
+            &outputs[8..],
+            &mut crate::noise_stream(1, 1),
+            &mut [],
+        )
+        .unwrap();
+        assert_eq!(alone, samples[4..]);
     }
 }

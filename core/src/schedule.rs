@@ -1,8 +1,10 @@
 //! Noise schedules: β_t for t = 0..T and the cumulative product ᾱ_t = ∏_{s≤t} (1 − β_s).
 //!
 //! Everything is computed in f64 and only the values a caller keeps are rounded to f32. Rounding β
-//! to f32 first and accumulating the product in f32 (as diffusers does) drifts by up to a few 1e-6
-//! relative at T = 1000; the f64 product stays within 1 ULP of f32.
+//! to f32 first and accumulating the product in f32 (as diffusers does) drifts from the exact
+//! values by up to 3.8e-5 relative (`scaled_linear` with the zero-SNR rescale, near t = T − 2;
+//! 1.3e-5 at the cosine schedule's last ᾱ). Every f32 ᾱ here is a float64 reference rounded to
+//! f32: 0 ULP apart in the golden tests, for every schedule at T = 1000 and T = 777.
 //!
 //! The schedule is streamed ([`AlphasCumprod`] is an iterator), so building a 25-step plan keeps
 //! 25 values, never a table of T: that is what lets an edge build carry only what its plan uses.
@@ -10,7 +12,7 @@
 
 use core::str::FromStr;
 
-use crate::error::{Error, NameKind};
+use crate::error::{Error, NameKind, SliceKind};
 
 /// The largest `num_train_timesteps` accepted. Plans stream the schedule in O(T), so this only
 /// bounds the time a plan takes to build.
@@ -123,10 +125,19 @@ impl FromStr for BetaScheduleName {
 }
 
 impl ScheduleConfig<'_> {
-    /// Checks every parameter; a config that passes yields finite β in (0, 1) for every t.
+    /// Checks every parameter; a config that passes yields finite β in (0, 1) for every t and,
+    /// with the zero-SNR rescale, a finite ᾱ for every t (an O(T) pass over the schedule).
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_parameters()?;
+        self.zero_snr_rescale().map(|_| ())
+    }
+
+    /// The O(1) part of [`Self::validate`]: everything but the rescale's endpoints.
+    fn validate_parameters(&self) -> Result<(), Error> {
         let t = self.num_train_timesteps;
-        if t == 0 || t > MAX_TRAIN_TIMESTEPS {
+        // The rescale maps √ᾱ_0 to itself and √ᾱ_{T−1} to 0: with T = 1 they are one value.
+        let minimum = if self.rescale_betas_zero_snr { 2 } else { 1 };
+        if t < minimum || t > MAX_TRAIN_TIMESTEPS {
             return Err(Error::InvalidTrainTimesteps {
                 num_train_timesteps: t,
             });
@@ -217,30 +228,39 @@ impl ScheduleConfig<'_> {
     /// Streams ᾱ_t in f64 for t = 0..T (rescaled when asked). Validates first.
     #[inline(always)]
     pub fn alphas_cumprod(&self) -> Result<AlphasCumprod<'_>, Error> {
-        self.validate()?;
-        let rescale = if self.rescale_betas_zero_snr {
-            let mut first = 0.0;
-            let mut product = 1.0;
-            for t in 0..self.num_train_timesteps {
-                product *= 1.0 - self.beta(t);
-                if t == 0 {
-                    first = product;
-                }
-            }
-            let (sqrt_first, sqrt_last) = (libm::sqrt(first), libm::sqrt(product));
-            Some(ZeroSnrRescale {
-                sqrt_last,
-                scale: sqrt_first / (sqrt_first - sqrt_last),
-            })
-        } else {
-            None
-        };
+        self.validate_parameters()?;
+        let rescale = self.zero_snr_rescale()?;
         Ok(AlphasCumprod {
             config: self,
             next_t: 0,
             product: 1.0,
             rescale,
         })
+    }
+
+    /// The rescale's constants, after one pass over the schedule. √ᾱ_0 = √ᾱ_{T−1} (betas so
+    /// small that 1 − β rounds to 1 in f64) would divide by zero and make every ᾱ NaN.
+    #[inline(always)]
+    fn zero_snr_rescale(&self) -> Result<Option<ZeroSnrRescale>, Error> {
+        if !self.rescale_betas_zero_snr {
+            return Ok(None);
+        }
+        let mut first = 0.0;
+        let mut product = 1.0;
+        for t in 0..self.num_train_timesteps {
+            product *= 1.0 - self.beta(t);
+            if t == 0 {
+                first = product;
+            }
+        }
+        let (sqrt_first, sqrt_last) = (libm::sqrt(first), libm::sqrt(product));
+        let scale = sqrt_first / (sqrt_first - sqrt_last);
+        if !(sqrt_first > sqrt_last && scale.is_finite()) {
+            return Err(Error::DegenerateSchedule {
+                timestep: self.num_train_timesteps.saturating_sub(1),
+            });
+        }
+        Ok(Some(ZeroSnrRescale { sqrt_last, scale }))
     }
 }
 
@@ -296,9 +316,10 @@ impl Iterator for AlphasCumprod<'_> {
 /// (diffusers `scheduler.alphas_cumprod`).
 pub fn fill_alphas_cumprod(config: &ScheduleConfig<'_>, out: &mut [f32]) -> Result<(), Error> {
     let expected = config.num_train_timesteps as usize;
-    config.validate()?;
+    config.validate_parameters()?;
     if out.len() != expected {
         return Err(Error::LengthMismatch {
+            slice: SliceKind::AlphasCumprod,
             expected,
             actual: out.len(),
         });
@@ -406,10 +427,55 @@ mod tests {
         assert_eq!(
             fill_alphas_cumprod(&ScheduleConfig::default(), &mut short),
             Err(Error::LengthMismatch {
+                slice: SliceKind::AlphasCumprod,
                 expected: 1000,
                 actual: 3
             })
         );
+    }
+
+    #[test]
+    fn zero_snr_rescale_refuses_equal_endpoints() {
+        // √ᾱ_0 = √ᾱ_{T−1} made the rescale 0/0: Ok with NaN everywhere.
+        let one_step = ScheduleConfig {
+            num_train_timesteps: 1,
+            rescale_betas_zero_snr: true,
+            ..ScheduleConfig::default()
+        };
+        let expected = Error::InvalidTrainTimesteps {
+            num_train_timesteps: 1,
+        };
+        assert_eq!(one_step.validate(), Err(expected));
+        assert_eq!(one_step.alphas_cumprod().err(), Some(expected));
+        assert_eq!(fill_alphas_cumprod(&one_step, &mut [0.0]), Err(expected));
+        // 1 − 1e-20 is 1 in f64: the product never moves.
+        let tiny = ScheduleConfig {
+            num_train_timesteps: 10,
+            beta_schedule: BetaSchedule::Linear {
+                beta_start: 1e-20,
+                beta_end: 1e-20,
+            },
+            rescale_betas_zero_snr: true,
+        };
+        let expected = Error::DegenerateSchedule { timestep: 9 };
+        assert_eq!(tiny.validate(), Err(expected));
+        assert_eq!(tiny.alphas_cumprod().err(), Some(expected));
+        assert_eq!(fill_alphas_cumprod(&tiny, &mut [0.0; 10]), Err(expected));
+        let trained = ScheduleConfig {
+            num_train_timesteps: 3,
+            beta_schedule: BetaSchedule::Trained(&[1e-30; 3]),
+            rescale_betas_zero_snr: true,
+        };
+        assert_eq!(
+            trained.validate(),
+            Err(Error::DegenerateSchedule { timestep: 2 })
+        );
+        // Without the rescale the same betas are valid (the plan refuses ᾱ = 1 later).
+        let plain = ScheduleConfig {
+            rescale_betas_zero_snr: false,
+            ..tiny
+        };
+        assert!(plain.alphas_cumprod().unwrap().all(|(_, a)| a == 1.0));
     }
 
     #[test]

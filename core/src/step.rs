@@ -10,7 +10,7 @@
 //! that generation and update stay in cache together.
 
 use crate::clipping::{SampleClipping, quantile};
-use crate::error::Error;
+use crate::error::{Error, SliceKind};
 use crate::noise::NoiseSource;
 
 /// min(max(x, low), high), keeping NaN (as torch.clamp does). Unlike `f32::clamp` it has no panic
@@ -48,7 +48,7 @@ pub struct StepCoefficients {
     pub prev_from_sample: f32,
     /// p_m: weight of the model output in x_prev.
     pub prev_from_model: f32,
-    /// σ: the noise scale (for `learned_range` it is per element, from the two logs below).
+    /// σ: the noise scale when it is fixed ([`VarianceSource::Fixed`]).
     pub noise_std: f32,
     /// `learned_range`: ln β̃, the log variance at v = −1.
     pub log_variance_min: f32,
@@ -56,8 +56,27 @@ pub struct StepCoefficients {
     pub log_variance_max: f32,
     /// Whether the step draws noise (false on the last step and for DDIM with η = 0).
     pub adds_noise: bool,
-    /// Whether σ comes from the model's variance channels.
-    pub learned_variance: bool,
+    /// Where σ comes from: the plan, or the model's variance channels.
+    pub variance_source: VarianceSource,
+}
+
+/// Where a step's σ comes from (see [`crate::VarianceType`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum VarianceSource {
+    /// σ = [`StepCoefficients::noise_std`], the same for every element.
+    #[default]
+    Fixed,
+    /// `learned`: σ = √v, v being the model's variance channel (σ² itself).
+    Learned,
+    /// `learned_range`: σ = exp(½·(f·ln β′ + (1 − f)·ln β̃)), f = (v + 1)/2.
+    LearnedRange,
+}
+
+impl StepCoefficients {
+    /// Whether the step reads the model's variance channels.
+    pub fn learned_variance(&self) -> bool {
+        self.variance_source != VarianceSource::Fixed
+    }
 }
 
 impl StepCoefficients {
@@ -81,11 +100,16 @@ impl StepCoefficients {
             (prediction, Some(variance))
         } else {
             return Err(Error::LengthMismatch {
-                expected: count,
+                slice: SliceKind::ModelOutput,
+                expected: if self.learned_variance() {
+                    2 * count
+                } else {
+                    count
+                },
                 actual: model_output.len(),
             });
         };
-        let variance = match (self.learned_variance, variance) {
+        let variance = match (self.learned_variance(), variance) {
             (true, None) => return Err(Error::MissingVarianceChannels),
             (true, variance) => variance,
             (false, _) => None,
@@ -98,6 +122,7 @@ impl StepCoefficients {
             SampleClipping::DynamicThreshold { ratio, max_value } => {
                 let available = scratch.len();
                 let scratch = scratch.get_mut(..count).ok_or(Error::LengthMismatch {
+                    slice: SliceKind::Scratch,
                     expected: count,
                     actual: available,
                 })?;
@@ -151,15 +176,18 @@ impl StepCoefficients {
                 Some(variance) => {
                     let start = chunk_index * NOISE_CHUNK;
                     let vs = &variance[start..start + xs.len()];
+                    let learned_range = self.variance_source == VarianceSource::LearnedRange;
                     for (((x, &m), &z), &v) in xs.iter_mut().zip(ms).zip(zs.iter()).zip(vs) {
                         let original = clip(w_x * *x + w_m * m);
                         let mean = p_0 * original + p_x * *x + p_m * m;
-                        *x = if self.adds_noise {
+                        *x = if !self.adds_noise {
+                            mean
+                        } else if learned_range {
                             let fraction = (v + 1.0) / 2.0;
                             let log_variance = fraction * log_max + (1.0 - fraction) * log_min;
                             mean + libm::expf(0.5 * log_variance) * z
                         } else {
-                            mean
+                            mean + libm::sqrtf(v) * z
                         };
                     }
                 }

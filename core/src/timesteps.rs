@@ -11,7 +11,8 @@
 
 use core::str::FromStr;
 
-use crate::error::{Error, NameKind};
+use crate::error::{Error, NameKind, SliceKind};
+use crate::schedule::MAX_TRAIN_TIMESTEPS;
 
 /// How N inference timesteps are spread over 0..T (diffusers `timestep_spacing`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -22,6 +23,13 @@ pub enum TimestepSpacing {
     #[default]
     Leading,
     /// `trailing`: round(T − k·T/N) − 1 for k = 0 … N − 1 (Lin et al. 2023): starts at T − 1.
+    ///
+    /// Exactly N elements. diffusers builds this array with `numpy.arange(T, 0, −T/N)`, whose
+    /// length is computed in float64 and comes out N + 1 for some N (T = 1000: N = 61, 103, 121,
+    /// …), the extra element rounding to timestep −1. Running that element would evaluate the
+    /// model at t = −1 with `alphas_cumprod[-1]`, which Python reads as ᾱ_{T−1}, the noisiest
+    /// value: a broken last step. The core stops after the N timesteps asked for, which equal
+    /// diffusers' first N (golden-tested for every such N ≤ 250 at T = 1000 and 777).
     Trailing,
 }
 
@@ -50,8 +58,16 @@ pub struct TimestepConfig {
 }
 
 impl TimestepConfig {
-    /// Checks N against T and that every timestep lands in 0..T.
+    /// Checks T against [`MAX_TRAIN_TIMESTEPS`], N against T, and that every timestep lands in
+    /// 0..T.
     pub fn validate(&self, num_train_timesteps: u32) -> Result<(), Error> {
+        // Checked here as well as in `ScheduleConfig`: this type is usable on its own, and the
+        // float arithmetic below is exact enough only for T up to the bound.
+        if num_train_timesteps == 0 || num_train_timesteps > MAX_TRAIN_TIMESTEPS {
+            return Err(Error::InvalidTrainTimesteps {
+                num_train_timesteps,
+            });
+        }
         let steps = self.num_inference_steps;
         if steps == 0 || steps > num_train_timesteps {
             return Err(Error::InvalidStepCount {
@@ -100,6 +116,7 @@ impl TimestepConfig {
         let timesteps = self.timesteps(num_train_timesteps)?;
         if out.len() != expected {
             return Err(Error::LengthMismatch {
+                slice: SliceKind::Timesteps,
                 expected,
                 actual: out.len(),
             });
@@ -110,26 +127,28 @@ impl TimestepConfig {
         Ok(())
     }
 
-    /// Element `index` without validation; u64 so that `leading` + offset cannot overflow.
+    /// Element `index` of a validated config (`index` < N ≤ T ≤ [`MAX_TRAIN_TIMESTEPS`]); u64 so
+    /// that `leading` + offset cannot overflow. Saturating arithmetic keeps even unvalidated input
+    /// free of overflow panics.
     fn raw_timestep(&self, num_train_timesteps: u32, index: u32) -> u64 {
         let steps = self.num_inference_steps;
         let train = num_train_timesteps as f64;
         // Position in the ascending array that diffusers reverses.
-        let ascending = steps - 1 - index;
+        let ascending = steps.saturating_sub(1).saturating_sub(index);
         match self.spacing {
             TimestepSpacing::Linspace => {
                 // numpy.linspace(0, T − 1, N): y = i·((T − 1)/(N − 1)), last element = T − 1 exactly.
-                if steps == 1 {
+                if steps <= 1 {
                     0
                 } else if ascending == steps - 1 {
-                    num_train_timesteps as u64 - 1
+                    (num_train_timesteps as u64).saturating_sub(1)
                 } else {
                     let step = (train - 1.0) / (steps - 1) as f64;
                     libm::rint(ascending as f64 * step) as u64
                 }
             }
             TimestepSpacing::Leading => {
-                let ratio = (num_train_timesteps / steps) as u64;
+                let ratio = num_train_timesteps.checked_div(steps).unwrap_or(0) as u64;
                 ascending as u64 * ratio + self.steps_offset as u64
             }
             TimestepSpacing::Trailing => {
@@ -142,7 +161,9 @@ impl TimestepConfig {
                     1 => second,
                     k => train + k as f64 * (second - train),
                 };
-                libm::rint(value) as u64 - 1
+                // For T ≤ MAX_TRAIN_TIMESTEPS the last value is T/N ≥ 1 up to 2⁻¹² of rounding;
+                // a float-to-int cast saturates, and so does the subtraction.
+                (libm::rint(value) as u64).saturating_sub(1)
             }
         }
     }
@@ -221,5 +242,61 @@ mod tests {
             "uniform".parse::<TimestepSpacing>(),
             Err(Error::UnknownName(NameKind::TimestepSpacing))
         );
+    }
+
+    #[test]
+    fn train_timesteps_are_bounded_here_too() {
+        // Found by fuzzing: trailing, T = u32::MAX, N = 238 844 264 subtracted with overflow.
+        let config = TimestepConfig {
+            num_inference_steps: 238_844_264,
+            spacing: TimestepSpacing::Trailing,
+            steps_offset: 0,
+        };
+        for train in [0, MAX_TRAIN_TIMESTEPS + 1, u32::MAX] {
+            let expected = Error::InvalidTrainTimesteps {
+                num_train_timesteps: train,
+            };
+            assert_eq!(config.validate(train), Err(expected));
+            assert_eq!(config.timestep(train, 0), Err(expected));
+            assert!(config.timesteps(train).is_err());
+        }
+    }
+
+    #[test]
+    fn every_spacing_stays_in_range_up_to_the_bound() {
+        let train = MAX_TRAIN_TIMESTEPS;
+        for spacing in [
+            TimestepSpacing::Linspace,
+            TimestepSpacing::Leading,
+            TimestepSpacing::Trailing,
+        ] {
+            for steps in [
+                1,
+                2,
+                3,
+                7,
+                61,
+                999,
+                4093,
+                65_537,
+                train / 3,
+                train - 1,
+                train,
+            ] {
+                let config = TimestepConfig {
+                    num_inference_steps: steps,
+                    spacing,
+                    steps_offset: 0,
+                };
+                let mut previous = u32::MAX;
+                for timestep in config.timesteps(train).unwrap() {
+                    assert!(
+                        timestep < train && timestep < previous,
+                        "{spacing:?} N={steps}: {timestep} after {previous}"
+                    );
+                    previous = timestep;
+                }
+            }
+        }
     }
 }

@@ -32,6 +32,7 @@ pub fn instruction_set() -> &'static str {
 pub fn step_batch<const CAP: usize>(
     plan: &Plan<CAP>,
     index: usize,
+    batch: usize,
     samples: &mut [f32],
     model_output: &[f32],
     noise: &mut [InlinedStream],
@@ -40,9 +41,11 @@ pub fn step_batch<const CAP: usize>(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { avx2::step_batch(plan, index, samples, model_output, noise, scratch) };
+        return unsafe {
+            avx2::step_batch(plan, index, batch, samples, model_output, noise, scratch)
+        };
     }
-    plan.step_batch(index, samples, model_output, noise, scratch)
+    plan.step_batch(index, batch, samples, model_output, noise, scratch)
 }
 
 /// Noise v1 ([`NoiseSource::fill_standard_normal`]) on the widest vectors this CPU has.
@@ -65,12 +68,13 @@ mod avx2 {
     pub(super) fn step_batch<const CAP: usize>(
         plan: &Plan<CAP>,
         index: usize,
+        batch: usize,
         samples: &mut [f32],
         model_output: &[f32],
         noise: &mut [InlinedStream],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        plan.step_batch(index, samples, model_output, noise, scratch)
+        plan.step_batch(index, batch, samples, model_output, noise, scratch)
     }
 
     #[target_feature(enable = "avx2")]
@@ -187,13 +191,21 @@ mod tests {
             noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
             let (samples, scratch) = (&mut samples, &mut scratch);
             match path {
-                Path::Core => plan.step_batch(index, samples, &prediction, &mut streams, scratch),
+                Path::Core => {
+                    plan.step_batch(index, batch, samples, &prediction, &mut streams, scratch)
+                }
                 Path::Fallback => {
-                    plan.step_batch(index, samples, &prediction, &mut wrapped, scratch)
+                    plan.step_batch(index, batch, samples, &prediction, &mut wrapped, scratch)
                 }
-                Path::Dispatched => {
-                    step_batch(&plan, index, samples, &prediction, &mut wrapped, scratch)
-                }
+                Path::Dispatched => step_batch(
+                    &plan,
+                    index,
+                    batch,
+                    samples,
+                    &prediction,
+                    &mut wrapped,
+                    scratch,
+                ),
             }
             .unwrap();
         }

@@ -323,10 +323,18 @@ pub fn run(
                 );
             }
             let (_, x) = buffers.sample.extract_tensor_mut();
-            dispatch::step_batch(job.plan, index, x, prediction, &mut streams, &mut scratch)
-                .map_err(|error| {
-                    anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
-                })?;
+            dispatch::step_batch(
+                job.plan,
+                index,
+                size,
+                x,
+                prediction,
+                &mut streams,
+                &mut scratch,
+            )
+            .map_err(|error| {
+                anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
+            })?;
             timing.sampler += model_done.elapsed();
             let last_step = index + 1 == steps;
             on_call(if last_step { real as u64 } else { 0 });

@@ -97,6 +97,23 @@ def timesteps():
                     ddim=array, ddpm=[int(t) for t in ddpm.timesteps],
                     ddim_stride_prev=[t - T // steps for t in array],
                 ))
+    # trailing: numpy.arange(T, 0, -T/N) has N + 1 elements for some N (its length is
+    # ceil(T / (T/N)) in float64, 61.000000000000007 for T = 1000, N = 61), and the extra one
+    # rounds to 0, giving timestep -1. Every such N <= 250, for both T.
+    for T in (1000, 777):
+        for steps in range(1, 251):
+            ddim = DDIMScheduler(num_train_timesteps=T, timestep_spacing="trailing")
+            ddim.set_timesteps(steps)
+            if len(ddim.timesteps) == steps:
+                continue
+            ddpm = DDPMScheduler(num_train_timesteps=T, timestep_spacing="trailing")
+            ddpm.set_timesteps(steps)
+            array = [int(t) for t in ddim.timesteps]
+            cases.append(dict(
+                num_train_timesteps=T, spacing="trailing", steps_offset=0, steps=steps,
+                ddim=array, ddpm=[int(t) for t in ddpm.timesteps],
+                ddim_stride_prev=[t - T // steps for t in array],
+            ))
     return cases
 
 
@@ -139,30 +156,58 @@ def steps():
     model_output = torch.randn(shape, generator=generator)
     variance_channels = torch.tanh(torch.randn(shape, generator=generator))
     noise = torch.randn(shape, generator=generator)
+    # `learned`: the channel is sigma^2 itself, so it must be positive (about the size of beta~).
+    learned_variance = torch.exp(torch.randn(shape, generator=generator) - 4.5)
     cases = []
-    configs = [("ddpm", dict(variance_type=v), 0.0) for v in ("fixed_small", "fixed_large", "learned_range")]
-    configs += [("ddim", {}, eta) for eta in (0.0, 0.5, 1.0)]
-    for kind, extra, eta in configs:
-        for prediction_type in ("epsilon", "v_prediction", "sample"):
-            for clipping in ("none", "clip", "threshold"):
-                for index in (5, 30):
-                    scheduler = make_scheduler(kind, prediction_type, clipping, **extra)
+    variance_types = ("fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range")
+    # (sampler, scheduler options, eta, use_clipped_model_output, clippings, indices)
+    configs = [("ddpm", dict(variance_type=v), 0.0, False, ("none", "clip", "threshold"), (5, 30))
+               for v in variance_types]
+    configs += [("ddim", {}, eta, False, ("none", "clip", "threshold"), (5, 30)) for eta in (0.0, 0.5, 1.0)]
+    # use_clipped_model_output only matters when x0 is clipped.
+    configs += [("ddim", {}, eta, True, ("clip", "threshold"), (5, 30)) for eta in (0.0, 0.5)]
+    # The last step (t = 1 -> the final alpha_cumprod): 1 or alpha_cumprod[0]. Not with `sample`
+    # prediction: there eps = (x - sqrt(a)*x0)/sqrt(1 - a) at a = alpha_cumprod[1], where
+    # diffusers' f32 cumprod is 1 ULP below the correctly rounded value (0.99978006 vs
+    # 0.9997801), and 1/(1 - a) turns that ULP into 1.4e-4 relative.
+    configs += [("ddim", dict(set_alpha_to_one=one), eta, False, ("none",), (49,))
+                for one in (True, False) for eta in (0.0, 0.5)]
+    for kind, extra, eta, use_clipped, clippings, indices in configs:
+        predictions = ("epsilon", "v_prediction") if 49 in indices else ("epsilon", "v_prediction", "sample")
+        for prediction_type in predictions:
+            for clipping in clippings:
+                for index in indices:
+                    scheduler = make_scheduler(kind, prediction_type, clipping, **dict(extra))
                     scheduler.set_timesteps(50)
                     t = int(scheduler.timesteps[index])
+                    last = index + 1 == len(scheduler.timesteps)
                     output = model_output
                     if extra.get("variance_type") == "learned_range":
                         output = torch.cat([model_output, variance_channels], dim=1)
+                    if extra.get("variance_type") == "learned":
+                        output = torch.cat([model_output, learned_variance], dim=1)
+                    diffusers_eta = None
                     if kind == "ddpm":
                         INJECT.next = noise.clone()
                         prev = scheduler.step(output, t, sample).prev_sample
                     else:
-                        prev = scheduler.step(output, t, sample, eta=eta, variance_noise=noise.clone()).prev_sample
+                        # Our last step is the eta = 0 step (it adds no noise). With a final
+                        # alpha_cumprod of 1 diffusers' sigma vanishes there anyway; with
+                        # alpha_cumprod[0] it does not: keep diffusers' eta result to show the gap.
+                        step_eta = 0.0 if last else eta
+                        prev = scheduler.step(output, t, sample, eta=step_eta, use_clipped_model_output=use_clipped,
+                                              variance_noise=noise.clone()).prev_sample
+                        if last and eta > 0:
+                            diffusers_eta = f32_list(scheduler.step(
+                                output, t, sample, eta=eta, use_clipped_model_output=use_clipped,
+                                variance_noise=noise.clone()).prev_sample)
                     cases.append(dict(
                         sampler=kind, variance_type=extra.get("variance_type", ""), eta=eta,
+                        use_clipped_model_output=use_clipped, set_alpha_to_one=extra.get("set_alpha_to_one", True),
                         prediction_type=prediction_type, clipping=clipping, steps=50, spacing="leading",
                         steps_offset=1, index=index, timestep=t, shape=list(shape),
                         sample=f32_list(sample), model_output=f32_list(output), noise=f32_list(noise),
-                        expected=f32_list(prev),
+                        expected=f32_list(prev), diffusers_eta=diffusers_eta,
                     ))
     return cases
 
@@ -171,7 +216,14 @@ def stand_in_model(x, t):
     return 0.5 * torch.sin(x + 0.01 * t)
 
 
-def array_following_ddim(scheduler, timesteps, x, eta, draw):
+def stand_in_variance(x, t, variance_type):
+    """The variance channel of the learned-variance loops: v = cos(x - 0.01*t) in [-1, 1] for
+    `learned_range`; sigma^2 = 0.01*(1.5 + v), positive and about beta~'s size, for `learned`."""
+    v = torch.cos(x - 0.01 * t)
+    return 0.01 * (1.5 + v) if variance_type == "learned" else v
+
+
+def array_following_ddim(scheduler, timesteps, x, eta, draw, prediction="epsilon"):
     """DDIM taking ᾱ_prev from the next element of the timestep array (float64, numpy)."""
     ac = scheduler.alphas_cumprod.double().numpy()
     final = float(scheduler.final_alpha_cumprod)
@@ -179,8 +231,14 @@ def array_following_ddim(scheduler, timesteps, x, eta, draw):
     for k, t in enumerate(timesteps):
         a = ac[t]
         ap = ac[timesteps[k + 1]] if k + 1 < len(timesteps) else final
-        eps = 0.5 * np.sin(x + 0.01 * t)
-        x0 = (x - np.sqrt(1 - a) * eps) / np.sqrt(a)
+        m = 0.5 * np.sin(x + 0.01 * t)
+        if prediction == "epsilon":
+            eps = m
+            x0 = (x - np.sqrt(1 - a) * eps) / np.sqrt(a)
+        else:
+            assert prediction == "v_prediction", prediction
+            x0 = np.sqrt(a) * x - np.sqrt(1 - a) * m
+            eps = np.sqrt(a) * m + np.sqrt(1 - a) * x
         last = k + 1 == len(timesteps)
         sigma = 0.0 if last else eta * np.sqrt((1 - ap) / (1 - a) * (1 - a / ap))
         x = np.sqrt(ap) * x0 + np.sqrt(1 - ap - sigma**2) * eps
@@ -195,7 +253,7 @@ def loops():
     seed = 2024
     cases = []
     plans = [
-        # (sampler, eta, variance_type, prediction, spacing, offset, steps, clipping, rescale)
+        # (sampler, eta, variance_type, prediction, spacing, offset, steps, clipping, rescale[, options])
         ("ddim", 0.0, "", "epsilon", "leading", 1, 10, "none", False),
         ("ddim", 0.0, "", "epsilon", "leading", 1, 25, "none", False),
         ("ddim", 0.0, "", "v_prediction", "leading", 1, 25, "none", False),
@@ -214,14 +272,36 @@ def loops():
         # diffusers' DDIM pairs these timesteps with stride-based ᾱ_prev: see array_following
         ("ddim", 0.0, "", "epsilon", "linspace", 0, 10, "none", False),
         ("ddim", 0.0, "", "epsilon", "trailing", 0, 13, "none", False),
+        # use_clipped_model_output: epsilon recomputed from the clipped x0
+        ("ddim", 0.0, "", "epsilon", "leading", 1, 25, "clip", False, dict(use_clipped_model_output=True)),
+        ("ddim", 1.0, "", "epsilon", "leading", 1, 10, "threshold", False, dict(use_clipped_model_output=True)),
+        ("ddim", 0.5, "", "sample", "leading", 1, 25, "clip", False, dict(use_clipped_model_output=True)),
+        # set_alpha_to_one = False: the last step lands on alpha_cumprod[0]
+        ("ddim", 0.0, "", "epsilon", "leading", 1, 10, "none", False, dict(set_alpha_to_one=False)),
+        ("ddim", 1.0, "", "v_prediction", "leading", 1, 25, "none", False, dict(set_alpha_to_one=False)),
+        # DDPM variance types that take sigma from elsewhere
+        ("ddpm", 0.0, "fixed_small_log", "epsilon", "leading", 1, 25, "none", False),
+        ("ddpm", 0.0, "learned", "epsilon", "leading", 1, 10, "none", False),
+        ("ddpm", 0.0, "learned", "v_prediction", "trailing", 0, 25, "clip", False),
+        ("ddpm", 0.0, "learned_range", "epsilon", "leading", 1, 25, "none", False),
+        # trailing N = 61: diffusers' array has 62 elements ending in -1; we run the first 61
+        ("ddpm", 0.0, "fixed_small", "epsilon", "trailing", 0, 61, "none", False),
+        ("ddim", 0.0, "", "epsilon", "trailing", 0, 61, "none", False),
     ]
-    for kind, eta, variance_type, prediction, spacing, offset, n, clipping, rescale in plans:
+    for kind, eta, variance_type, prediction, spacing, offset, n, clipping, rescale, *options in plans:
+        options = options[0] if options else {}
+        use_clipped = options.get("use_clipped_model_output", False)
         extra = dict(spacing=spacing, steps_offset=offset, rescale_betas_zero_snr=rescale)
         if kind == "ddpm":
             extra["variance_type"] = variance_type
+        if "set_alpha_to_one" in options:
+            extra["set_alpha_to_one"] = options["set_alpha_to_one"]
         scheduler = make_scheduler(kind, prediction, clipping, **extra)
         scheduler.set_timesteps(n)
-        timesteps = [int(t) for t in scheduler.timesteps]
+        diffusers_timesteps = [int(t) for t in scheduler.timesteps]
+        # The core realizes exactly N timesteps; see timesteps() for diffusers' extra -1.
+        timesteps = diffusers_timesteps[:n]
+        learned = variance_type in ("learned", "learned_range")
         streams = [NoiseStream(seed, i) for i in range(shape[0])]
         draw = lambda: torch.from_numpy(np.stack([s.normals(per_sample) for s in streams]).reshape(shape))
         x_T = draw()
@@ -229,28 +309,35 @@ def loops():
         for k, t in enumerate(timesteps):
             last = k + 1 == len(timesteps)
             output = stand_in_model(x, t)
+            if learned:
+                output = torch.cat([output, stand_in_variance(x, t, variance_type)], dim=1)
             adds_noise = not last and (kind == "ddpm" or eta > 0)
             # Our convention: the last step adds no noise and draws none. diffusers' DDPM adds
-            # noise whenever t > 0 (trailing, leading + offset), so it gets zeros there.
+            # noise whenever t > 0 (trailing, leading + offset), so it gets zeros there; its DDIM
+            # gets eta = 0 there (the same unless the final alpha_cumprod is below 1).
             noise = draw() if adds_noise else torch.zeros(shape)
             if kind == "ddpm":
                 INJECT.next = noise
                 x = scheduler.step(output, t, x).prev_sample
                 INJECT.next = None
             else:
-                x = scheduler.step(output, t, x, eta=eta, variance_noise=noise).prev_sample
+                x = scheduler.step(output, t, x, eta=0.0 if last else eta, use_clipped_model_output=use_clipped,
+                                   variance_noise=noise).prev_sample
         case = dict(
             sampler=kind, eta=eta, variance_type=variance_type, prediction_type=prediction,
             spacing=spacing, steps_offset=offset, steps=n, clipping=clipping, rescale_betas_zero_snr=rescale,
-            seed=seed, shape=list(shape), timesteps=timesteps, x_T=f32_list(x_T), diffusers=f32_list(x),
+            use_clipped_model_output=use_clipped, set_alpha_to_one=options.get("set_alpha_to_one", True),
+            seed=seed, shape=list(shape), timesteps=timesteps, diffusers_timesteps=diffusers_timesteps,
+            x_T=f32_list(x_T), diffusers=f32_list(x),
         )
         stride_differs = kind == "ddim" and any(
             (timesteps[k] - 1000 // n) != (timesteps[k + 1] if k + 1 < n else -1) and not (k + 1 == n and timesteps[k] - 1000 // n < 0)
             for k in range(n))
         if stride_differs:
+            assert not use_clipped and clipping == "none", "array_following_ddim has no clipping"
             streams = [NoiseStream(seed, i) for i in range(shape[0])]
             x_T = draw()
-            case["array_following"] = f32_list(array_following_ddim(scheduler, timesteps, x_T, eta, draw))
+            case["array_following"] = f32_list(array_following_ddim(scheduler, timesteps, x_T, eta, draw, prediction))
         cases.append(case)
     return cases
 

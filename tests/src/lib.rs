@@ -46,6 +46,19 @@ pub fn stand_in_model(x: &[f32], timestep: u32, out: &mut [f32]) {
     }
 }
 
+/// The variance channel of the golden learned-variance loops, in f32 like torch:
+/// v = cos(x − 0.01·t) ∈ [−1, 1] for `learned_range`, σ² = 0.01·(1.5 + v) for `learned`.
+pub fn stand_in_variance(x: &[f32], timestep: u32, variance_type: &str, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        let range = (v - 0.01 * timestep as f32).cos();
+        *o = if variance_type == "learned" {
+            0.01 * (1.5 + range)
+        } else {
+            range
+        };
+    }
+}
+
 /// The plan the speed measurements time (`benches/step.rs`, `examples/instructions.rs`): 25
 /// `leading` steps (offset 1) of the default schedule with `sampler` and otherwise default settings.
 pub fn benchmark_plan(sampler: Sampler) -> Plan<25> {

@@ -6,7 +6,7 @@ use diffusion_core::{
     fill_alphas_cumprod, noise_stream,
 };
 use serde::Deserialize;
-use tests::{load, relative_l2, stand_in_model};
+use tests::{load, relative_l2, stand_in_model, stand_in_variance};
 
 const TOLERANCE: f64 = 1e-5;
 
@@ -43,15 +43,13 @@ fn alphas_cumprod_match_diffusers_and_the_f64_reference() {
             error <= TOLERANCE,
             "{label}: relative L2 vs diffusers {error:e}"
         );
-        // Element by element against float64: only the final f32 rounding may differ.
+        // Element by element against float64: every value is the reference rounded to f32
+        // (0 ULP). diffusers' f32 product drifts by up to 3.8e-5 relative (scaled_linear with
+        // the zero-SNR rescale near t = T - 2), hence the looser check above.
         for (t, (&got, &reference)) in ours.iter().zip(&case.reference_f64).enumerate() {
-            let close = if reference == 0.0 {
-                got == 0.0
-            } else {
-                ((got as f64 - reference) / reference).abs() <= 1e-6
-            };
-            assert!(
-                close,
+            assert_eq!(
+                got.to_bits(),
+                (reference as f32).to_bits(),
                 "{label}: alpha_cumprod[{t}] = {got:e}, f64 reference {reference:e}"
             );
         }
@@ -76,34 +74,45 @@ struct TimestepCase {
     spacing: String,
     steps_offset: u32,
     steps: u32,
-    ddim: Vec<u32>,
-    ddpm: Vec<u32>,
+    ddim: Vec<i64>,
+    ddpm: Vec<i64>,
     ddim_stride_prev: Vec<i64>,
 }
 
 #[test]
 fn timestep_arrays_match_diffusers() {
     let mut stride_disagreements = Vec::new();
+    let mut extra_minus_one = Vec::new();
     for case in load::<TimestepCase>("timesteps.json").cases {
         let config = TimestepConfig {
             num_inference_steps: case.steps,
             spacing: case.spacing.parse().unwrap(),
             steps_offset: case.steps_offset,
         };
-        let ours: Vec<u32> = config
+        let ours: Vec<i64> = config
             .timesteps(case.num_train_timesteps)
             .unwrap()
+            .map(i64::from)
             .collect();
         let label = format!(
             "{} T={} N={} offset={}",
             case.spacing, case.num_train_timesteps, case.steps, case.steps_offset
         );
-        assert_eq!(ours, case.ddim, "{label} (DDIM)");
-        assert_eq!(ours, case.ddpm, "{label} (DDPM)");
+        assert_eq!(case.ddim, case.ddpm, "{label}: DDIM and DDPM differ");
+        let mut diffusers = case.ddim.clone();
+        if diffusers.len() == ours.len() + 1 {
+            // trailing: numpy.arange(T, 0, -T/N) made N + 1 elements and the extra one is -1.
+            // The core realizes the N timesteps asked for; running diffusers' extra step would
+            // evaluate the model at t = -1, with alphas_cumprod[-1] (Python: the noisiest, ᾱ_{T-1}).
+            assert_eq!(case.spacing, "trailing", "{label}");
+            assert_eq!(diffusers.pop(), Some(-1), "{label}");
+            extra_minus_one.push((case.num_train_timesteps, case.steps));
+        }
+        assert_eq!(ours, diffusers, "{label}");
         // Our previous timestep is the next array element; count where diffusers' DDIM stride
         // formula t - T//N says otherwise.
         let differs = (0..ours.len()).any(|k| {
-            let next = ours.get(k + 1).map_or(-1, |&t| t as i64);
+            let next = ours.get(k + 1).map_or(-1, |&t| t);
             let stride = case.ddim_stride_prev[k];
             !(stride == next || (next == -1 && stride < 0))
         });
@@ -121,15 +130,32 @@ fn timestep_arrays_match_diffusers() {
         "{stride_disagreements:?}"
     );
     assert!(!stride_disagreements.contains(&"trailing T=1000 N=25 offset=0".to_string()));
+    // Every N <= 250 where diffusers' trailing array gains a -1 (12 for T = 1000, 9 for 777).
+    assert!(extra_minus_one.contains(&(1000, 61)), "{extra_minus_one:?}");
+    assert_eq!(extra_minus_one.len(), 21, "{extra_minus_one:?}");
 }
 
-fn sampler_config(
-    sampler: &str,
-    variance_type: &str,
+/// The options of a golden case, by diffusers' names.
+struct Options<'a> {
+    sampler: &'a str,
+    variance_type: &'a str,
     eta: f32,
-    prediction_type: &str,
-    clipping: &str,
-) -> SamplerConfig {
+    use_clipped_model_output: bool,
+    set_alpha_to_one: bool,
+    prediction_type: &'a str,
+    clipping: &'a str,
+}
+
+fn sampler_config(options: Options<'_>) -> SamplerConfig {
+    let Options {
+        sampler,
+        variance_type,
+        eta,
+        use_clipped_model_output,
+        set_alpha_to_one,
+        prediction_type,
+        clipping,
+    } = options;
     SamplerConfig {
         sampler: match sampler {
             "ddpm" => Sampler::Ddpm {
@@ -137,7 +163,7 @@ fn sampler_config(
             },
             _ => Sampler::Ddim {
                 eta,
-                use_clipped_model_output: false,
+                use_clipped_model_output,
             },
         },
         prediction_type: prediction_type.parse::<PredictionType>().unwrap(),
@@ -149,8 +175,16 @@ fn sampler_config(
                 max_value: 1.5,
             },
         },
-        final_alpha_cumprod: FinalAlphaCumprod::One,
+        final_alpha_cumprod: if set_alpha_to_one {
+            FinalAlphaCumprod::One
+        } else {
+            FinalAlphaCumprod::First
+        },
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -158,6 +192,10 @@ struct StepCase {
     sampler: String,
     variance_type: String,
     eta: f32,
+    #[serde(default)]
+    use_clipped_model_output: bool,
+    #[serde(default = "default_true")]
+    set_alpha_to_one: bool,
     prediction_type: String,
     clipping: String,
     steps: u32,
@@ -170,20 +208,35 @@ struct StepCase {
     model_output: Vec<f32>,
     noise: Vec<f32>,
     expected: Vec<f32>,
+    /// The last step with η > 0: diffusers' result with that η (ours is the η = 0 step).
+    diffusers_eta: Option<Vec<f32>>,
+}
+
+impl StepCase {
+    fn options(&self) -> Options<'_> {
+        Options {
+            sampler: &self.sampler,
+            variance_type: &self.variance_type,
+            eta: self.eta,
+            use_clipped_model_output: self.use_clipped_model_output,
+            set_alpha_to_one: self.set_alpha_to_one,
+            prediction_type: &self.prediction_type,
+            clipping: &self.clipping,
+        }
+    }
 }
 
 #[test]
 fn single_steps_match_diffusers() {
     let cases = load::<StepCase>("steps.json").cases;
-    assert_eq!(cases.len(), 108);
-    for case in cases {
-        let config = sampler_config(
-            &case.sampler,
-            &case.variance_type,
-            case.eta,
-            &case.prediction_type,
-            &case.clipping,
-        );
+    assert_eq!(cases.len(), 176);
+    let count = |test: &dyn Fn(&StepCase) -> bool| cases.iter().filter(|c| test(c)).count();
+    assert_eq!(count(&|c| c.use_clipped_model_output), 24);
+    assert_eq!(count(&|c| !c.set_alpha_to_one), 4);
+    assert_eq!(count(&|c| c.variance_type == "learned"), 18);
+    assert_eq!(count(&|c| c.variance_type == "fixed_small_log"), 18);
+    for case in &cases {
+        let config = sampler_config(case.options());
         let timesteps = TimestepConfig {
             num_inference_steps: case.steps,
             spacing: case.spacing.parse().unwrap(),
@@ -200,23 +253,36 @@ fn single_steps_match_diffusers() {
         let mut scratch = vec![0.0f32; per_sample];
         plan.step_batch(
             case.index,
+            batch,
             &mut sample,
             &case.model_output,
             &mut noise,
             &mut scratch,
         )
         .unwrap();
-        let error = relative_l2(&sample, &case.expected);
-        assert!(
-            error <= TOLERANCE,
-            "{} {} eta={} {} {} t={}: relative L2 {error:e}",
+        let label = format!(
+            "{} {} eta={} clipped_eps={} alpha_to_one={} {} {} t={}",
             case.sampler,
             case.variance_type,
             case.eta,
+            case.use_clipped_model_output,
+            case.set_alpha_to_one,
             case.prediction_type,
             case.clipping,
             case.timestep
         );
+        let error = relative_l2(&sample, &case.expected);
+        assert!(error <= TOLERANCE, "{label}: relative L2 {error:e}");
+        if let Some(with_eta) = &case.diffusers_eta {
+            // The last step is the η = 0 step: identical to diffusers' η step when the final ᾱ
+            // is 1 (σ = 0 there), different when it is ᾱ_0 (diffusers adds σ·z).
+            let gap = relative_l2(&sample, with_eta);
+            if case.set_alpha_to_one {
+                assert!(gap <= TOLERANCE, "{label}: gap {gap:e}");
+            } else {
+                assert!(gap > 1e-3, "{label}: gap {gap:e}");
+            }
+        }
     }
 }
 
@@ -224,6 +290,10 @@ fn single_steps_match_diffusers() {
 struct LoopCase {
     sampler: String,
     eta: f32,
+    #[serde(default)]
+    use_clipped_model_output: bool,
+    #[serde(default = "default_true")]
+    set_alpha_to_one: bool,
     variance_type: String,
     prediction_type: String,
     spacing: String,
@@ -234,6 +304,8 @@ struct LoopCase {
     seed: u64,
     shape: Vec<usize>,
     timesteps: Vec<u32>,
+    /// diffusers' own array: `timesteps` plus, for some trailing N, a final -1.
+    diffusers_timesteps: Vec<i64>,
     #[serde(rename = "x_T")]
     x_t: Vec<f32>,
     diffusers: Vec<f32>,
@@ -251,14 +323,16 @@ fn run_loop(case: &LoopCase) -> Vec<f32> {
         spacing: case.spacing.parse::<TimestepSpacing>().unwrap(),
         steps_offset: case.steps_offset,
     };
-    let config = sampler_config(
-        &case.sampler,
-        &case.variance_type,
-        case.eta,
-        &case.prediction_type,
-        &case.clipping,
-    );
-    let plan: Plan<25> = Plan::new(&schedule, &timesteps, &config).unwrap();
+    let config = sampler_config(Options {
+        sampler: &case.sampler,
+        variance_type: &case.variance_type,
+        eta: case.eta,
+        use_clipped_model_output: case.use_clipped_model_output,
+        set_alpha_to_one: case.set_alpha_to_one,
+        prediction_type: &case.prediction_type,
+        clipping: &case.clipping,
+    });
+    let plan: Plan<64> = Plan::new(&schedule, &timesteps, &config).unwrap();
     assert_eq!(plan.timesteps().collect::<Vec<_>>(), case.timesteps);
     let batch = case.shape[0];
     let per_sample = case.x_t.len() / batch;
@@ -279,11 +353,20 @@ fn run_loop(case: &LoopCase) -> Vec<f32> {
         drift <= 1e-6,
         "x_T differs from the numpy reference by {drift:e}"
     );
-    let mut output = vec![0.0f32; x.len()];
+    let learned = case.variance_type.starts_with("learned");
+    // With learned variance each sample's output is its ε then its variance (NCHW, 2C channels).
+    let per_output = if learned { 2 * per_sample } else { per_sample };
+    let mut output = vec![0.0f32; batch * per_output];
     let mut scratch = vec![0.0f32; per_sample];
     for (index, timestep) in plan.timesteps().enumerate() {
-        stand_in_model(&x, timestep, &mut output);
-        plan.step_batch(index, &mut x, &output, &mut streams, &mut scratch)
+        for (sample, out) in x.chunks(per_sample).zip(output.chunks_mut(per_output)) {
+            let (epsilon, variance) = out.split_at_mut(per_sample);
+            stand_in_model(sample, timestep, epsilon);
+            if learned {
+                stand_in_variance(sample, timestep, &case.variance_type, variance);
+            }
+        }
+        plan.step_batch(index, batch, &mut x, &output, &mut streams, &mut scratch)
             .unwrap();
     }
     x
@@ -291,11 +374,28 @@ fn run_loop(case: &LoopCase) -> Vec<f32> {
 
 #[test]
 fn whole_loops_match_diffusers() {
-    for case in load::<LoopCase>("loops.json").cases {
+    let cases = load::<LoopCase>("loops.json").cases;
+    assert_eq!(cases.len(), 28);
+    for case in cases {
+        let n = case.steps as usize;
+        assert_eq!(
+            case.timesteps[..],
+            case.diffusers_timesteps[..n]
+                .iter()
+                .map(|&t| t as u32)
+                .collect::<Vec<_>>()[..]
+        );
+        if case.diffusers_timesteps.len() > n {
+            // trailing N = 61: diffusers' array ends in an extra -1 (see timestep_arrays_match_
+            // diffusers); the golden loop runs the N real steps, as the core does.
+            assert_eq!(case.diffusers_timesteps[n..], [-1]);
+        }
         let label = format!(
-            "{} eta={} {} {} {} offset={} N={} clip={} zero_snr={}",
+            "{} eta={} clipped_eps={} alpha_to_one={} {} {} {} offset={} N={} clip={} zero_snr={}",
             case.sampler,
             case.eta,
+            case.use_clipped_model_output,
+            case.set_alpha_to_one,
             case.variance_type,
             case.prediction_type,
             case.spacing,

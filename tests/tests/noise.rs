@@ -114,7 +114,7 @@ fn ddpm_run(seed: u64, batch: usize) -> Vec<Vec<u32>> {
     let mut output = vec![0.0f32; x.len()];
     for (index, timestep) in plan.timesteps().enumerate() {
         stand_in_model(&x, timestep, &mut output);
-        plan.step_batch(index, &mut x, &output, &mut streams, &mut [])
+        plan.step_batch(index, batch, &mut x, &output, &mut streams, &mut [])
             .unwrap();
     }
     x.chunks(per_sample)

@@ -171,7 +171,14 @@ pub fn sample<const N: usize, const P: usize>(
     }
     for (index, timestep) in plan.timesteps().enumerate() {
         predict_epsilon(points, timestep, epsilon);
-        plan.step_batch(index, points, epsilon, streams, &mut [])?;
+        plan.step_batch(
+            index,
+            points.len() / DIMENSIONS,
+            points,
+            epsilon,
+            streams,
+            &mut [],
+        )?;
     }
     Ok(())
 }
