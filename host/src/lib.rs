@@ -224,22 +224,23 @@ fn batch_size(signature: &Signature, requested: Option<usize>, samples: u64) -> 
     }
 }
 
-/// `learned_range` needs the model to output variance channels.
+/// `learned` and `learned_range` need the model to output variance channels.
 fn check_variance_channels(
     resolved: &config::Resolved,
     signature: &Signature,
     geometry: Geometry,
 ) -> Result<()> {
     use diffusion_core::{Sampler, VarianceType};
-    let learned = matches!(
-        resolved.sampler.sampler,
-        Sampler::Ddpm {
-            variance_type: VarianceType::LearnedRange
-        }
-    );
-    if learned && signature.output_channels == Some(geometry.channels) {
+    if let Sampler::Ddpm { variance_type } = resolved.sampler.sampler
+        && variance_type.needs_variance_channels()
+        && signature.output_channels == Some(geometry.channels)
+    {
+        let name = match variance_type {
+            VarianceType::Learned => "learned",
+            _ => "learned_range",
+        };
         bail!(
-            "variance_type learned_range needs a model that outputs 2x{} channels; this one outputs {}",
+            "variance_type {name} needs a model that outputs 2x{} channels; this one outputs {}",
             geometry.channels,
             geometry.channels
         );

@@ -232,6 +232,15 @@ fn learned_variance_channels() {
     let (shape, values) = sample(dir.path(), "learned", &args);
     assert_eq!(shape, [2, 3, 32, 32]);
     assert!(values.iter().all(|v| v.is_finite()));
+    // `learned` takes σ² from the variance channel itself; the fixture's is 0, so no noise is
+    // added and the result differs from learned_range's (which interpolates log β̃ and log β).
+    let learned_args: Vec<&str> = args
+        .iter()
+        .map(|&a| if a == "learned_range" { "learned" } else { a })
+        .collect();
+    let (_, learned_values) = sample(dir.path(), "learned_sigma", &learned_args);
+    assert!(learned_values.iter().all(|v| v.is_finite()));
+    assert!(bits(&learned_values) != bits(&values));
     // DDIM reads the ε channels and ignores the variance ones: same result as the plain model.
     let (_, ddim_learned) = sample(
         dir.path(),
