@@ -1,5 +1,5 @@
-//! Noise v1: the numpy reference (bit for bit), determinism, moments, and independence from the
-//! batch size.
+//! Noise v1: the numpy reference (bit for bit), the word-at-a-time path against the lanes,
+//! determinism, moments, and independence from the batch size.
 
 use diffusion_core::noise::fill_standard_normal_sequential;
 use diffusion_core::{
