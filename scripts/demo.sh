@@ -1,9 +1,40 @@
 #!/usr/bin/env bash
 # The demo: fetches ONNX Runtime if needed, builds host, and samples 64 digits from the shipped
 # model (models/digits) with DDIM in 25 steps, writing demo.png (each pixel shown 4x4) and
-# printing the run summary. Extra flags go to host (e.g. --seed 7, --scheduler ddpm --steps 1000).
+# printing the run summary. The first run takes about 3 minutes on 2 cores (mostly the release
+# build of host); later runs take seconds.
+#
+# Extra flags go to host. One of the demo's own flags given again replaces it (--out mine.png,
+# --steps 50, --num-samples 16, --png-scale 8, --onnx other.onnx); any other flag is added
+# (--seed 7, --scheduler ddpm, --save-npy x0.npy, --out-dir samples/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/fetch-ort.sh >/dev/null
-cargo build --release -p host --quiet
-target/release/host --onnx models/digits/unet.onnx --steps 25 --num-samples 64 --png-scale 4 --out demo.png "$@"
+
+defaults=(--onnx models/digits/unet.onnx --steps 25 --num-samples 64 --png-scale 4 --out demo.png)
+
+# Whether flag $1 is among the remaining arguments (as `--flag value` or `--flag=value`).
+given() {
+  local flag=$1 arg
+  shift
+  for arg in "$@"; do
+    case "$arg" in "$flag" | "$flag"=*) return 0 ;; esac
+  done
+  return 1
+}
+
+args=()
+for ((i = 0; i < ${#defaults[@]}; i += 2)); do
+  given "${defaults[i]}" "$@" || args+=("${defaults[i]}" "${defaults[i + 1]}")
+done
+args+=("$@")
+
+echo "== ONNX Runtime 1.31.1, CPU build (fetched from PyPI into .ort/, 68 MB, on the first run)"
+scripts/fetch-ort.sh | sed 's/^/   /'
+
+echo "== building host (release; about 3 minutes on 2 cores the first time)"
+cargo build --release -p host
+
+echo "== sampling: target/release/host ${args[*]}"
+target/release/host "${args[@]}"
+
+echo "== done. The program is target/release/host (README.md: install, flags, outputs)"

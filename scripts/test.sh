@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The project's test command (README.md). Works on a fresh machine with only the Rust toolchain:
-# it installs what the tests need first.
+# The project's test command (README.md; CI runs it through .ci/run). Works on a fresh machine with
+# the Rust toolchain, python3 with pip, and apt (for QEMU): it fetches what the tests need first.
+# Property tests draw the same cases on every run (a fixed seed); a deeper run:
+#   PROPTEST_CASES=100000 cargo test --release -p tests --test properties
+# The tests must leave the source tree as they found it: checked at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# What git sees (ignored paths such as target/, .ort/ and .qemu/ excepted); empty outside a clone.
+tree_state() { git status --porcelain --untracked-files=all 2>/dev/null || true; }
+tree_before=$(tree_state)
 
 echo "== setup"
 rustup target add thumbv7em-none-eabihf >/dev/null
@@ -26,5 +33,13 @@ cargo build -p diffusion-core --target thumbv7em-none-eabihf --release
 
 echo "== firmware on Cortex-M4F (QEMU) vs host: bits, flash, stack"
 scripts/firmware-check.sh
+
+echo "== the tests left the source tree unchanged"
+tree_after=$(tree_state)
+if [ "$tree_before" != "$tree_after" ]; then
+  echo "FAIL: the source tree changed while the tests ran (git status before, after):"
+  diff <(echo "$tree_before") <(echo "$tree_after") || true
+  exit 1
+fi
 
 echo "== all tests passed"

@@ -283,6 +283,14 @@ fn box_muller_blocks<S: WordSource>(out: &mut [f32], mut source: S) -> S {
     source
 }
 
+/// Noise v1 normals with the words taken one at a time, the path 32-bit targets (Cortex-M) always
+/// take: lets a 64-bit host test it against the lanes. Not part of the API; the values are those
+/// of [`NoiseSource::fill_standard_normal`].
+#[doc(hidden)]
+pub fn fill_standard_normal_sequential(generator: &mut Pcg32, out: &mut [f32]) {
+    box_muller_blocks(out, SequentialWords(generator));
+}
+
 impl NoiseSource for Pcg32 {
     /// Noise v1 normals (see the module docs).
     fn fill_standard_normal(&mut self, out: &mut [f32]) {

@@ -1,9 +1,10 @@
-//! Noise v1: the numpy reference (bit for bit), determinism, moments, and independence from the
-//! batch size.
+//! Noise v1: the numpy reference (bit for bit), the word-at-a-time path against the lanes,
+//! determinism, moments, and independence from the batch size.
 
+use diffusion_core::noise::fill_standard_normal_sequential;
 use diffusion_core::{
-    NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
-    VarianceType, noise_stream,
+    InlinedStream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
+    TimestepSpacing, VarianceType, noise_stream,
 };
 use rand_core::Rng;
 use serde::Deserialize;
@@ -49,6 +50,35 @@ fn numpy_reference_reproduces_the_stream() {
         exact, total,
         "{exact}/{total} bit-identical, max |diff| {worst:e}"
     );
+}
+
+/// The word-at-a-time path that Cortex-M runs (checked there only under QEMU, by
+/// `scripts/firmware-check.sh`) against the path this host takes (eight lanes from eight words
+/// up): the same values and the same generator state afterwards, for every length 0…200 (every
+/// remainder of a lane group and of a 64-value block), from several streams, also when the
+/// stream is partway through.
+#[test]
+fn the_sequential_path_equals_the_lanes_path() {
+    for (seed, index, skipped) in [(0u64, 0u64, 0usize), (42, 7, 3), (u64::MAX, u64::MAX, 13)] {
+        for n in 0..=200usize {
+            let mut start = noise_stream(seed, index);
+            for _ in 0..skipped {
+                start.next_u32();
+            }
+            let (mut sequential, mut lanes, mut inlined) =
+                (start.clone(), start.clone(), InlinedStream(start));
+            let (mut a, mut b, mut c) = ([0.0f32; 200], [0.0f32; 200], [0.0f32; 200]);
+            fill_standard_normal_sequential(&mut sequential, &mut a[..n]);
+            lanes.fill_standard_normal(&mut b[..n]);
+            inlined.fill_standard_normal(&mut c[..n]);
+            let case = format!("seed {seed}, sample {index}, {skipped} words skipped, n = {n}");
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{case}");
+            assert_eq!(a.map(f32::to_bits), c.map(f32::to_bits), "{case} (inlined)");
+            assert_eq!(sequential.state(), lanes.state(), "{case}");
+            assert_eq!(sequential.state(), inlined.0.state(), "{case} (inlined)");
+            assert_eq!(sequential.next_u32(), lanes.next_u32(), "{case}");
+        }
+    }
 }
 
 #[test]
