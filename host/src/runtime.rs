@@ -157,7 +157,13 @@ impl OpenSession {
         let reasons: Vec<String> = self
             .skipped
             .iter()
-            .map(|skipped| format!("{} failed: {}", skipped.provider.name(), skipped.reason))
+            .map(|skipped| {
+                let name = skipped.provider.name();
+                match skipped.reason.starts_with(name) {
+                    true => skipped.reason.clone(),
+                    false => format!("{name}: {}", skipped.reason),
+                }
+            })
             .collect();
         Some(format!(
             "running on {}; {}",
@@ -167,9 +173,22 @@ impl OpenSession {
     }
 }
 
-/// ONNX Runtime's messages span lines; a note or an error is one.
+/// A note or an error is one line.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// ONNX Runtime's messages span lines and open with the source location of the C++ code
+/// ("/onnxruntime_src/…/provider_bridge_ort.cc:2043 onnxruntime::Provider& … [ONNXRuntimeError] :
+/// 1 : FAIL : "): keep what the message says, on one line.
+fn ort_message(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    let message = match text.split_once("[ONNXRuntimeError] : ") {
+        // What follows is "<code number> : <CODE NAME> : <message>".
+        Some((_, rest)) => rest.splitn(3, " : ").nth(2).unwrap_or(rest),
+        None => &text,
+    };
+    one_line(message)
 }
 
 /// The provider library a provider needs beside libonnxruntime (the GPU build has them).
@@ -278,7 +297,7 @@ fn register(
             _ => anyhow!(
                 "{} execution provider failed to start: {}",
                 provider.name(),
-                one_line(&error.to_string())
+                ort_message(&error)
             ),
         }
     })
@@ -318,7 +337,7 @@ fn open_on(
     }
     builder
         .commit_from_file(model)
-        .map_err(|error| anyhow!("{}", one_line(&error.to_string())))
+        .map_err(|error| anyhow!("{}", ort_message(&error)))
         .with_context(|| format!("cannot load model {}", model.display()))
 }
 
@@ -396,10 +415,24 @@ mod tests {
         assert_eq!((opened, provider), ("session", Provider::Cpu));
         assert_eq!(skipped.len(), 2);
         assert_eq!(skipped[0].reason, "registration failed: no libnvinfer");
+        assert_eq!(skipped[0].provider, Provider::TensorRt);
         assert_eq!(
             skipped[1].reason,
             "cannot load model m.onnx: no CUDA-capable device is detected"
         );
+    }
+
+    #[test]
+    fn onnx_runtime_messages_become_one_line_without_the_source_location() {
+        let message = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 \
+                       onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() \
+                       [ONNXRuntimeError] : 1 : FAIL : Failed to load library x.so with error:\n \
+                       libcublasLt.so.13: cannot open shared object file";
+        assert_eq!(
+            ort_message(&message),
+            "Failed to load library x.so with error: libcublasLt.so.13: cannot open shared object file"
+        );
+        assert_eq!(one_line("plain\n  message"), "plain message");
     }
 
     #[test]
