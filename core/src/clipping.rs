@@ -1,4 +1,21 @@
 //! Clipping of the predicted x̂₀ before it is used (diffusers `clip_sample`, `thresholding`).
+//!
+//! ```
+//! use diffusion_core::{Plan, PredictionType, SampleClipping, SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig};
+//!
+//! // An x̂₀-model predicting 3.0, clipped to 1.0, at the last step (which lands on x̂₀).
+//! let config = SamplerConfig {
+//!     prediction_type: PredictionType::Sample,
+//!     clipping: SampleClipping::Range(1.0),
+//!     ..SamplerConfig::default()
+//! };
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &config)?;
+//! let mut x = [0.3f32];
+//! plan.step(9, &mut x, &[3.0], &mut SliceNoise::new(&[]), &mut [])?;
+//! assert_eq!(x, [1.0]);
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use crate::error::Error;
 

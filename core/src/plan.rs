@@ -338,6 +338,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// assert!(plan.timesteps().eq([999, 500, 0])); // 499.5 rounds to even
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
+    #[must_use]
     pub fn timesteps(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
         self.steps.iter().map(|step| step.timestep)
     }

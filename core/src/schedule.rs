@@ -9,6 +9,21 @@
 //! The schedule is streamed ([`AlphasCumprod`] is an iterator), so building a 25-step plan keeps
 //! 25 values, never a table of T: that is what lets an edge build carry only what its plan uses.
 //! [`fill_alphas_cumprod`] writes the whole table where a caller wants it.
+//!
+//! ```
+//! use diffusion_core::{fill_alphas_cumprod, BetaSchedule, ScheduleConfig};
+//!
+//! // Stable Diffusion's schedule, rescaled to zero terminal SNR.
+//! let config = ScheduleConfig {
+//!     num_train_timesteps: 1000,
+//!     beta_schedule: BetaSchedule::from_name("scaled_linear", 0.00085, 0.012)?,
+//!     rescale_betas_zero_snr: true,
+//! };
+//! let mut alphas_cumprod = [0.0f32; 1000];
+//! fill_alphas_cumprod(&config, &mut alphas_cumprod)?;
+//! assert_eq!((alphas_cumprod[0], alphas_cumprod[999]), (0.99915, 0.0));
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use core::str::FromStr;
 

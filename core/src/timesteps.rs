@@ -8,6 +8,19 @@
 //! for `trailing` when T % N ≠ 0 (13 steps: 999, 922, 845, … where the stride says 999 → 923) it
 //! pairs a timestep with an ᾱ_prev the run never visits. We follow the array, as diffusers' own
 //! `DDPMScheduler.previous_timestep` does.
+//!
+//! ```
+//! use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+//!
+//! let timesteps = TimestepConfig { num_inference_steps: 13, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+//! let plan: Plan<13> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+//! let mut alphas_cumprod = [0.0f32; 1000];
+//! diffusion_core::fill_alphas_cumprod(&ScheduleConfig::default(), &mut alphas_cumprod)?;
+//! let first = plan.steps()[0];
+//! assert_eq!(first.timestep, 999);
+//! assert_eq!(first.alpha_cumprod_prev, alphas_cumprod[922]); // the next element, not 999 − 76
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use core::str::FromStr;
 
