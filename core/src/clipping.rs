@@ -1,8 +1,36 @@
 //! Clipping of the predicted x̂₀ before it is used (diffusers `clip_sample`, `thresholding`).
+//!
+//! ```
+//! use diffusion_core::{Plan, PredictionType, SampleClipping, SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig};
+//!
+//! // An x̂₀-model predicting 3.0, clipped to 1.0, at the last step (which lands on x̂₀).
+//! let config = SamplerConfig {
+//!     prediction_type: PredictionType::Sample,
+//!     clipping: SampleClipping::Range(1.0),
+//!     ..SamplerConfig::default()
+//! };
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &config)?;
+//! let mut x = [0.3f32];
+//! plan.step(9, &mut x, &[3.0], &mut SliceNoise::new(&[]), &mut [])?;
+//! assert_eq!(x, [1.0]);
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use crate::error::Error;
 
 /// How x̂₀ is bounded before the update.
+///
+/// ```
+/// use diffusion_core::{SampleClipping, SamplerConfig};
+///
+/// // diffusers: clip_sample = true, clip_sample_range = 1.0
+/// let clipped = SamplerConfig { clipping: SampleClipping::Range(1.0), ..SamplerConfig::default() };
+/// // diffusers: thresholding = true, dynamic_thresholding_ratio = 0.995, sample_max_value = 1.5
+/// let thresholded = SampleClipping::DynamicThreshold { ratio: 0.995, max_value: 1.5 };
+/// assert_eq!(thresholded.validate(), Ok(()));
+/// # let _ = clipped;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum SampleClipping {
     /// Use x̂₀ as predicted.
@@ -23,6 +51,22 @@ pub enum SampleClipping {
 
 impl SampleClipping {
     /// Checks the parameters.
+    ///
+    /// ```
+    /// use diffusion_core::{Error, SampleClipping};
+    ///
+    /// assert_eq!(SampleClipping::Range(0.0).validate(), Err(Error::InvalidClipRange));
+    /// assert_eq!(
+    ///     SampleClipping::DynamicThreshold { ratio: 0.9, max_value: 0.5 }.validate(),
+    ///     Err(Error::InvalidThreshold)
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidClipRange`] for a range that is not finite and positive;
+    /// [`Error::InvalidThreshold`] for a ratio outside (0, 1] or a max value that is not finite and
+    /// ≥ 1.
     pub fn validate(&self) -> Result<(), Error> {
         match *self {
             SampleClipping::None => Ok(()),
@@ -41,6 +85,15 @@ impl SampleClipping {
 /// The `q`-quantile of `values` with linear interpolation between order statistics (numpy's and
 /// torch's default): position p = q·(n − 1), result = v₍⌊p⌋₎ + (p − ⌊p⌋)·(v₍⌈p⌉₎ − v₍⌊p⌋₎).
 /// Reorders `values` (selection, no allocation). Returns 0 for an empty slice.
+///
+/// ```
+/// use diffusion_core::clipping::quantile;
+///
+/// let mut values = [4.0f32, 1.0, 3.0, 2.0];
+/// assert_eq!(quantile(&mut values, 0.5), 2.5); // between the 2nd and 3rd smallest
+/// assert_eq!(quantile(&mut values, 1.0), 4.0);
+/// ```
+#[must_use]
 pub fn quantile(values: &mut [f32], q: f32) -> f32 {
     let count = values.len();
     if count == 0 {

@@ -17,6 +17,17 @@
 //! there anyway, and so does diffusers. With ᾱ_0 (`set_alpha_to_one = false`) and η > 0,
 //! diffusers' last step adds σ·z and shrinks the direction term; ours returns a sample without
 //! fresh noise, which is what a sampler's last step is for. The golden tests check both cases.
+//!
+//! ```
+//! use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, VarianceType};
+//!
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let plan = |sampler| Plan::<10>::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig { sampler, ..SamplerConfig::default() });
+//! let ddim = plan(Sampler::Ddim { eta: 1.0, use_clipped_model_output: false })?;
+//! let ddpm = plan(Sampler::Ddpm { variance_type: VarianceType::FixedSmall })?;
+//! assert_eq!(ddim.steps()[0].noise_std, ddpm.steps()[0].noise_std); // η = 1: DDPM's σ
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use crate::error::Error;
 use crate::prediction::PredictionType;

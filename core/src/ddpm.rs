@@ -17,6 +17,17 @@
 //!
 //! diffusers' sixth name, `fixed_large_log`, is not supported: its DDPM step takes the square
 //! root of ln β′ < 0, so every noisy step returns NaN.
+//!
+//! ```
+//! use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, VarianceType};
+//!
+//! let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
+//! let last = plan.steps()[9];
+//! assert_eq!((last.timestep, last.adds_noise), (1, false)); // t = 1 > 0, and still no noise
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use core::str::FromStr;
 
@@ -25,6 +36,16 @@ use crate::prediction::PredictionType;
 use crate::step::{StepCoefficients, VarianceSource};
 
 /// The variance of the reverse step (diffusers `variance_type`).
+///
+/// ```
+/// use diffusion_core::{Sampler, SamplerConfig, VarianceType};
+///
+/// let variance_type: VarianceType = "learned_range".parse()?; // a scheduler_config.json value
+/// assert!(variance_type.needs_variance_channels());
+/// let config = SamplerConfig { sampler: Sampler::Ddpm { variance_type }, ..SamplerConfig::default() };
+/// # let _ = config;
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VarianceType {
     /// `fixed_small`: σ² = β̃, the posterior variance (diffusers' default).
@@ -47,6 +68,14 @@ impl VarianceType {
     /// Whether the model's output must carry variance channels (`learned`, `learned_range`):
     /// per sample, the prediction's C channels followed by C variance channels (NCHW with 2C
     /// channels, as diffusers splits it).
+    ///
+    /// ```
+    /// use diffusion_core::VarianceType;
+    ///
+    /// assert!(VarianceType::Learned.needs_variance_channels());
+    /// assert!(!VarianceType::FixedSmallLog.needs_variance_channels());
+    /// ```
+    #[must_use]
     pub fn needs_variance_channels(self) -> bool {
         matches!(self, VarianceType::Learned | VarianceType::LearnedRange)
     }
@@ -68,6 +97,14 @@ impl FromStr for VarianceType {
 
 /// The posterior variance β̃ = (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev), unclamped
 /// (diffusers `DDIMScheduler._get_variance`; DDPM clamps it at 1e-20).
+///
+/// ```
+/// use diffusion_core::ddpm::posterior_variance;
+///
+/// // From ᾱ = 0.5 to ᾱ_prev = 0.8: β′ = 1 − 0.5/0.8 = 0.375, β̃ = (0.2/0.5)·0.375 = 0.15.
+/// assert!((posterior_variance(0.5, 0.8) - 0.15).abs() < 1e-15);
+/// ```
+#[must_use]
 pub fn posterior_variance(alpha_cumprod: f64, alpha_cumprod_prev: f64) -> f64 {
     (1.0 - alpha_cumprod_prev) / (1.0 - alpha_cumprod) * (1.0 - alpha_cumprod / alpha_cumprod_prev)
 }

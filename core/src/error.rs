@@ -4,6 +4,14 @@
 use core::fmt;
 
 /// Which kind of name failed to parse (see [`Error::UnknownName`]).
+///
+/// ```
+/// use diffusion_core::{Error, NameKind, TimestepSpacing};
+///
+/// let error = "uniform".parse::<TimestepSpacing>().unwrap_err();
+/// assert_eq!(error, Error::UnknownName(NameKind::TimestepSpacing));
+/// assert_eq!(error.to_string(), "unknown timestep spacing (expected one of: linspace, leading, trailing)");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameKind {
     /// A beta schedule (`linear`, `scaled_linear`, `squaredcos_cap_v2`, `sigmoid`).
@@ -18,6 +26,13 @@ pub enum NameKind {
 }
 
 /// Which slice had the wrong length (see [`Error::LengthMismatch`]).
+///
+/// ```
+/// use diffusion_core::{Error, SliceKind};
+///
+/// let error = Error::LengthMismatch { slice: SliceKind::ModelOutput, expected: 64, actual: 48 };
+/// assert_eq!(error.to_string(), "model_output has length 48, expected 64");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SliceKind {
     /// The sample (or the batch of samples) a step updates in place.
@@ -36,6 +51,13 @@ pub enum SliceKind {
 
 impl SliceKind {
     /// The slice's name as the API calls it, e.g. `"model_output"`.
+    ///
+    /// ```
+    /// use diffusion_core::SliceKind;
+    ///
+    /// assert_eq!(SliceKind::Noise.name(), "noise");
+    /// ```
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             SliceKind::Samples => "samples",
@@ -49,6 +71,15 @@ impl SliceKind {
 }
 
 /// Every way a caller can ask the core for something it cannot do.
+///
+/// ```
+/// use diffusion_core::{Error, Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+///
+/// let timesteps = TimestepConfig { num_inference_steps: 0, spacing: Default::default(), steps_offset: 0 };
+/// let error = Plan::<10>::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default()).unwrap_err();
+/// assert_eq!(error, Error::InvalidStepCount { steps: 0, num_train_timesteps: 1000 });
+/// assert_eq!(error.to_string(), "number of inference steps must be in 1..=1000, got 0");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Error {
     /// `num_train_timesteps` (T) is 0 (or 1 with the zero-SNR rescale) or above [`crate::MAX_TRAIN_TIMESTEPS`].
@@ -137,6 +168,13 @@ pub enum Error {
 impl Error {
     /// The variant's name, e.g. `"InvalidStepCount"`: a report that needs no float formatting,
     /// which costs about 10 KiB of flash on a microcontroller.
+    ///
+    /// ```
+    /// use diffusion_core::Error;
+    ///
+    /// assert_eq!(Error::InvalidEta.name(), "InvalidEta");
+    /// ```
+    #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Error::InvalidTrainTimesteps { .. } => "InvalidTrainTimesteps",

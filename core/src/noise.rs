@@ -13,6 +13,16 @@
 //!                return z ^ (z >> 31)
 //! ```
 //!
+//! `Pcg32::new(state, stream)` (rand_pcg 0.10) seeds the 64-bit LCG as follows, all arithmetic
+//! wrapping u64, with M = 6364136223846793005:
+//!
+//! ```text
+//! increment = (stream << 1) | 1                  (odd; the top bit of the stream is dropped)
+//! S         = (state + increment)·M + increment   (one LCG step away from the seed)
+//! next u32:   rot = S >> 59,  xsh = u32(((S >> 18) ^ S) >> 27),  output = xsh rotated right by rot
+//!             then S ← S·M + increment            (the output uses S before the step)
+//! ```
+//!
 //! The state is the (i+1)-th output of SplitMix64 seeded with `s`, so neighbouring samples start
 //! from unrelated states as well as on different PCG streams. Sample `i`'s noise therefore does
 //! not depend on the batch size or on which shard of a job draws it.
@@ -54,10 +64,21 @@
 //! element count, in NCHW order), then every step that adds noise makes one request of the same
 //! count; steps that add none (DDIM with η = 0, and the last step) draw nothing.
 //!
-//! **Test vectors** (seed 0, sample 0): the first `u32`s are
-//! `0xC0C7_E2C5, 0x750C_892A, 0x575C_7AC6`; the first normals are in this module's tests (as f32
-//! bits), and `tests/golden/noise.json` holds 1001 normals for five (seed, sample) pairs written by
-//! the numpy reference, which the workspace tests require to match bit for bit.
+//! **Test vectors**: for seed 0, sample 0, the first `u32`s and normals (as f32 bits) are below;
+//! `tests/golden/noise.json` holds 1001 normals for five (seed, sample) pairs written by the
+//! numpy reference, which the workspace tests require to match bit for bit.
+//!
+//! ```
+//! use diffusion_core::{noise_stream, NoiseSource};
+//! use rand_core::Rng;
+//!
+//! let mut words = noise_stream(0, 0);
+//! assert_eq!([words.next_u32(), words.next_u32(), words.next_u32()], [0xC0C7_E2C5, 0x750C_892A, 0x575C_7AC6]);
+//!
+//! let mut normals = [0.0f32; 5];
+//! noise_stream(0, 0).fill_standard_normal(&mut normals);
+//! assert_eq!(normals.map(f32::to_bits), [0xBF39_E2C8, 0x3E4C_CDF1, 0x3F8B_36B1, 0xBF7B_C9B1, 0xBF3C_15B5]);
+//! ```
 
 use rand_core::Rng;
 use rand_pcg::Pcg32;
@@ -65,6 +86,10 @@ use rand_pcg::Pcg32;
 use crate::pcg_lanes::{LANES, WordLanes};
 
 /// Version of the noise specification implemented here (see the module docs).
+///
+/// ```
+/// assert_eq!(diffusion_core::noise::NOISE_SPEC_VERSION, 1);
+/// ```
 pub const NOISE_SPEC_VERSION: u32 = 1;
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -77,6 +102,15 @@ fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// The generator that owns sample `sample_index`'s noise for `seed` (noise v1).
+///
+/// ```
+/// use diffusion_core::noise_stream;
+/// use rand_core::Rng;
+///
+/// let mut generator = noise_stream(0, 0);
+/// assert_eq!([generator.next_u32(), generator.next_u32()], [0xC0C7_E2C5, 0x750C_892A]);
+/// ```
+#[must_use]
 pub fn noise_stream(seed: u64, sample_index: u64) -> Pcg32 {
     let state =
         splitmix64(seed.wrapping_add(sample_index.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)));
@@ -170,6 +204,23 @@ fn unit_circle(b: u32) -> (f32, f32) {
 }
 
 /// A source of standard normal values for the stochastic part of a step.
+///
+/// Implemented by [`Pcg32`] (noise v1), [`InlinedStream`] and [`SliceNoise`]; a caller can
+/// supply its own, e.g. zeros to see a sampler's mean:
+///
+/// ```
+/// use diffusion_core::NoiseSource;
+///
+/// struct Zeros;
+/// impl NoiseSource for Zeros {
+///     fn fill_standard_normal(&mut self, out: &mut [f32]) {
+///         out.fill(0.0);
+///     }
+/// }
+/// let mut values = [1.0f32; 3];
+/// Zeros.fill_standard_normal(&mut values);
+/// assert_eq!(values, [0.0; 3]);
+/// ```
 pub trait NoiseSource {
     /// Fills `out` with the next `out.len()` standard normal values.
     fn fill_standard_normal(&mut self, out: &mut [f32]);
@@ -303,6 +354,15 @@ impl NoiseSource for Pcg32 {
 /// `#[target_feature(enable = "avx2")]` that calls [`Plan::step`](crate::Plan::step) with this
 /// source gets the step and the noise vectorized for AVX2 (the step is always inlined too), which
 /// is how `host` runs them. The plain `Pcg32` keeps one out-of-line copy, for small firmware.
+///
+/// ```
+/// use diffusion_core::{noise_stream, InlinedStream, NoiseSource};
+///
+/// let (mut plain, mut inlined) = ([0.0f32; 5], [0.0f32; 5]);
+/// noise_stream(3, 9).fill_standard_normal(&mut plain);
+/// InlinedStream(noise_stream(3, 9)).fill_standard_normal(&mut inlined);
+/// assert_eq!(plain, inlined);
+/// ```
 #[derive(Clone, Debug)]
 pub struct InlinedStream(pub Pcg32);
 
@@ -316,6 +376,18 @@ impl NoiseSource for InlinedStream {
 
 /// Noise given by the caller (for example diffusers' `variance_noise`), consumed in order.
 /// Once exhausted it yields zeros; [`SliceNoise::consumed`] tells how much was used.
+///
+/// ```
+/// use diffusion_core::{NoiseSource, SliceNoise};
+///
+/// let mut noise = SliceNoise::new(&[0.5, -0.5, 1.5]);
+/// let mut values = [9.0f32; 2];
+/// noise.fill_standard_normal(&mut values);
+/// assert_eq!(values, [0.5, -0.5]);
+/// noise.fill_standard_normal(&mut values);
+/// assert_eq!(values, [1.5, 0.0]); // exhausted: zeros
+/// assert_eq!(noise.consumed(), 4);
+/// ```
 #[derive(Clone, Debug)]
 pub struct SliceNoise<'a> {
     values: &'a [f32],
@@ -324,6 +396,12 @@ pub struct SliceNoise<'a> {
 
 impl<'a> SliceNoise<'a> {
     /// Noise read from `values`, front to back.
+    ///
+    /// ```
+    /// # use diffusion_core::SliceNoise;
+    /// assert_eq!(SliceNoise::new(&[1.0]).consumed(), 0);
+    /// ```
+    #[must_use]
     pub fn new(values: &'a [f32]) -> Self {
         SliceNoise {
             values,
@@ -332,6 +410,14 @@ impl<'a> SliceNoise<'a> {
     }
 
     /// How many values have been requested so far.
+    ///
+    /// ```
+    /// # use diffusion_core::{NoiseSource, SliceNoise};
+    /// let mut noise = SliceNoise::new(&[1.0, 2.0]);
+    /// noise.fill_standard_normal(&mut [0.0; 3]);
+    /// assert_eq!(noise.consumed(), 3); // more than it holds: the step asked for 3
+    /// ```
+    #[must_use]
     pub fn consumed(&self) -> usize {
         self.position
     }

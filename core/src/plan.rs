@@ -12,6 +12,14 @@ use crate::timesteps::TimestepConfig;
 use crate::{ddim, ddpm};
 
 /// Which update rule a plan uses.
+///
+/// ```
+/// use diffusion_core::{Sampler, SamplerConfig, VarianceType};
+///
+/// let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
+/// let ddim = SamplerConfig { sampler: Sampler::Ddim { eta: 0.0, use_clipped_model_output: false }, ..ddpm };
+/// assert_eq!(ddim, SamplerConfig::default());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampler {
     /// DDPM ancestral sampling (see [`crate::ddpm`]).
@@ -29,6 +37,20 @@ pub enum Sampler {
 }
 
 /// The ᾱ used after the last planned timestep.
+///
+/// ```
+/// use diffusion_core::{FinalAlphaCumprod, Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+///
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+/// let last_prev = |final_alpha_cumprod| -> Result<f32, diffusion_core::Error> {
+///     let config = SamplerConfig { final_alpha_cumprod, ..SamplerConfig::default() };
+///     let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &config)?;
+///     Ok(plan.steps()[9].alpha_cumprod_prev)
+/// };
+/// assert_eq!(last_prev(FinalAlphaCumprod::One)?, 1.0);
+/// assert_eq!(last_prev(FinalAlphaCumprod::First)?, 0.9999); // ᾱ_0
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FinalAlphaCumprod {
     /// 1.0: the last step lands on clean data (diffusers `set_alpha_to_one = true`, and what its
@@ -40,6 +62,19 @@ pub enum FinalAlphaCumprod {
 }
 
 /// Everything about a step that is not the schedule or the timesteps.
+///
+/// ```
+/// use diffusion_core::{FinalAlphaCumprod, PredictionType, SampleClipping, Sampler, SamplerConfig};
+///
+/// // diffusers' DDIMScheduler as Stable Diffusion 2 configures it.
+/// let config = SamplerConfig {
+///     sampler: Sampler::Ddim { eta: 0.0, use_clipped_model_output: false },
+///     prediction_type: PredictionType::VPrediction,
+///     clipping: SampleClipping::None,
+///     final_alpha_cumprod: FinalAlphaCumprod::First, // set_alpha_to_one = false
+/// };
+/// # let _ = config;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplerConfig {
     /// The update rule.
@@ -70,6 +105,17 @@ impl Default for SamplerConfig {
 /// A realized run of at most `CAPACITY` steps: per step, its timestep, ᾱ_t, ᾱ_prev and update
 /// weights. Building it streams the schedule once (O(T) time) and keeps O(steps) memory, so a
 /// `Plan<25>` on a microcontroller holds 25 entries whatever T is.
+///
+/// ```
+/// use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+///
+/// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+/// let plan: Plan<8> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+/// assert!(plan.timesteps().eq([999, 749, 499, 249]));
+/// let step = plan.steps()[1];
+/// assert_eq!((step.timestep, step.alpha_cumprod_prev), (749, plan.steps()[2].alpha_cumprod));
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Plan<const CAPACITY: usize> {
     steps: Vec<StepCoefficients, CAPACITY>,
@@ -79,6 +125,14 @@ pub struct Plan<const CAPACITY: usize> {
 impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// A plan with no steps, as a constant: firmware can keep one in a `static` and fill it with
     /// [`Plan::rebuild`], so the plan never passes through the stack.
+    ///
+    /// ```
+    /// use diffusion_core::Plan;
+    ///
+    /// static EMPTY: Plan<25> = Plan::empty();
+    /// assert!(EMPTY.is_empty());
+    /// ```
+    #[must_use]
     pub const fn empty() -> Self {
         Plan {
             steps: Vec::new(),
@@ -87,6 +141,23 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     }
 
     /// Validates the three configs and computes every step.
+    ///
+    /// ```
+    /// use diffusion_core::{Error, Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+    ///
+    /// let timesteps = TimestepConfig { num_inference_steps: 50, spacing: TimestepSpacing::Leading, steps_offset: 1 };
+    /// let plan = Plan::<25>::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default());
+    /// assert_eq!(plan.err(), Some(Error::CapacityExceeded { needed: 50, capacity: 25 }));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - Those of [`ScheduleConfig::validate`] and [`TimestepConfig::validate`].
+    /// - [`Error::InvalidEta`]: DDIM's η is negative or not finite.
+    /// - [`Error::InvalidClipRange`], [`Error::InvalidThreshold`]: bad [`SampleClipping`] parameters.
+    /// - [`Error::CapacityExceeded`]: more than `CAPACITY` steps.
+    /// - [`Error::DegenerateSchedule`]: a step's weights are not finite (ᾱ is 0 or 1 in f32 where
+    ///   the prediction type divides by it, e.g. `epsilon` on a zero-terminal-SNR schedule).
     pub fn new(
         schedule: &ScheduleConfig<'_>,
         timesteps: &TimestepConfig,
@@ -101,6 +172,30 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     ///
     /// Inlined so that a caller with a constant schedule (firmware) links only the β layout it
     /// uses: the cosine schedule alone brings ~8 KiB of f64 `cos` to a Cortex-M4F.
+    ///
+    /// ```
+    /// use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+    ///
+    /// let mut plan: Plan<50> = Plan::empty();
+    /// for steps in [10, 50] {
+    ///     let timesteps = TimestepConfig { num_inference_steps: steps, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+    ///     plan.rebuild(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    ///     assert_eq!(plan.len(), steps as usize);
+    /// }
+    /// let too_many = TimestepConfig { num_inference_steps: 51, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+    /// assert!(plan.rebuild(&ScheduleConfig::default(), &too_many, &SamplerConfig::default()).is_err());
+    /// assert!(plan.is_empty());
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - Those of [`ScheduleConfig::validate`] and [`TimestepConfig::validate`].
+    /// - [`Error::InvalidEta`]: DDIM's η is negative or not finite.
+    /// - [`Error::InvalidClipRange`], [`Error::InvalidThreshold`]: bad [`SampleClipping`] parameters.
+    /// - [`Error::CapacityExceeded`]: more than `CAPACITY` steps.
+    /// - [`Error::DegenerateSchedule`]: a step's weights are not finite (ᾱ is 0 or 1 in f32 where
+    ///   the prediction type divides by it, e.g. `epsilon` on a zero-terminal-SNR schedule).
     #[inline(always)]
     pub fn rebuild(
         &mut self,
@@ -210,21 +305,55 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     }
 
     /// Number of steps (model evaluations).
+    ///
+    /// ```
+    /// # use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+    /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: Default::default(), steps_offset: 1 };
+    /// let plan: Plan<25> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    /// assert_eq!(plan.len(), 20);
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    #[must_use]
     pub fn len(&self) -> usize {
         self.steps.len()
     }
 
     /// Whether the plan has no steps (never true for a plan that was built).
+    ///
+    /// ```
+    /// # use diffusion_core::Plan;
+    /// assert!(Plan::<25>::empty().is_empty());
+    /// ```
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
 
     /// The timestep of every step, in the order they run (descending).
+    ///
+    /// ```
+    /// # use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
+    /// let plan: Plan<3> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    /// assert!(plan.timesteps().eq([999, 500, 0])); // 499.5 rounds to even
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    #[must_use]
     pub fn timesteps(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
         self.steps.iter().map(|step| step.timestep)
     }
 
     /// The weights of every step, in order.
+    ///
+    /// ```
+    /// # use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+    /// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    /// // Deterministic DDIM: no step draws noise.
+    /// assert!(plan.steps().iter().all(|step| !step.adds_noise));
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    #[must_use]
     pub fn steps(&self) -> &[StepCoefficients] {
         &self.steps
     }
@@ -235,6 +364,31 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// least as long as the sample) and may be empty otherwise.
     // Always inlined (with `apply`): a caller compiled for wider vectors, such as host's AVX2
     // path, then gets the whole step vectorized its way.
+    ///
+    /// ```
+    /// use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig, VarianceType};
+    ///
+    /// let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+    /// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
+    /// let mut x = [0.5f32, -0.5];
+    /// let epsilon = [0.1f32, 0.2];
+    /// let mut noise = SliceNoise::new(&[1.0, -1.0]); // given noise, e.g. to reproduce diffusers
+    /// plan.step(0, &mut x, &epsilon, &mut noise, &mut [])?;
+    /// assert_eq!(noise.consumed(), 2);
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::StepIndexOutOfRange`]: `index` ≥ [`Plan::len`].
+    /// - [`Error::LengthMismatch`]: `model_output` ([`SliceKind::ModelOutput`]) is neither as long
+    ///   as the sample nor twice as long, or, for dynamic thresholding, `scratch`
+    ///   ([`SliceKind::Scratch`]) is shorter than the sample.
+    /// - [`Error::MissingVarianceChannels`]: the step learns its variance and `model_output` has no
+    ///   variance channels.
+    ///
+    /// On error the sample is left unchanged.
     #[inline(always)]
     pub fn step<N: NoiseSource + ?Sized>(
         &self,
@@ -256,6 +410,48 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     ///
     /// The batch size is an argument, not inferred from `noise`: a short `noise` slice would
     /// otherwise make a batch of 4 look like 2 samples twice as long, sharing streams.
+    ///
+    /// ```
+    /// use diffusion_core::{noise_stream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig,
+    ///     TimestepConfig, VarianceType};
+    ///
+    /// let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+    /// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
+    ///
+    /// // Samples 2 and 3 of seed 7 as a batch of two (sample_len = 4)...
+    /// let (seed, sample_len) = (7, 4);
+    /// let mut streams = [noise_stream(seed, 2), noise_stream(seed, 3)];
+    /// let mut batch = [0.0f32; 8];
+    /// for (sample, stream) in batch.chunks_mut(sample_len).zip(&mut streams) {
+    ///     stream.fill_standard_normal(sample);
+    /// }
+    /// let epsilon = [0.1f32; 8];
+    /// for index in 0..plan.len() {
+    ///     plan.step_batch(index, 2, &mut batch, &epsilon, &mut streams, &mut [])?;
+    /// }
+    /// // ...equal sample 3 run alone: noise depends on (seed, sample index), not on the batch.
+    /// let mut alone = [0.0f32; 4];
+    /// let mut stream = noise_stream(seed, 3);
+    /// stream.fill_standard_normal(&mut alone);
+    /// for index in 0..plan.len() {
+    ///     plan.step(index, &mut alone, &epsilon[..4], &mut stream, &mut [])?;
+    /// }
+    /// assert_eq!(alone, batch[4..]);
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::StepIndexOutOfRange`]: `index` ≥ [`Plan::len`], whatever the batch size.
+    /// - [`Error::LengthMismatch`] naming the slice: `noise` does not hold `batch` sources
+    ///   ([`SliceKind::Noise`]), `samples` is not a multiple of `batch` long ([`SliceKind::Samples`],
+    ///   `expected` is the next multiple), `model_output` is neither as long as `samples` nor twice as
+    ///   long ([`SliceKind::ModelOutput`]), or `scratch` is too short ([`SliceKind::Scratch`]).
+    /// - [`Error::MissingVarianceChannels`]: the step learns its variance and `model_output` is only
+    ///   as long as `samples`.
+    ///
+    /// Counts are checked before any sample is touched.
     #[inline(always)]
     pub fn step_batch<N: NoiseSource>(
         &self,

@@ -9,6 +9,15 @@ use core::str::FromStr;
 use crate::error::{Error, NameKind};
 
 /// The model's output convention.
+///
+/// ```
+/// use diffusion_core::{PredictionType, SamplerConfig};
+///
+/// let prediction_type: PredictionType = "v_prediction".parse()?;
+/// let config = SamplerConfig { prediction_type, ..SamplerConfig::default() };
+/// assert_eq!(config.prediction_type, PredictionType::VPrediction);
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum PredictionType {
     /// `epsilon`: m = ε. x̂₀ = (x − √b·m)/√a, ε̂ = m.

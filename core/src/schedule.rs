@@ -9,6 +9,21 @@
 //! The schedule is streamed ([`AlphasCumprod`] is an iterator), so building a 25-step plan keeps
 //! 25 values, never a table of T: that is what lets an edge build carry only what its plan uses.
 //! [`fill_alphas_cumprod`] writes the whole table where a caller wants it.
+//!
+//! ```
+//! use diffusion_core::{fill_alphas_cumprod, BetaSchedule, ScheduleConfig};
+//!
+//! // Stable Diffusion's schedule, rescaled to zero terminal SNR.
+//! let config = ScheduleConfig {
+//!     num_train_timesteps: 1000,
+//!     beta_schedule: BetaSchedule::from_name("scaled_linear", 0.00085, 0.012)?,
+//!     rescale_betas_zero_snr: true,
+//! };
+//! let mut alphas_cumprod = [0.0f32; 1000];
+//! fill_alphas_cumprod(&config, &mut alphas_cumprod)?;
+//! assert_eq!((alphas_cumprod[0], alphas_cumprod[999]), (0.99915, 0.0));
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use core::str::FromStr;
 
@@ -16,9 +31,30 @@ use crate::error::{Error, NameKind, SliceKind};
 
 /// The largest `num_train_timesteps` accepted. Plans stream the schedule in O(T), so this only
 /// bounds the time a plan takes to build.
+///
+/// ```
+/// use diffusion_core::{Error, ScheduleConfig, MAX_TRAIN_TIMESTEPS};
+///
+/// let too_long = ScheduleConfig { num_train_timesteps: MAX_TRAIN_TIMESTEPS + 1, ..ScheduleConfig::default() };
+/// assert_eq!(too_long.validate(), Err(Error::InvalidTrainTimesteps { num_train_timesteps: (1 << 20) + 1 }));
+/// ```
 pub const MAX_TRAIN_TIMESTEPS: u32 = 1 << 20;
 
 /// How β_t is laid out over the T training timesteps (diffusers' `beta_schedule`).
+///
+/// ```
+/// use diffusion_core::{BetaSchedule, ScheduleConfig};
+///
+/// let config = ScheduleConfig {
+///     beta_schedule: BetaSchedule::ScaledLinear { beta_start: 0.00085, beta_end: 0.012 }, // Stable Diffusion
+///     ..ScheduleConfig::default()
+/// };
+/// assert!((config.beta(999) - 0.012).abs() < 1e-12);
+///
+/// let betas = [0.1f32, 0.2, 0.3];
+/// let trained = ScheduleConfig { num_train_timesteps: 3, beta_schedule: BetaSchedule::Trained(&betas), ..config };
+/// assert_eq!(trained.beta(1), 0.2f32 as f64);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BetaSchedule<'a> {
     /// `linear`: β_t = β₀ + (β₁ − β₀)·t/(T − 1) (Ho et al. 2020).
@@ -51,14 +87,31 @@ pub enum BetaSchedule<'a> {
 }
 
 /// The parameters of a noise schedule.
+///
+/// ```
+/// use diffusion_core::{BetaSchedule, ScheduleConfig};
+///
+/// let config = ScheduleConfig {
+///     num_train_timesteps: 1000,
+///     beta_schedule: BetaSchedule::SquaredCosCapV2,
+///     rescale_betas_zero_snr: false,
+/// };
+/// let (t, last) = config.alphas_cumprod()?.last().unwrap();
+/// assert_eq!(t, 999);
+/// assert!(last > 2.0e-9 && last < 3.0e-9); // float division: not 1e-3
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScheduleConfig<'a> {
-    /// T, the number of training timesteps (diffusers `num_train_timesteps`).
+    /// T, the number of training timesteps (diffusers `num_train_timesteps`), in
+    /// 1..=[`MAX_TRAIN_TIMESTEPS`] (at least 2 with the zero-SNR rescale).
     pub num_train_timesteps: u32,
     /// The β layout.
     pub beta_schedule: BetaSchedule<'a>,
     /// Rescale to zero terminal SNR (Lin et al. 2023, Alg. 1; diffusers `rescale_betas_zero_snr`):
-    /// √ᾱ'_t = (√ᾱ_t − √ᾱ_{T−1}) · √ᾱ_0 / (√ᾱ_0 − √ᾱ_{T−1}), so ᾱ'_{T−1} = 0 and ᾱ'_0 = ᾱ_0.
+    /// `√ᾱ'_t = (√ᾱ_t − √ᾱ_{T−1}) · √ᾱ_0 / (√ᾱ_0 − √ᾱ_{T−1})`, so `ᾱ'_{T−1} = 0` and
+    /// `ᾱ'_0 = ᾱ_0`. Undefined when `√ᾱ_0 = √ᾱ_{T−1}` (T = 1, or betas below f64 resolution),
+    /// which validation refuses.
     pub rescale_betas_zero_snr: bool,
 }
 
@@ -79,6 +132,21 @@ impl Default for ScheduleConfig<'_> {
 impl<'a> BetaSchedule<'a> {
     /// Builds a schedule from its diffusers name; `beta_start`/`beta_end` are used by the names
     /// that take them. Caller-given betas have no name: use [`BetaSchedule::Trained`].
+    ///
+    /// ```
+    /// use diffusion_core::{BetaSchedule, Error, NameKind};
+    ///
+    /// assert_eq!(
+    ///     BetaSchedule::from_name("linear", 1e-4, 0.02),
+    ///     Ok(BetaSchedule::Linear { beta_start: 1e-4, beta_end: 0.02 })
+    /// );
+    /// assert_eq!(BetaSchedule::from_name("cosine", 0.0, 0.0), Err(Error::UnknownName(NameKind::BetaSchedule)));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownName`] for a name other than `linear`, `scaled_linear`, `squaredcos_cap_v2`
+    /// and `sigmoid`. The range is checked later, by [`ScheduleConfig::validate`].
     pub fn from_name(name: &str, beta_start: f64, beta_end: f64) -> Result<Self, Error> {
         match BetaScheduleName::from_str(name)? {
             BetaScheduleName::Linear => Ok(BetaSchedule::Linear {
@@ -99,6 +167,13 @@ impl<'a> BetaSchedule<'a> {
 }
 
 /// The names diffusers gives its parametric schedules.
+///
+/// ```
+/// use diffusion_core::schedule::BetaScheduleName;
+///
+/// assert_eq!("squaredcos_cap_v2".parse(), Ok(BetaScheduleName::SquaredCosCapV2));
+/// assert!("cosine".parse::<BetaScheduleName>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BetaScheduleName {
     /// `linear`
@@ -127,6 +202,26 @@ impl FromStr for BetaScheduleName {
 impl ScheduleConfig<'_> {
     /// Checks every parameter; a config that passes yields finite β in (0, 1) for every t and,
     /// with the zero-SNR rescale, a finite ᾱ for every t (an O(T) pass over the schedule).
+    ///
+    /// ```
+    /// use diffusion_core::{BetaSchedule, Error, ScheduleConfig};
+    ///
+    /// assert_eq!(ScheduleConfig::default().validate(), Ok(()));
+    /// let reversed = ScheduleConfig {
+    ///     beta_schedule: BetaSchedule::Linear { beta_start: 0.02, beta_end: 1e-4 },
+    ///     ..ScheduleConfig::default()
+    /// };
+    /// assert_eq!(reversed.validate(), Err(Error::InvalidBetaRange { beta_start: 0.02, beta_end: 1e-4 }));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTrainTimesteps`]: T is 0, above [`MAX_TRAIN_TIMESTEPS`], or 1 with the
+    ///   zero-SNR rescale.
+    /// - [`Error::InvalidBetaRange`]: not `0 < beta_start <= beta_end < 1`, or not finite.
+    /// - [`Error::TrainedBetasLength`], [`Error::InvalidTrainedBeta`]: caller-given betas that are not
+    ///   T values in (0, 1).
+    /// - [`Error::DegenerateSchedule`]: the zero-SNR rescale with `√ᾱ_0 = √ᾱ_{T−1}`.
     pub fn validate(&self) -> Result<(), Error> {
         self.validate_parameters()?;
         self.zero_snr_rescale().map(|_| ())
@@ -184,6 +279,15 @@ impl ScheduleConfig<'_> {
     }
 
     /// β_t in f64, before any zero-SNR rescale. `t` must be below T (callers iterate `0..T`).
+    ///
+    /// ```
+    /// use diffusion_core::ScheduleConfig;
+    ///
+    /// let linear = ScheduleConfig::default(); // 1e-4 to 0.02 over 1000 timesteps
+    /// assert_eq!(linear.beta(0), 1e-4);
+    /// assert!((linear.beta(999) - 0.02).abs() < 1e-15);
+    /// ```
+    #[must_use]
     #[inline(always)]
     pub fn beta(&self, t: u32) -> f64 {
         let steps = self.num_train_timesteps;
@@ -226,6 +330,20 @@ impl ScheduleConfig<'_> {
     }
 
     /// Streams ᾱ_t in f64 for t = 0..T (rescaled when asked). Validates first.
+    ///
+    /// ```
+    /// use diffusion_core::ScheduleConfig;
+    ///
+    /// let zero_snr = ScheduleConfig { rescale_betas_zero_snr: true, ..ScheduleConfig::default() };
+    /// let mut alphas_cumprod = zero_snr.alphas_cumprod()?;
+    /// assert!((alphas_cumprod.next().unwrap().1 - 0.9999).abs() < 1e-15); // ᾱ_0 is kept
+    /// assert_eq!(alphas_cumprod.last(), Some((999, 0.0))); // zero terminal SNR
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`ScheduleConfig::validate`].
     #[inline(always)]
     pub fn alphas_cumprod(&self) -> Result<AlphasCumprod<'_>, Error> {
         self.validate_parameters()?;
@@ -277,6 +395,17 @@ struct ZeroSnrRescale {
 }
 
 /// Iterator over (t, ᾱ_t) in f64 for t = 0..T; see [`ScheduleConfig::alphas_cumprod`].
+///
+/// ```
+/// use diffusion_core::ScheduleConfig;
+///
+/// let config = ScheduleConfig::default();
+/// let mut alphas_cumprod = config.alphas_cumprod()?;
+/// assert_eq!(alphas_cumprod.len(), 1000);
+/// assert_eq!(alphas_cumprod.next(), Some((0, 1.0 - 1e-4)));
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 #[derive(Clone, Debug)]
 pub struct AlphasCumprod<'c> {
     config: &'c ScheduleConfig<'c>,
@@ -312,8 +441,29 @@ impl Iterator for AlphasCumprod<'_> {
     }
 }
 
+impl ExactSizeIterator for AlphasCumprod<'_> {}
+
 /// Writes ᾱ_t (rounded to f32) for t = 0..T into `out`, whose length must be T
 /// (diffusers `scheduler.alphas_cumprod`).
+///
+/// ```
+/// use diffusion_core::{fill_alphas_cumprod, BetaSchedule, ScheduleConfig};
+///
+/// let config = ScheduleConfig {
+///     num_train_timesteps: 4,
+///     beta_schedule: BetaSchedule::Trained(&[0.5; 4]),
+///     ..ScheduleConfig::default()
+/// };
+/// let mut alphas_cumprod = [0.0f32; 4];
+/// fill_alphas_cumprod(&config, &mut alphas_cumprod)?;
+/// assert_eq!(alphas_cumprod, [0.5, 0.25, 0.125, 0.0625]);
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// Those of [`ScheduleConfig::validate`], and [`Error::LengthMismatch`] (naming
+/// [`SliceKind::AlphasCumprod`]) when `out.len()` is not T.
 pub fn fill_alphas_cumprod(config: &ScheduleConfig<'_>, out: &mut [f32]) -> Result<(), Error> {
     let expected = config.num_train_timesteps as usize;
     config.validate_parameters()?;

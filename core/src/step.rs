@@ -26,10 +26,45 @@ fn clamp(x: f32, low: f32, high: f32) -> f32 {
     }
 }
 
-/// Values of noise drawn at a time (even, so chunked requests give the same values as one request).
+/// Values of noise drawn at a time (even, so chunked requests give the same values as one
+/// request: noise v1 draws normals in pairs).
+///
+/// ```
+/// use diffusion_core::{noise_stream, NoiseSource, NOISE_CHUNK};
+///
+/// let (mut whole, mut chunked) = ([0.0f32; 2 * NOISE_CHUNK], [0.0f32; 2 * NOISE_CHUNK]);
+/// noise_stream(1, 0).fill_standard_normal(&mut whole);
+/// let mut stream = noise_stream(1, 0);
+/// for chunk in chunked.chunks_mut(NOISE_CHUNK) {
+///     stream.fill_standard_normal(chunk);
+/// }
+/// assert_eq!(whole, chunked);
+/// ```
 pub const NOISE_CHUNK: usize = 64;
 
-/// The precomputed weights of one step (see the module docs for the formula).
+/// The precomputed weights of one step. Every sampler's update is, per element, with x = x_t and
+/// m the model output:
+///
+/// ```text
+/// x̂₀     = clip(w_x·x + w_m·m)
+/// x_prev = p₀·x̂₀ + p_x·x + p_m·m + σ·z
+/// ```
+///
+/// DDPM and DDIM differ only in the weights, which a [`crate::Plan`] computes once per step in f64
+/// and stores in f32. With learned variance, σ is per element (see [`VarianceSource`]).
+///
+/// ```
+/// use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+///
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+/// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+/// let step = plan.steps()[0]; // t = 901, deterministic DDIM on an ε-model
+/// let (a, a_prev) = (step.alpha_cumprod as f64, step.alpha_cumprod_prev as f64);
+/// assert!((step.original_from_model as f64 + ((1.0 - a) / a).sqrt()).abs() < 1e-6); // −√(1 − a)/√a
+/// assert!((step.prev_from_model as f64 - (1.0 - a_prev).sqrt()).abs() < 1e-6); // √(1 − a′)
+/// assert_eq!(step.noise_std, 0.0);
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct StepCoefficients {
     /// The training timestep t the model is evaluated at.
@@ -61,6 +96,16 @@ pub struct StepCoefficients {
 }
 
 /// Where a step's σ comes from (see [`crate::VarianceType`]).
+///
+/// ```
+/// use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, VarianceSource, VarianceType};
+///
+/// let learned = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::Learned }, ..SamplerConfig::default() };
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+/// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &learned)?;
+/// assert_eq!(plan.steps()[0].variance_source, VarianceSource::Learned);
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum VarianceSource {
     /// σ = [`StepCoefficients::noise_std`], the same for every element.
@@ -74,6 +119,13 @@ pub enum VarianceSource {
 
 impl StepCoefficients {
     /// Whether the step reads the model's variance channels.
+    ///
+    /// ```
+    /// use diffusion_core::StepCoefficients;
+    ///
+    /// assert!(!StepCoefficients::default().learned_variance());
+    /// ```
+    #[must_use]
     pub fn learned_variance(&self) -> bool {
         self.variance_source != VarianceSource::Fixed
     }

@@ -8,6 +8,19 @@
 //! for `trailing` when T % N ≠ 0 (13 steps: 999, 922, 845, … where the stride says 999 → 923) it
 //! pairs a timestep with an ᾱ_prev the run never visits. We follow the array, as diffusers' own
 //! `DDPMScheduler.previous_timestep` does.
+//!
+//! ```
+//! use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+//!
+//! let timesteps = TimestepConfig { num_inference_steps: 13, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+//! let plan: Plan<13> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+//! let mut alphas_cumprod = [0.0f32; 1000];
+//! diffusion_core::fill_alphas_cumprod(&ScheduleConfig::default(), &mut alphas_cumprod)?;
+//! let first = plan.steps()[0];
+//! assert_eq!(first.timestep, 999);
+//! assert_eq!(first.alpha_cumprod_prev, alphas_cumprod[922]); // the next element, not 999 − 76
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
 
 use core::str::FromStr;
 
@@ -15,6 +28,19 @@ use crate::error::{Error, NameKind, SliceKind};
 use crate::schedule::MAX_TRAIN_TIMESTEPS;
 
 /// How N inference timesteps are spread over 0..T (diffusers `timestep_spacing`).
+///
+/// ```
+/// use diffusion_core::{TimestepConfig, TimestepSpacing};
+///
+/// let ten = |spacing: &str, steps_offset| -> Result<Vec<u32>, diffusion_core::Error> {
+///     let config = TimestepConfig { num_inference_steps: 10, spacing: spacing.parse()?, steps_offset };
+///     Ok(config.timesteps(1000)?.collect())
+/// };
+/// assert_eq!(ten("linspace", 0)?, [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]);
+/// assert_eq!(ten("leading", 1)?, [901, 801, 701, 601, 501, 401, 301, 201, 101, 1]);
+/// assert_eq!(ten("trailing", 0)?, [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TimestepSpacing {
     /// `linspace`: round(linspace(0, T − 1, N)), reversed. Includes both T − 1 and 0.
@@ -46,6 +72,17 @@ impl FromStr for TimestepSpacing {
 }
 
 /// The inference-time part of a plan: how many steps and where they fall.
+///
+/// ```
+/// use diffusion_core::{TimestepConfig, TimestepSpacing};
+///
+/// // diffusers' DDIMScheduler defaults with steps_offset = 1 (Stable Diffusion's config).
+/// let config = TimestepConfig { num_inference_steps: 50, spacing: TimestepSpacing::Leading, steps_offset: 1 };
+/// let mut timesteps = config.timesteps(1000)?;
+/// assert_eq!(timesteps.len(), 50);
+/// assert_eq!((timesteps.next(), timesteps.last()), (Some(981), Some(1)));
+/// # Ok::<(), diffusion_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimestepConfig {
     /// N, the number of model evaluations (diffusers `num_inference_steps`), 1 ≤ N ≤ T.
@@ -60,6 +97,20 @@ pub struct TimestepConfig {
 impl TimestepConfig {
     /// Checks T against [`MAX_TRAIN_TIMESTEPS`], N against T, and that every timestep lands in
     /// 0..T.
+    ///
+    /// ```
+    /// use diffusion_core::{Error, TimestepConfig, TimestepSpacing};
+    ///
+    /// let config = TimestepConfig { num_inference_steps: 1000, spacing: TimestepSpacing::Leading, steps_offset: 1 };
+    /// // 999 + 1 is not a training timestep of T = 1000.
+    /// assert_eq!(config.validate(1000), Err(Error::TimestepOutOfRange { timestep: 1000, num_train_timesteps: 1000 }));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTrainTimesteps`]: T is 0 or above [`MAX_TRAIN_TIMESTEPS`].
+    /// - [`Error::InvalidStepCount`]: N is 0 or above T.
+    /// - [`Error::TimestepOutOfRange`]: `leading` + `steps_offset` reaches T.
     pub fn validate(&self, num_train_timesteps: u32) -> Result<(), Error> {
         // Checked here as well as in `ScheduleConfig`: this type is usable on its own, and the
         // float arithmetic below is exact enough only for T up to the bound.
@@ -89,6 +140,18 @@ impl TimestepConfig {
     /// Element `index` (0 = first, largest) of the descending timestep array.
     ///
     /// Validates on every call; a loop over a validated config can use [`Self::timesteps`].
+    ///
+    /// ```
+    /// use diffusion_core::{Error, TimestepConfig, TimestepSpacing};
+    ///
+    /// let config = TimestepConfig { num_inference_steps: 13, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+    /// assert_eq!(config.timestep(1000, 1), Ok(922)); // not 999 − 1000/13 = 923
+    /// assert_eq!(config.timestep(1000, 13), Err(Error::StepIndexOutOfRange { index: 13, steps: 13 }));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`TimestepConfig::validate`], and [`Error::StepIndexOutOfRange`] when `index` ≥ N.
     pub fn timestep(&self, num_train_timesteps: u32, index: u32) -> Result<u32, Error> {
         self.validate(num_train_timesteps)?;
         if index >= self.num_inference_steps {
@@ -101,6 +164,19 @@ impl TimestepConfig {
     }
 
     /// The descending timestep array, element by element.
+    ///
+    /// ```
+    /// use diffusion_core::{TimestepConfig, TimestepSpacing};
+    ///
+    /// let config = TimestepConfig { num_inference_steps: 7, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
+    /// // numpy.linspace(0, 999, 7) rounds its halves to even: 166.5 → 166, 499.5 → 500, 832.5 → 832.
+    /// assert!(config.timesteps(1000)?.eq([999, 832, 666, 500, 333, 166, 0]));
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`TimestepConfig::validate`].
     pub fn timesteps(
         &self,
         num_train_timesteps: u32,
@@ -111,6 +187,25 @@ impl TimestepConfig {
     }
 
     /// Writes the descending timestep array into `out` (length N).
+    ///
+    /// ```
+    /// use diffusion_core::{Error, SliceKind, TimestepConfig, TimestepSpacing};
+    ///
+    /// let config = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+    /// let mut timesteps = [0u32; 4];
+    /// config.fill_timesteps(1000, &mut timesteps)?;
+    /// assert_eq!(timesteps, [999, 749, 499, 249]);
+    /// assert_eq!(
+    ///     config.fill_timesteps(1000, &mut [0; 3]),
+    ///     Err(Error::LengthMismatch { slice: SliceKind::Timesteps, expected: 4, actual: 3 })
+    /// );
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`TimestepConfig::validate`], and [`Error::LengthMismatch`] (naming
+    /// [`SliceKind::Timesteps`]) when `out.len()` is not N.
     pub fn fill_timesteps(&self, num_train_timesteps: u32, out: &mut [u32]) -> Result<(), Error> {
         let expected = self.num_inference_steps as usize;
         let timesteps = self.timesteps(num_train_timesteps)?;
