@@ -134,7 +134,7 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL")]
     pub set_alpha_to_one: Option<bool>,
 
-    /// Override (DDPM): fixed_small, fixed_large or learned_range.
+    /// Override (DDPM): fixed_small, fixed_small_log, fixed_large, learned or learned_range.
     #[arg(long, value_name = "NAME")]
     pub variance_type: Option<String>,
 
