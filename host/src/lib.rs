@@ -119,7 +119,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
 
     let sample_count = samples.end - samples.start;
-    let mut values = sampling::allocate_samples(sample_count, geometry.elements())?;
+    let mut stream = outputs.begin(geometry, samples.clone(), cli.png_scale)?;
     let model_calls = sample_count
         .div_ceil(batch as u64)
         .saturating_mul(plan.len() as u64);
@@ -134,13 +134,13 @@ pub fn run(cli: Cli) -> Result<()> {
         &signature,
         open.provider,
         &job,
-        &mut values,
+        |values| stream.accept(values),
         |done| progress.call_done(done),
     );
     progress.finish();
     let timing = sampled?;
     let sampling_time = sampling_started.elapsed();
-    let written = outputs.write(&values, geometry, samples.clone(), cli.png_scale)?;
+    let written = stream.finish()?;
 
     let report = summary::Summary {
         provider: open.provider,

@@ -19,8 +19,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
-use ndarray::ArrayView4;
-use ndarray_npy::WriteNpyExt;
+use npyz::WriterBuilder;
 use tempfile::NamedTempFile;
 
 use crate::interrupt;
@@ -205,11 +204,18 @@ impl Drop for CreatedDirectory {
     }
 }
 
+/// `--out-dir`: per-sample PNGs are written into a hidden staging folder inside it
+/// (`.host-XXXXXX/`, removed on drop with whatever it holds) and moved into place at the end.
+struct OutDir {
+    path: PathBuf,
+    staging: tempfile::TempDir,
+}
+
 /// The outputs asked for, checked, with their temporary files reserved.
 pub struct Outputs {
     grid: Option<(Pending, ImageFormat)>,
     npy: Option<Pending>,
-    directory: Option<PathBuf>,
+    directory: Option<OutDir>,
     created: CreatedDirectory,
 }
 
@@ -255,13 +261,29 @@ impl Outputs {
                     os_message(&error)
                 )
             })?;
-            // Proves the directory is writable now; the probe is removed on drop.
-            Pending::new(&directory.join("sample_000000.png"), "--out-dir")?;
         }
+        let directory = directory
+            .map(|path| -> Result<OutDir> {
+                let staging = tempfile::Builder::new()
+                    .prefix(".host-")
+                    .tempdir_in(path)
+                    .map_err(|error| {
+                        anyhow!(
+                            "cannot write --out-dir {}: {}",
+                            path.display(),
+                            os_message(&error)
+                        )
+                    })?;
+                Ok(OutDir {
+                    path: path.to_path_buf(),
+                    staging,
+                })
+            })
+            .transpose()?;
         Ok(Outputs {
             grid,
             npy,
-            directory: directory.map(Path::to_path_buf),
+            directory,
             created,
         })
     }
@@ -277,77 +299,216 @@ impl Outputs {
         Ok(())
     }
 
-    /// Writes everything; `samples` holds the samples of `indices` (global), NCHW. Returns one
-    /// line per output for the summary.
-    pub fn write(
-        mut self,
-        samples: &[f32],
-        geometry: Geometry,
-        indices: Range<u64>,
-        scale: PngScale,
-    ) -> Result<Vec<String>> {
-        let count = (indices.end - indices.start) as usize;
-        let scale = scale.factor(geometry);
-        let mut ready = Vec::new();
-        let mut written = Vec::new();
-        if let Some(mut npy) = self.npy.take() {
-            let shape = (count, geometry.channels, geometry.height, geometry.width);
-            let array = ArrayView4::from_shape(shape, samples)?;
-            npy.fill(|writer| Ok(array.write_npy(writer)?))?;
-            written.push(format!("wrote {}", npy.target.display()));
-            ready.push(npy);
+    /// Starts writing the samples `indices` (global) of `geometry`: the `.npy` header goes out
+    /// now, and each finished batch is then written by [`Stream::accept`].
+    pub fn begin(self, geometry: Geometry, indices: Range<u64>, scale: PngScale) -> Result<Stream> {
+        let count = indices.end - indices.start;
+        let npy = match self.npy {
+            Some(pending) => {
+                check_space(&pending, count, geometry)?;
+                let file = pending.file.as_file().try_clone()?;
+                let shape = [
+                    count,
+                    geometry.channels as u64,
+                    geometry.height as u64,
+                    geometry.width as u64,
+                ];
+                let writer = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(&shape)
+                    .writer(BufWriter::new(file))
+                    .begin_nd()
+                    .with_context(|| {
+                        format!("cannot write --save-npy {}", pending.target.display())
+                    })?;
+                Some((pending, writer))
+            }
+            None => None,
+        };
+        let grid = self.grid.map(|(pending, format)| GridOutput {
+            pending,
+            format,
+            samples: Vec::new(),
+        });
+        Ok(Stream {
+            npy,
+            grid,
+            directory: self.directory,
+            created: self.created,
+            geometry,
+            indices,
+            done: 0,
+            scale: scale.factor(geometry),
+        })
+    }
+}
+
+/// Refuses an `.npy` that could not be written whole: larger than u64 bytes, or than the space
+/// left on its file system (checked before sampling, not found out after hours).
+fn check_space(pending: &Pending, count: u64, geometry: Geometry) -> Result<()> {
+    let target = pending.target.display();
+    let values = (geometry.elements() as u64).checked_mul(count);
+    let Some(bytes) = values.and_then(|values| values.checked_mul(4)) else {
+        bail!(
+            "--save-npy {target}: {count} samples of {} values are too large for one file",
+            geometry.elements()
+        );
+    };
+    let stats = rustix::fs::fstatvfs(pending.file.as_file()).map_err(std::io::Error::from)?;
+    let available = stats.f_bavail.saturating_mul(stats.f_frsize);
+    if bytes > available {
+        bail!(
+            "--save-npy {target}: {count} samples need {bytes} bytes and its file system has {available} \
+             free; split the job with --shard K/N or free space"
+        );
+    }
+    Ok(())
+}
+
+/// At most this many samples go into the `--out` grid: the first ones of the run. A grid of a
+/// large run would be unreadable and would need every sample in memory.
+pub const GRID_MAX_SAMPLES: u64 = 256;
+
+/// The `--out` grid and the samples it will show.
+struct GridOutput {
+    pending: Pending,
+    format: ImageFormat,
+    samples: Vec<f32>,
+}
+
+/// Outputs being written, batch by batch: memory holds at most the grid's samples, whatever the
+/// number of samples.
+pub struct Stream {
+    npy: Option<(Pending, npyz::NpyWriter<f32, BufWriter<File>>)>,
+    grid: Option<GridOutput>,
+    directory: Option<OutDir>,
+    created: CreatedDirectory,
+    geometry: Geometry,
+    indices: Range<u64>,
+    /// Samples accepted so far.
+    done: u64,
+    scale: usize,
+}
+
+impl Stream {
+    /// Writes the next finished samples (NCHW, following those accepted before).
+    pub fn accept(&mut self, samples: &[f32]) -> Result<()> {
+        let per_sample = self.geometry.elements();
+        let count = (samples.len() / per_sample) as u64;
+        if let Some((pending, writer)) = &mut self.npy {
+            writer
+                .extend(samples.iter().copied())
+                .with_context(|| format!("cannot write --save-npy {}", pending.target.display()))?;
         }
-        if let Some((mut grid, format)) = self.grid.take() {
-            let (width, height, pixels) = grid_pixels(samples, geometry, count);
-            grid.fill(|writer| {
-                encode(
-                    writer,
-                    format,
-                    &pixels,
-                    width,
-                    height,
-                    geometry.channels,
-                    scale,
-                )
-            })?;
-            written.push(format!("wrote {}", grid.target.display()));
-            ready.push(grid);
+        if let Some(grid) = &mut self.grid {
+            let wanted = GRID_MAX_SAMPLES.saturating_sub(self.done).min(count) as usize;
+            grid.samples
+                .extend_from_slice(&samples[..wanted * per_sample]);
         }
         if let Some(directory) = &self.directory {
-            for (sample, index) in samples.chunks(geometry.elements()).zip(indices) {
-                let mut pending = Pending::new(
-                    &directory.join(format!("sample_{index:06}.png")),
-                    "--out-dir",
-                )?;
-                let pixels = to_pixels(sample, geometry);
-                let (width, height) = (geometry.width, geometry.height);
-                pending.fill(|writer| {
-                    let channels = geometry.channels;
+            let first = self.indices.start + self.done;
+            for (sample, index) in samples.chunks(per_sample).zip(first..) {
+                let name = directory.staging.path().join(sample_name(index));
+                let write = || -> Result<()> {
+                    let mut writer = BufWriter::new(File::create(&name)?);
+                    let pixels = to_pixels(sample, self.geometry);
+                    let Geometry {
+                        channels,
+                        height,
+                        width,
+                    } = self.geometry;
                     encode(
-                        writer,
+                        &mut writer,
                         ImageFormat::Png,
                         &pixels,
                         width,
                         height,
                         channels,
-                        scale,
-                    )
+                        self.scale,
+                    )?;
+                    Ok(writer.flush()?)
+                };
+                write().with_context(|| {
+                    format!("cannot write --out-dir {}", directory.path.display())
                 })?;
-                ready.push(pending);
             }
-            written.push(format!("wrote {count} PNGs to {}", directory.display()));
+        }
+        self.done += count;
+        Ok(())
+    }
+
+    /// Finishes every output, syncs the file systems once, and renames each into place. Returns
+    /// one line per output for the summary.
+    pub fn finish(mut self) -> Result<Vec<String>> {
+        let total = self.indices.end - self.indices.start;
+        if self.done != total {
+            bail!(
+                "internal error: {} of {total} samples were written",
+                self.done
+            );
+        }
+        let mut ready = Vec::new();
+        let mut written = Vec::new();
+        if let Some((pending, writer)) = self.npy.take() {
+            writer
+                .finish()
+                .with_context(|| format!("cannot write --save-npy {}", pending.target.display()))?;
+            written.push(format!("wrote {}", pending.target.display()));
+            ready.push(pending);
+        }
+        if let Some(mut grid) = self.grid.take() {
+            let shown = (grid.samples.len() / self.geometry.elements()) as u64;
+            let (width, height, pixels) = grid_pixels(&grid.samples, self.geometry, shown as usize);
+            let (format, channels, scale) = (grid.format, self.geometry.channels, self.scale);
+            grid.pending
+                .fill(|writer| encode(writer, format, &pixels, width, height, channels, scale))?;
+            written.push(match shown < total {
+                true => format!(
+                    "wrote {} (the first {shown} of {total} samples)",
+                    grid.pending.target.display()
+                ),
+                false => format!("wrote {}", grid.pending.target.display()),
+            });
+            ready.push(grid.pending);
         }
         interrupt::check(|| "while writing the outputs".into())?;
         // Data first, then the renames, each made durable by one sync per file system.
-        sync_file_systems(ready.iter().map(Pending::directory))?;
-        let directories: Vec<PathBuf> = ready.iter().map(|p| p.directory().to_path_buf()).collect();
+        let mut directories: Vec<PathBuf> =
+            ready.iter().map(|p| p.directory().to_path_buf()).collect();
+        directories.extend(self.directory.iter().map(|d| d.path.clone()));
+        sync_file_systems(directories.iter().map(PathBuf::as_path))?;
         for pending in ready {
             pending.persist()?;
+        }
+        if let Some(directory) = &self.directory {
+            for index in self.indices.clone() {
+                let name = sample_name(index);
+                std::fs::rename(
+                    directory.staging.path().join(&name),
+                    directory.path.join(&name),
+                )
+                .map_err(|error| {
+                    anyhow!(
+                        "cannot write --out-dir {}: {}",
+                        directory.path.join(&name).display(),
+                        os_message(&error)
+                    )
+                })?;
+            }
+            written.push(format!(
+                "wrote {total} PNGs to {}",
+                directory.path.display()
+            ));
         }
         sync_file_systems(directories.iter().map(PathBuf::as_path))?;
         self.created.0 = None;
         Ok(written)
     }
+}
+
+/// The file name of sample `index` (global) in `--out-dir`.
+fn sample_name(index: u64) -> String {
+    format!("sample_{index:06}.png")
 }
 
 /// One value in [-1, 1] → one byte: round((v + 1)/2 · 255), clamped.

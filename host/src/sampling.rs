@@ -202,39 +202,15 @@ impl BatchBuffers {
     }
 }
 
-/// The memory for `samples` samples of `per_sample` values, or a one-line refusal.
-pub fn allocate_samples(samples: u64, per_sample: usize) -> Result<Vec<f32>> {
-    let values = usize::try_from(samples)
-        .ok()
-        .and_then(|samples| samples.checked_mul(per_sample))
-        .filter(|values| {
-            values
-                .checked_mul(4)
-                .is_some_and(|bytes| bytes <= isize::MAX as usize)
-        });
-    let refuse = || {
-        anyhow!(
-            "{samples} samples of {per_sample} values ({:.3e} bytes) do not fit in memory; \
-             split the job with --shard K/N",
-            samples as f64 * per_sample as f64 * 4.0
-        )
-    };
-    let values = values.ok_or_else(refuse)?;
-    let mut result = Vec::new();
-    result.try_reserve_exact(values).map_err(|_| refuse())?;
-    result.resize(values, 0.0);
-    Ok(result)
-}
-
-/// Runs the job into `result` (sample after sample, NCHW; from [`allocate_samples`]) and returns
-/// the timing. `on_call` is told
+/// Runs the job, handing each finished batch's samples (NCHW, in order) to `on_batch`, and
+/// returns the timing. `on_call` is told
 /// after each model call how many samples it finished (the batch's real ones at its last step).
 pub fn run(
     session: &mut Session,
     signature: &Signature,
     provider: Provider,
     job: &Job<'_>,
-    result: &mut [f32],
+    mut on_batch: impl FnMut(&[f32]) -> Result<()>,
     mut on_call: impl FnMut(u64),
 ) -> Result<Timing> {
     let per_sample = job.geometry.elements();
@@ -349,8 +325,7 @@ pub fn run(
             }
         }
         let (_, x) = buffers.sample.extract_tensor();
-        result[first * per_sample..first * per_sample + real_values]
-            .copy_from_slice(&x[..real_values]);
+        on_batch(&x[..real_values])?;
     }
     Ok(timing)
 }

@@ -273,7 +273,7 @@ fn init_noise_whose_header_lies_about_its_size() {
 }
 
 #[test]
-fn sample_counts_that_cannot_be_held() {
+fn sample_counts_that_cannot_be_written() {
     fails(
         &[
             "--onnx",
@@ -281,11 +281,11 @@ fn sample_counts_that_cannot_be_held() {
             "--num-samples",
             "18446744073709551615",
         ],
-        "do not fit in memory; split the job with --shard K/N",
+        "are too large for one file",
     );
     fails(
         &["--onnx", &gaussian(), "--num-samples", "1000000000000"],
-        "do not fit in memory",
+        "samples need 12288000000000000 bytes and its file system has",
     );
 }
 
