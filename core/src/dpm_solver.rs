@@ -706,3 +706,295 @@ fn weights(
         next_from_outputs: outputs,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timesteps(steps: u32, spacing: TimestepSpacing) -> TimestepConfig {
+        TimestepConfig {
+            num_inference_steps: steps,
+            spacing,
+            steps_offset: 0,
+        }
+    }
+
+    fn plan(steps: u32, config: &DpmSolverConfig) -> DpmSolverPlan<32> {
+        let timesteps = timesteps(steps, TimestepSpacing::Trailing);
+        DpmSolverPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap()
+    }
+
+    #[test]
+    fn timesteps_take_n_of_n_plus_one_points_for_linspace_and_leading() {
+        let schedule = ScheduleConfig::default();
+        let config = DpmSolverConfig::default();
+        let collect = |spacing, offset| {
+            let timesteps = TimestepConfig {
+                steps_offset: offset,
+                ..timesteps(10, spacing)
+            };
+            let plan: DpmSolverPlan<10> =
+                DpmSolverPlan::new(&schedule, &timesteps, &config).unwrap();
+            plan.timesteps().collect::<heapless::Vec<u32, 10>>()
+        };
+        // numpy.linspace(0, 999, 11).round()[::-1][:-1]
+        assert_eq!(
+            collect(TimestepSpacing::Linspace, 0)[..],
+            [999, 899, 799, 699, 599, 500, 400, 300, 200, 100]
+        );
+        assert_eq!(
+            collect(TimestepSpacing::Leading, 1)[..],
+            [901, 811, 721, 631, 541, 451, 361, 271, 181, 91]
+        );
+        assert_eq!(
+            collect(TimestepSpacing::Trailing, 0)[..],
+            [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+        );
+        // N + 1 points must fit in T for linspace and leading; the error names N.
+        let all = timesteps(1000, TimestepSpacing::Linspace);
+        assert_eq!(
+            DpmSolverPlan::<1000>::new(&schedule, &all, &config).err(),
+            Some(Error::InvalidStepCount {
+                steps: 1000,
+                num_train_timesteps: 1000
+            })
+        );
+        let none = timesteps(0, TimestepSpacing::Trailing);
+        assert!(matches!(
+            DpmSolverPlan::<10>::new(&schedule, &none, &config),
+            Err(Error::InvalidStepCount { steps: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn orders_and_history_length() {
+        let third = DpmSolverConfig {
+            solver_order: 3,
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(10, &third);
+        assert!(plan.orders().eq([1, 2, 3, 3, 3, 3, 3, 3, 2, 1]));
+        assert_eq!(plan.history_len(), 2);
+        assert_eq!(plan.sigmas().count(), 11);
+        assert_eq!(plan.sigmas().last(), Some(0.0));
+        // Three steps never reach order 3: one buffer is enough.
+        let short = self::plan(3, &third);
+        assert!(short.orders().eq([1, 2, 1]));
+        assert_eq!(short.history_len(), 1);
+        let first = self::plan(
+            10,
+            &DpmSolverConfig {
+                solver_order: 1,
+                ..DpmSolverConfig::default()
+            },
+        );
+        assert_eq!(first.history_len(), 0);
+        for order in [0, 4] {
+            let config = DpmSolverConfig {
+                solver_order: order,
+                ..DpmSolverConfig::default()
+            };
+            let timesteps = timesteps(10, TimestepSpacing::Trailing);
+            assert_eq!(
+                DpmSolverPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &config).err(),
+                Some(Error::InvalidSolverOrder { order })
+            );
+        }
+        let mut capacity: DpmSolverPlan<5> = DpmSolverPlan::empty();
+        assert_eq!(
+            capacity.rebuild(
+                &ScheduleConfig::default(),
+                &timesteps(10, TimestepSpacing::Trailing),
+                &third
+            ),
+            Err(Error::CapacityExceeded {
+                needed: 10,
+                capacity: 5
+            })
+        );
+        assert!(capacity.is_empty() && capacity.history_len() == 0);
+    }
+
+    #[test]
+    fn history_size_and_step_order_are_checked() {
+        let plan = plan(10, &DpmSolverConfig::default());
+        let mut wrong = [0.0f32; 7];
+        assert_eq!(
+            plan.history(&mut wrong, 8).err(),
+            Some(Error::LengthMismatch {
+                slice: SliceKind::History,
+                expected: 8,
+                actual: 7
+            })
+        );
+        let mut buffer = [f32::NAN; 8];
+        let mut history = plan.history(&mut buffer, 8).unwrap();
+        let mut x = [0.25f32; 8];
+        let epsilon = [0.1f32; 8];
+        let refused = [
+            (
+                plan.step(1, &mut x, &epsilon, &mut history, &mut []),
+                Error::StepOutOfOrder {
+                    index: 1,
+                    expected: 0,
+                },
+            ),
+            (
+                plan.step(10, &mut x, &epsilon, &mut history, &mut []),
+                Error::StepIndexOutOfRange {
+                    index: 10,
+                    steps: 10,
+                },
+            ),
+            (
+                plan.step(0, &mut x[..7], &epsilon[..7], &mut history, &mut []),
+                Error::LengthMismatch {
+                    slice: SliceKind::Samples,
+                    expected: 8,
+                    actual: 7,
+                },
+            ),
+            (
+                plan.step(0, &mut x, &epsilon[..7], &mut history, &mut []),
+                Error::LengthMismatch {
+                    slice: SliceKind::ModelOutput,
+                    expected: 8,
+                    actual: 7,
+                },
+            ),
+            (
+                plan.step_batch(0, 3, &mut x, &epsilon, &mut history, &mut []),
+                Error::LengthMismatch {
+                    slice: SliceKind::Samples,
+                    expected: 9,
+                    actual: 8,
+                },
+            ),
+        ];
+        for (result, error) in refused {
+            assert_eq!(result, Err(error));
+        }
+        assert_eq!(x, [0.25; 8], "a refused step must not touch the sample");
+        assert_eq!(history.next_step(), 0);
+        // A history made for another order.
+        let third = self::plan(
+            10,
+            &DpmSolverConfig {
+                solver_order: 3,
+                ..DpmSolverConfig::default()
+            },
+        );
+        assert!(matches!(
+            third.step(0, &mut x, &epsilon, &mut history, &mut []),
+            Err(Error::LengthMismatch {
+                slice: SliceKind::History,
+                ..
+            })
+        ));
+        // In order, from a NaN-filled buffer: never read before written.
+        for index in 0..plan.len() {
+            plan.step(index, &mut x, &epsilon, &mut history, &mut [])
+                .unwrap();
+        }
+        assert!(x.iter().all(|v| v.is_finite()));
+        assert_eq!(
+            plan.step(0, &mut x, &epsilon, &mut history, &mut []),
+            Err(Error::StepOutOfOrder {
+                index: 0,
+                expected: 10
+            })
+        );
+        history.reset();
+        let mut again = [0.25f32; 8];
+        for index in 0..plan.len() {
+            plan.step(index, &mut again, &epsilon, &mut history, &mut [])
+                .unwrap();
+        }
+        assert_eq!(again, x, "a reset history reruns the same run");
+    }
+
+    #[test]
+    fn batch_samples_are_independent() {
+        let config = DpmSolverConfig {
+            solver_order: 3,
+            clipping: SampleClipping::DynamicThreshold {
+                ratio: 0.9,
+                max_value: 1.5,
+            },
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(10, &config);
+        let model = |x: &[f32], t: u32, out: &mut [f32]| {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = 0.5 * libm::sinf(v + 0.01 * t as f32);
+            }
+        };
+        let run = |batch: usize, x: &mut [f32]| {
+            let mut buffer = [0.0f32; 2 * 12];
+            let mut history = plan.history(&mut buffer[..2 * x.len()], x.len()).unwrap();
+            let mut output = [0.0f32; 12];
+            let mut scratch = [0.0f32; 6];
+            for (index, timestep) in plan.timesteps().enumerate() {
+                model(x, timestep, &mut output[..x.len()]);
+                plan.step_batch(
+                    index,
+                    batch,
+                    x,
+                    &output[..x.len()],
+                    &mut history,
+                    &mut scratch,
+                )
+                .unwrap();
+            }
+        };
+        let mut pair: [f32; 12] = core::array::from_fn(|i| i as f32 / 3.0 - 2.0);
+        let mut second: [f32; 6] = core::array::from_fn(|i| pair[6 + i]);
+        run(2, &mut pair);
+        run(1, &mut second);
+        assert_eq!(pair[6..], second);
+    }
+
+    #[test]
+    fn dpmsolver_final_step_to_zero_is_the_limit() {
+        // diffusers refuses dpmsolver with final sigma 0 (0·∞ in its formula); its limit is x̂₀.
+        let config = DpmSolverConfig {
+            algorithm_type: DpmSolverAlgorithm::DpmSolver,
+            solver_order: 1,
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(1, &config);
+        let mut x = [0.5f32, -1.0, 2.0];
+        let epsilon = [0.3f32, 0.1, -0.7];
+        let mut history = plan.history(&mut [], 3).unwrap();
+        plan.step(0, &mut x, &epsilon, &mut history, &mut [])
+            .unwrap();
+        let alpha_cumprod = {
+            let mut table = [0.0f32; 1000];
+            crate::fill_alphas_cumprod(&ScheduleConfig::default(), &mut table).unwrap();
+            table[999] as f64
+        };
+        for ((&got, x_t), e) in x.iter().zip([0.5f64, -1.0, 2.0]).zip([0.3f64, 0.1, -0.7]) {
+            let original = (x_t - libm::sqrt(1.0 - alpha_cumprod) * e) / libm::sqrt(alpha_cumprod);
+            assert!(
+                ((got as f64) / original - 1.0).abs() < 1e-6,
+                "{got} vs {original}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_parse_as_diffusers_writes_them() {
+        assert_eq!(
+            "dpmsolver++".parse(),
+            Ok(DpmSolverAlgorithm::DpmSolverPlusPlus)
+        );
+        assert_eq!("dpmsolver".parse(), Ok(DpmSolverAlgorithm::DpmSolver));
+        assert_eq!(
+            "sde-dpmsolver++".parse::<DpmSolverAlgorithm>(),
+            Err(Error::UnknownName(NameKind::DpmSolverAlgorithm))
+        );
+        assert_eq!("heun".parse(), Ok(DpmSolverType::Heun));
+        assert_eq!("sigma_min".parse(), Ok(FinalSigmasType::SigmaMin));
+        assert!("karras".parse::<FinalSigmasType>().is_err());
+    }
+}
