@@ -84,7 +84,7 @@ impl<'a> MultistepHistory<'a> {
         if self.buffers != buffers {
             return Err(Error::LengthMismatch {
                 slice: SliceKind::History,
-                expected: buffers * self.values,
+                expected: buffers.saturating_mul(self.values),
                 actual: self.buffer.len(),
             });
         }
