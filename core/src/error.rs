@@ -23,6 +23,12 @@ pub enum NameKind {
     /// A DDPM variance type (`fixed_small`, `fixed_small_log`, `fixed_large`, `learned`,
     /// `learned_range`).
     VarianceType,
+    /// A DPM-Solver algorithm (`dpmsolver++`, `dpmsolver`).
+    DpmSolverAlgorithm,
+    /// A DPM-Solver second-order form (`midpoint`, `heun`).
+    DpmSolverType,
+    /// A final sigma (`zero`, `sigma_min`).
+    FinalSigmasType,
 }
 
 /// Which slice had the wrong length (see [`Error::LengthMismatch`]).
@@ -47,6 +53,8 @@ pub enum SliceKind {
     AlphasCumprod,
     /// The output of [`crate::TimestepConfig::fill_timesteps`].
     Timesteps,
+    /// The buffers of a multistep solver's [`crate::MultistepHistory`].
+    History,
 }
 
 impl SliceKind {
@@ -66,6 +74,7 @@ impl SliceKind {
             SliceKind::Scratch => "scratch",
             SliceKind::AlphasCumprod => "alphas_cumprod",
             SliceKind::Timesteps => "timesteps",
+            SliceKind::History => "history",
         }
     }
 }
@@ -163,6 +172,19 @@ pub enum Error {
     MissingVarianceChannels,
     /// A name did not parse.
     UnknownName(NameKind),
+    /// A multistep solver's `solver_order` is not 1, 2 or 3.
+    InvalidSolverOrder {
+        /// The rejected order.
+        order: u8,
+    },
+    /// A multistep step ran out of order: its history expected another step index (a new or
+    /// reset history expects 0).
+    StepOutOfOrder {
+        /// The index asked for.
+        index: usize,
+        /// The index the history expected.
+        expected: usize,
+    },
 }
 
 impl Error {
@@ -192,6 +214,8 @@ impl Error {
             Error::StepIndexOutOfRange { .. } => "StepIndexOutOfRange",
             Error::MissingVarianceChannels => "MissingVarianceChannels",
             Error::UnknownName(_) => "UnknownName",
+            Error::InvalidSolverOrder { .. } => "InvalidSolverOrder",
+            Error::StepOutOfOrder { .. } => "StepOutOfOrder",
         }
     }
 }
@@ -291,9 +315,19 @@ impl fmt::Display for Error {
                         "variance type",
                         "fixed_small, fixed_small_log, fixed_large, learned, learned_range",
                     ),
+                    NameKind::DpmSolverAlgorithm => ("algorithm type", "dpmsolver++, dpmsolver"),
+                    NameKind::DpmSolverType => ("solver type", "midpoint, heun"),
+                    NameKind::FinalSigmasType => ("final sigmas type", "zero, sigma_min"),
                 };
                 write!(f, "unknown {what} (expected one of: {allowed})")
             }
+            Error::InvalidSolverOrder { order } => {
+                write!(f, "solver_order must be 1, 2 or 3, got {order}")
+            }
+            Error::StepOutOfOrder { index, expected } => write!(
+                f,
+                "step {index} ran out of order: the solver's history expects step {expected}"
+            ),
         }
     }
 }

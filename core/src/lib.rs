@@ -112,7 +112,9 @@
 pub mod clipping;
 pub mod ddim;
 pub mod ddpm;
+pub mod dpm_solver;
 mod error;
+pub mod multistep;
 pub mod noise;
 mod pcg_lanes;
 mod plan;
@@ -123,7 +125,11 @@ pub mod timesteps;
 
 pub use clipping::SampleClipping;
 pub use ddpm::VarianceType;
+pub use dpm_solver::{
+    DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, FinalSigmasType,
+};
 pub use error::{Error, NameKind, SliceKind};
+pub use multistep::MultistepHistory;
 pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
 pub use plan::{FinalAlphaCumprod, Plan, Sampler, SamplerConfig};
 pub use prediction::PredictionType;

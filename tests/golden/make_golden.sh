@@ -6,3 +6,4 @@ cd "$(dirname "$0")/../.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -r tests/golden/requirements.txt
 .venv/bin/python tests/golden/make_golden.py
+.venv/bin/python tests/golden/make_golden_dpm.py

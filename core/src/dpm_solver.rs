@@ -1,0 +1,1000 @@
+//! DPM-Solver and DPM-Solver++ multistep (Lu et al. 2022a, 2022b), as diffusers 0.42.1's
+//! `DPMSolverMultistepScheduler` computes them.
+//!
+//! # The solver
+//!
+//! For a point with ᾱ, write α = √ᾱ, σ = √(1 − ᾱ) and λ = ln α − ln σ (half the log-SNR).
+//! Step i goes from point s₀ (the step's timestep) to point t (the next timestep, or the final
+//! sigma after the last step) with h = λ_t − λ_s₀. It converts the model output into
+//! x̂₀ (`dpmsolver++`) or ε̂ (`dpmsolver`) — the value diffusers' `convert_model_output` returns and
+//! keeps in `model_outputs` — and combines it with the converted outputs m₁, m₂ of the one or two
+//! steps before (points s₁, s₂, with h₀ = λ_s₀ − λ_s₁, h₁ = λ_s₁ − λ_s₂, r₀ = h₀/h, r₁ = h₁/h):
+//!
+//! ```text
+//! D₀ = m₀
+//! order 2:  D₁ = (m₀ − m₁)/r₀
+//! order 3:  D₁₀ = (m₀ − m₁)/r₀,  D₁₁ = (m₁ − m₂)/r₁
+//!           D₁ = D₁₀ + r₀/(r₀ + r₁)·(D₁₀ − D₁₁),  D₂ = (D₁₀ − D₁₁)/(r₀ + r₁)
+//!
+//! dpmsolver++:  x_t = (σ_t/σ_s₀)·x − α_t·(e^{−h} − 1)·D₀ + k₁·D₁ + k₂·D₂
+//!     midpoint (order 2): k₁ = −½·α_t·(e^{−h} − 1)
+//!     heun (order 2), and order 3: k₁ = α_t·((e^{−h} − 1)/h + 1)
+//!     order 3: k₂ = −α_t·((e^{−h} − 1 + h)/h² − ½)
+//! dpmsolver:    x_t = (α_t/α_s₀)·x − σ_t·(e^{h} − 1)·D₀ + k₁·D₁ + k₂·D₂
+//!     midpoint (order 2): k₁ = −½·σ_t·(e^{h} − 1)
+//!     heun (order 2), and order 3: k₁ = −σ_t·((e^{h} − 1)/h − 1)
+//!     order 3: k₂ = −σ_t·((e^{h} − 1 − h)/h² − ½)
+//! ```
+//!
+//! (diffusers' `dpm_solver_first_order_update`, `multistep_dpm_solver_second_order_update`,
+//! `multistep_dpm_solver_third_order_update`). The plan expands the D's, so that each step is one
+//! fixed linear combination of x, the current converted output and the remembered ones, with
+//! weights computed in f64 (`expm1` where diffusers writes e^{±h} − 1) and stored in f32; see
+//! [`crate::multistep`].
+//!
+//! # Which order a step uses
+//!
+//! As diffusers' `step`: with N steps and `solver_order` k, step i uses order 1 when k = 1, at
+//! i = 0, or at the last step when `euler_at_final`, or `lower_order_final` with N < 15, or
+//! `final_sigmas_type = zero`; otherwise order 2 when k = 2, at i = 1, or at step N − 2 when
+//! `lower_order_final` with N < 15; otherwise order 3. A plan remembers
+//! (the highest order it uses) − 1 outputs: [`DpmSolverPlan::history_len`] buffers.
+//!
+//! # Timesteps and sigmas
+//!
+//! diffusers' `DPMSolverMultistepScheduler.set_timesteps` spaces its timesteps differently from
+//! `DDIMScheduler` for two of the three spacings:
+//!
+//! - `linspace`: round(linspace(0, T − 1, N + 1)), reversed, without its last element (0). That
+//!   is the first N elements of the core's `linspace` array for N + 1 steps.
+//! - `leading`: k·⌊T/(N + 1)⌋ + `steps_offset` for k = N … 1: the first N elements of the core's
+//!   `leading` array for N + 1 steps.
+//! - `trailing`: as DDIM, round(T − k·T/N) − 1 for k = 0 … N − 1. For the N where diffusers'
+//!   `numpy.arange` makes N + 1 elements (T = 1000: N = 61, 103, 121, …) diffusers runs an extra
+//!   step at timestep −1 (whose sigma `numpy.interp` clamps to σ at t = 0); the core runs the N
+//!   steps asked for, as it does for DDIM (see [`crate::TimestepSpacing::Trailing`]).
+//!
+//! Because linspace and leading take N + 1 points, N must be below T for them.
+//!
+//! diffusers' sigma of timestep t is √((1 − ᾱ_t)/ᾱ_t), and its array has one more element after
+//! the N of the timesteps (`final_sigmas_type`): 0 (`zero`: the last step lands on x̂₀) or the
+//! sigma of t = 0 (`sigma_min`). [`DpmSolverPlan::sigmas`] returns that array. With
+//! `rescale_betas_zero_snr`, diffusers replaces ᾱ_{T−1} = 0 by 2⁻²⁴ so that the first sigma is
+//! finite; so does the plan.
+//!
+//! # Where the core differs from diffusers
+//!
+//! - `dpmsolver` with `final_sigmas_type = zero`: diffusers refuses it (its formula gives
+//!   0·∞ at σ_t = 0). The plan takes the limit σ_t → 0 of the first-order step,
+//!   x_t = (x − σ_s₀·ε̂)/α_s₀ = x̂₀, which is what the `dpmsolver++` step gives there too.
+//! - [`SampleClipping::Range`] (`clip_sample`) is not a `DPMSolverMultistepScheduler` option; the
+//!   plan accepts it and clamps x̂₀ as DDIM does. Dynamic thresholding (`thresholding`) is
+//!   diffusers': x̂₀ is thresholded before it is remembered (`dpmsolver++`), or ε̂ is recomputed
+//!   from the thresholded x̂₀ (`dpmsolver`).
+//! - Not supported: `sde-dpmsolver++`/`sde-dpmsolver`, Karras/exponential/beta/lu/flow sigmas,
+//!   `lambda_min_clipped` other than −∞, custom timesteps, and models with variance channels
+//!   (diffusers keeps their first 3 channels, whatever the sample has).
+//!
+//! ```
+//! use diffusion_core::{DpmSolverConfig, DpmSolverPlan, ScheduleConfig, TimestepConfig,
+//!     TimestepSpacing};
+//!
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
+//! // DPM-Solver++ 2M, diffusers' defaults.
+//! let plan: DpmSolverPlan<10> =
+//!     DpmSolverPlan::new(&ScheduleConfig::default(), &timesteps, &DpmSolverConfig::default())?;
+//! assert_eq!(plan.timesteps().next(), Some(999));
+//! assert_eq!(plan.history_len(), 1); // one remembered x̂₀
+//!
+//! let mut x = [0.5f32; 16]; // x_T
+//! let mut buffer = [0.0f32; 16]; // history_len() · 16 floats
+//! let mut history = plan.history(&mut buffer, x.len())?;
+//! for i in 0..plan.len() {
+//!     let epsilon = [0.0f32; 16]; // the model's prediction at plan.timesteps().nth(i)
+//!     plan.step(i, &mut x, &epsilon, &mut history, &mut [])?;
+//! }
+//! // With ε̂ = 0 every x̂₀ is x/α, and each step maps x to x·α_t/α_s: the run ends at x_T/α_999,
+//! // and 1/α = √(σ² + 1) for diffusers' sigma σ.
+//! let first_sigma = plan.sigmas().next().unwrap();
+//! let expected = 0.5 * (first_sigma * first_sigma + 1.0).sqrt();
+//! assert!((x[0] / expected - 1.0).abs() < 1e-5);
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
+
+use core::str::FromStr;
+
+use heapless::Vec;
+
+use crate::clipping::SampleClipping;
+use crate::error::{Error, NameKind, SliceKind};
+use crate::multistep::{Memory, MultistepHistory, MultistepWeights, Slots};
+use crate::prediction::PredictionType;
+use crate::schedule::ScheduleConfig;
+use crate::timesteps::{TimestepConfig, TimestepSpacing};
+
+/// What the solver integrates (diffusers `algorithm_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DpmSolverAlgorithm {
+    /// `dpmsolver++` (Lu et al. 2022b): the data prediction x̂₀.
+    #[default]
+    DpmSolverPlusPlus,
+    /// `dpmsolver` (Lu et al. 2022a): the noise prediction ε̂.
+    DpmSolver,
+}
+
+impl FromStr for DpmSolverAlgorithm {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "dpmsolver++" => Ok(DpmSolverAlgorithm::DpmSolverPlusPlus),
+            "dpmsolver" => Ok(DpmSolverAlgorithm::DpmSolver),
+            _ => Err(Error::UnknownName(NameKind::DpmSolverAlgorithm)),
+        }
+    }
+}
+
+/// The second-order step's form (diffusers `solver_type`); order 3 has one form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DpmSolverType {
+    /// `midpoint`: k₁ = ½·(the D₀ weight).
+    #[default]
+    Midpoint,
+    /// `heun`: k₁ = α_t·((e^{−h} − 1)/h + 1) (`dpmsolver++`), −σ_t·((e^{h} − 1)/h − 1) (`dpmsolver`).
+    Heun,
+}
+
+impl FromStr for DpmSolverType {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "midpoint" => Ok(DpmSolverType::Midpoint),
+            "heun" => Ok(DpmSolverType::Heun),
+            _ => Err(Error::UnknownName(NameKind::DpmSolverType)),
+        }
+    }
+}
+
+/// The sigma after the last timestep (diffusers `final_sigmas_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FinalSigmasType {
+    /// `zero`: σ = 0, the last step lands on x̂₀ (and is always first order).
+    #[default]
+    Zero,
+    /// `sigma_min`: σ = √((1 − ᾱ_0)/ᾱ_0), the sigma of training timestep 0.
+    SigmaMin,
+}
+
+impl FromStr for FinalSigmasType {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "zero" => Ok(FinalSigmasType::Zero),
+            "sigma_min" => Ok(FinalSigmasType::SigmaMin),
+            _ => Err(Error::UnknownName(NameKind::FinalSigmasType)),
+        }
+    }
+}
+
+/// Everything about a DPM-Solver run that is not the schedule or the timesteps, by diffusers'
+/// names. The default is diffusers': DPM-Solver++ 2M, midpoint, `lower_order_final`, final sigma
+/// 0, ε-prediction, no thresholding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DpmSolverConfig {
+    /// `algorithm_type`.
+    pub algorithm_type: DpmSolverAlgorithm,
+    /// `solver_order`: 1, 2 or 3.
+    pub solver_order: u8,
+    /// `solver_type`.
+    pub solver_type: DpmSolverType,
+    /// `lower_order_final`: with fewer than 15 steps, the last step is first order and the one
+    /// before it at most second order.
+    pub lower_order_final: bool,
+    /// `euler_at_final`: the last step is first order.
+    pub euler_at_final: bool,
+    /// `final_sigmas_type`.
+    pub final_sigmas_type: FinalSigmasType,
+    /// `prediction_type`.
+    pub prediction_type: PredictionType,
+    /// `thresholding` (with `dynamic_thresholding_ratio`, `sample_max_value`), or a clamp of x̂₀
+    /// (not a diffusers option for this scheduler).
+    pub clipping: SampleClipping,
+}
+
+impl Default for DpmSolverConfig {
+    fn default() -> Self {
+        DpmSolverConfig {
+            algorithm_type: DpmSolverAlgorithm::DpmSolverPlusPlus,
+            solver_order: 2,
+            solver_type: DpmSolverType::Midpoint,
+            lower_order_final: true,
+            euler_at_final: false,
+            final_sigmas_type: FinalSigmasType::Zero,
+            prediction_type: PredictionType::Epsilon,
+            clipping: SampleClipping::None,
+        }
+    }
+}
+
+impl DpmSolverConfig {
+    /// Checks the order and the clipping parameters.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(1..=3).contains(&self.solver_order) {
+            return Err(Error::InvalidSolverOrder {
+                order: self.solver_order,
+            });
+        }
+        self.clipping.validate()
+    }
+
+    /// The order diffusers' `step` uses at step `index` of `count` (see the module docs).
+    fn order_at(&self, index: usize, count: usize) -> u8 {
+        let few_steps = self.lower_order_final && count < 15;
+        let lower_order_final = index + 1 == count
+            && (self.euler_at_final
+                || few_steps
+                || self.final_sigmas_type == FinalSigmasType::Zero);
+        let lower_order_second = index + 2 == count && few_steps;
+        if self.solver_order == 1 || index < 1 || lower_order_final {
+            1
+        } else if self.solver_order == 2 || index < 2 || lower_order_second {
+            2
+        } else {
+            3
+        }
+    }
+}
+
+/// One step's data: public only through the plan's accessors.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+struct DpmSolverStep {
+    timestep: u32,
+    /// ᾱ as the step uses it (2⁻²⁴ for a zero-SNR ᾱ_{T−1}).
+    alpha_cumprod: f32,
+    order: u8,
+    weights: MultistepWeights,
+}
+
+/// A point of the noise schedule in the solver's variables, in f64.
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    alpha: f64,
+    sigma: f64,
+    lambda: f64,
+}
+
+impl Point {
+    /// α = √ᾱ, σ = √(1 − ᾱ), λ = ln α − ln σ (+∞ at σ = 0).
+    fn new(alpha_cumprod: f64) -> Point {
+        let alpha = libm::sqrt(alpha_cumprod);
+        let sigma = libm::sqrt(1.0 - alpha_cumprod);
+        let lambda = if sigma == 0.0 {
+            f64::INFINITY
+        } else {
+            libm::log(alpha) - libm::log(sigma)
+        };
+        Point {
+            alpha,
+            sigma,
+            lambda,
+        }
+    }
+}
+
+/// A realized DPM-Solver run of at most `CAPACITY` steps: its timesteps, the order of each step
+/// and every weight, computed once (O(T) time, O(steps) memory, like [`crate::Plan`]).
+#[derive(Clone, Debug)]
+pub struct DpmSolverPlan<const CAPACITY: usize> {
+    steps: Vec<DpmSolverStep, CAPACITY>,
+    final_sigma: f32,
+    history_len: usize,
+    clipping: SampleClipping,
+}
+
+impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
+    /// A plan with no steps, as a constant (for a `static`, filled by [`Self::rebuild`]).
+    pub const fn empty() -> Self {
+        DpmSolverPlan {
+            steps: Vec::new(),
+            final_sigma: 0.0,
+            history_len: 0,
+            clipping: SampleClipping::None,
+        }
+    }
+
+    /// Validates the three configs and computes every step.
+    pub fn new(
+        schedule: &ScheduleConfig<'_>,
+        timesteps: &TimestepConfig,
+        config: &DpmSolverConfig,
+    ) -> Result<Self, Error> {
+        let mut plan = Self::empty();
+        plan.rebuild(schedule, timesteps, config)?;
+        Ok(plan)
+    }
+
+    /// [`Self::new`] in place. On error the plan is left empty.
+    #[inline(always)]
+    pub fn rebuild(
+        &mut self,
+        schedule: &ScheduleConfig<'_>,
+        timesteps: &TimestepConfig,
+        config: &DpmSolverConfig,
+    ) -> Result<(), Error> {
+        self.steps.clear();
+        self.history_len = 0;
+        let result = self.fill(schedule, timesteps, config);
+        if result.is_err() {
+            self.steps.clear();
+            self.history_len = 0;
+        }
+        result
+    }
+
+    #[inline(always)]
+    fn fill(
+        &mut self,
+        schedule: &ScheduleConfig<'_>,
+        timesteps: &TimestepConfig,
+        config: &DpmSolverConfig,
+    ) -> Result<(), Error> {
+        let train_timesteps = schedule.num_train_timesteps;
+        let alphas_cumprod = schedule.alphas_cumprod()?;
+        config.validate()?;
+        let count = timesteps.num_inference_steps;
+        // linspace and leading: the first N of the N + 1 points of the core's array.
+        let realized = match timesteps.spacing {
+            TimestepSpacing::Trailing => *timesteps,
+            _ => TimestepConfig {
+                num_inference_steps: count.saturating_add(1),
+                ..*timesteps
+            },
+        };
+        let invalid_count = Error::InvalidStepCount {
+            steps: count,
+            num_train_timesteps: train_timesteps,
+        };
+        if count == 0 {
+            return Err(invalid_count);
+        }
+        let planned = realized
+            .timesteps(train_timesteps)
+            .map_err(|error| match error {
+                Error::InvalidStepCount { .. } => invalid_count,
+                other => other,
+            })?;
+        let count = count as usize;
+        if count > CAPACITY {
+            return Err(Error::CapacityExceeded {
+                needed: count,
+                capacity: CAPACITY,
+            });
+        }
+        let steps = &mut self.steps;
+        for timestep in planned.take(count) {
+            let entry = DpmSolverStep {
+                timestep,
+                ..DpmSolverStep::default()
+            };
+            steps.push(entry).map_err(|_| Error::CapacityExceeded {
+                needed: CAPACITY + 1,
+                capacity: CAPACITY,
+            })?;
+        }
+
+        // One ascending pass over ᾱ fills the descending plan from its end.
+        let mut first_alpha_cumprod = 1.0f32;
+        let mut pending = steps.iter_mut().rev().peekable();
+        for (t, alpha_cumprod) in alphas_cumprod {
+            let mut alpha_cumprod = alpha_cumprod as f32;
+            // diffusers: "close to 0 without being 0 so first sigma is not inf".
+            if schedule.rescale_betas_zero_snr && t + 1 == train_timesteps {
+                alpha_cumprod = libm::ldexpf(1.0, -24);
+            }
+            if t == 0 {
+                first_alpha_cumprod = alpha_cumprod;
+            }
+            if let Some(step) = pending.next_if(|step| step.timestep == t) {
+                step.alpha_cumprod = alpha_cumprod;
+            }
+        }
+        let final_point = match config.final_sigmas_type {
+            FinalSigmasType::Zero => Point::new(1.0),
+            FinalSigmasType::SigmaMin => Point::new(first_alpha_cumprod as f64),
+        };
+        self.final_sigma = match config.final_sigmas_type {
+            FinalSigmasType::Zero => 0.0,
+            FinalSigmasType::SigmaMin => sigma_of(first_alpha_cumprod),
+        };
+
+        let mut highest_order = 1;
+        for index in 0..count {
+            let point = |i: usize| steps.get(i).map(|s| Point::new(s.alpha_cumprod as f64));
+            let (Some(current), Some(entry)) = (point(index), steps.get(index).copied()) else {
+                break;
+            };
+            let next = point(index + 1).unwrap_or(final_point);
+            let order = config.order_at(index, count);
+            let earlier = [
+                index.checked_sub(1).and_then(point),
+                index.checked_sub(2).and_then(point),
+            ];
+            let weights = weights(config, order, current, next, earlier, entry.alpha_cumprod);
+            if !weights.is_finite() {
+                return Err(Error::DegenerateSchedule {
+                    timestep: entry.timestep,
+                });
+            }
+            highest_order = highest_order.max(order);
+            if let Some(step) = steps.get_mut(index) {
+                step.order = order;
+                step.weights = weights.to_f32();
+            }
+        }
+        self.history_len = highest_order as usize - 1;
+        self.clipping = config.clipping;
+        Ok(())
+    }
+
+    /// Number of steps (model evaluations).
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether the plan has no steps (never true for a plan that was built).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The timestep of every step, in the order they run (descending): diffusers' `timesteps`.
+    pub fn timesteps(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.steps.iter().map(|step| step.timestep)
+    }
+
+    /// diffusers' `sigmas`: √((1 − ᾱ_t)/ᾱ_t) of every step, then the final sigma (N + 1 values).
+    pub fn sigmas(&self) -> impl Iterator<Item = f32> + '_ {
+        self.steps
+            .iter()
+            .map(|step| sigma_of(step.alpha_cumprod))
+            .chain(core::iter::once(self.final_sigma).filter(|_| !self.steps.is_empty()))
+    }
+
+    /// The order (1, 2 or 3) each step uses, in order.
+    pub fn orders(&self) -> impl ExactSizeIterator<Item = u8> + '_ {
+        self.steps.iter().map(|step| step.order)
+    }
+
+    /// How many sample-sized buffers the solver remembers: (the highest order it uses) − 1.
+    /// A [`MultistepHistory`] for `values` floats needs `history_len() · values` of them.
+    pub fn history_len(&self) -> usize {
+        self.history_len
+    }
+
+    /// The memory of a run over `values` floats (one sample, or a whole batch for
+    /// [`Self::step_batch`]) in `buffer`, which must hold exactly `history_len() · values`
+    /// floats. Its contents do not matter; the history expects step 0 first.
+    pub fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, self.history_len, values)
+    }
+
+    /// Step `index` on one sample, in place: x at this step's timestep → x at the next one.
+    /// `model_output` is the model's output for this sample at this step's timestep;
+    /// `history` is this run's memory (made by [`Self::history`] for `sample.len()` floats) and
+    /// must have run steps 0 … index − 1; `scratch` is needed only for dynamic thresholding (at
+    /// least as long as the sample) and may be empty otherwise. On error nothing is modified.
+    #[inline(always)]
+    pub fn step(
+        &self,
+        index: usize,
+        sample: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.step_batch(index, 1, sample, model_output, history, scratch)
+    }
+
+    /// Step `index` on a batch of `batch` samples laid out sample after sample (NCHW), with
+    /// their `batch` model outputs and one history for the whole batch (made for
+    /// `samples.len()` floats). Each sample is thresholded on its own; otherwise the step is
+    /// element-wise, so sample i's result never depends on the batch.
+    #[inline(always)]
+    pub fn step_batch(
+        &self,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let step = self.steps.get(index).ok_or(Error::StepIndexOutOfRange {
+            index,
+            steps: self.steps.len(),
+        })?;
+        history.check(index, self.history_len, samples.len())?;
+        let per_sample = samples.len().checked_div(batch).unwrap_or(0);
+        if per_sample * batch != samples.len() {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::Samples,
+                expected: (per_sample + 1) * batch,
+                actual: samples.len(),
+            });
+        }
+        if model_output.len() != samples.len() {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::ModelOutput,
+                expected: samples.len(),
+                actual: model_output.len(),
+            });
+        }
+        if matches!(self.clipping, SampleClipping::DynamicThreshold { .. })
+            && scratch.len() < per_sample
+        {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::Scratch,
+                expected: per_sample,
+                actual: scratch.len(),
+            });
+        }
+        let buffers = self.history_len;
+        let (memory, write, read) = match (buffers, step.order) {
+            (0, _) => (Memory::None, 0, 0),
+            (1, 1) => (Memory::WriteOnly, 0, 0),
+            (1, _) => (Memory::PreviousInWriteSlot, 0, 0),
+            (_, order) => {
+                let write = index % 2;
+                let memory = match order {
+                    1 => Memory::WriteOnly,
+                    2 => Memory::PreviousInOtherSlot,
+                    _ => Memory::Both,
+                };
+                (memory, write, 1 - write)
+            }
+        };
+        if per_sample > 0 {
+            for (sample_index, (sample, output)) in samples
+                .chunks_mut(per_sample)
+                .zip(model_output.chunks(per_sample))
+                .enumerate()
+            {
+                let (write_slot, read_slot) = if memory == Memory::None {
+                    (&mut [][..], &[][..])
+                } else {
+                    history.slots(write, read, sample_index * per_sample, per_sample)
+                };
+                let slots = Slots {
+                    memory,
+                    write: write_slot,
+                    read: read_slot,
+                };
+                step.weights
+                    .apply(self.clipping, sample, output, slots, scratch)?;
+            }
+        }
+        history.advance(index);
+        Ok(())
+    }
+}
+
+/// diffusers' sigma √((1 − ᾱ)/ᾱ), from the f32 ᾱ in f64.
+fn sigma_of(alpha_cumprod: f32) -> f32 {
+    let a = alpha_cumprod as f64;
+    libm::sqrt((1.0 - a) / a) as f32
+}
+
+/// [`MultistepWeights`] in f64, before rounding.
+#[derive(Clone, Copy, Debug, Default)]
+struct Weights {
+    original: [f64; 2],
+    converted: [f64; 3],
+    next_from_sample: f64,
+    /// Weights of m₀, m₁, m₂.
+    next_from_outputs: [f64; 3],
+}
+
+impl Weights {
+    fn is_finite(&self) -> bool {
+        self.original
+            .iter()
+            .chain(&self.converted)
+            .chain(&self.next_from_outputs)
+            .chain(core::iter::once(&self.next_from_sample))
+            .all(|w| w.is_finite())
+    }
+
+    fn to_f32(self) -> MultistepWeights {
+        MultistepWeights {
+            original_from_sample: self.original[0] as f32,
+            original_from_model: self.original[1] as f32,
+            converted_from_sample: self.converted[0] as f32,
+            converted_from_model: self.converted[1] as f32,
+            converted_from_original: self.converted[2] as f32,
+            next_from_sample: self.next_from_sample as f32,
+            next_from_current: self.next_from_outputs[0] as f32,
+            next_from_previous: self.next_from_outputs[1] as f32,
+            next_from_second_previous: self.next_from_outputs[2] as f32,
+        }
+    }
+}
+
+/// The weights of one step of `order` from `current` to `next`, with the points of the one or
+/// two steps before it; `alpha_cumprod` is the current step's ᾱ (for the output conversion).
+fn weights(
+    config: &DpmSolverConfig,
+    order: u8,
+    current: Point,
+    next: Point,
+    earlier: [Option<Point>; 2],
+    alpha_cumprod: f32,
+) -> Weights {
+    let a = alpha_cumprod as f64;
+    let original = config.prediction_type.original_sample(a);
+    let plus_plus = config.algorithm_type == DpmSolverAlgorithm::DpmSolverPlusPlus;
+    let clipped = config.clipping != SampleClipping::None;
+    let converted = match (plus_plus, clipped) {
+        (true, false) => [original.from_sample, original.from_model, 0.0],
+        (true, true) => [0.0, 0.0, 1.0],
+        (false, false) => {
+            let epsilon = config.prediction_type.epsilon(a);
+            [epsilon.from_sample, epsilon.from_model, 0.0]
+        }
+        // ε̂ = (x − α·clip(x̂₀))/σ, as diffusers recomputes it after thresholding.
+        (false, true) => [1.0 / current.sigma, 0.0, -current.alpha / current.sigma],
+    };
+
+    let h = next.lambda - current.lambda;
+    let (next_from_sample, base, first_difference, second_difference) = if plus_plus {
+        // e = e^{−h} − 1; at σ_t = 0, h = +∞ and e = −1.
+        let e = libm::expm1(-h);
+        let first = next.alpha * (e / h + 1.0);
+        let second = -next.alpha * ((e + h) / (h * h) - 0.5);
+        (next.sigma / current.sigma, -next.alpha * e, first, second)
+    } else {
+        let e = libm::expm1(h);
+        // σ_t·(e^{h} − 1) = α_t·σ_s₀/α_s₀ − σ_t, finite at σ_t = 0 where e^{h} is not.
+        let base = if next.sigma == 0.0 {
+            -(next.alpha * current.sigma / current.alpha - next.sigma)
+        } else {
+            -next.sigma * e
+        };
+        let first = -next.sigma * (e / h - 1.0);
+        let second = -next.sigma * ((e - h) / (h * h) - 0.5);
+        (next.alpha / current.alpha, base, first, second)
+    };
+
+    let mut outputs = [base, 0.0, 0.0];
+    let ratio = |earlier: Option<Point>, later: Point| {
+        earlier.map_or(f64::NAN, |point| (later.lambda - point.lambda) / h)
+    };
+    match order {
+        1 => {}
+        2 => {
+            let r0 = ratio(earlier[0], current);
+            let k1 = match config.solver_type {
+                DpmSolverType::Midpoint => 0.5 * base,
+                DpmSolverType::Heun => first_difference,
+            };
+            // D₁ = (m₀ − m₁)/r₀.
+            outputs[0] += k1 / r0;
+            outputs[1] -= k1 / r0;
+        }
+        _ => {
+            let r0 = ratio(earlier[0], current);
+            let r1 = earlier[0].map_or(f64::NAN, |previous| ratio(earlier[1], previous));
+            // D₁₀ = (m₀ − m₁)/r₀, D₁₁ = (m₁ − m₂)/r₁, as weights of (m₀, m₁, m₂).
+            let d10 = [1.0 / r0, -1.0 / r0, 0.0];
+            let d11 = [0.0, 1.0 / r1, -1.0 / r1];
+            for k in 0..3 {
+                let difference = d10[k] - d11[k];
+                let d1 = d10[k] + r0 / (r0 + r1) * difference;
+                let d2 = difference / (r0 + r1);
+                outputs[k] += first_difference * d1 + second_difference * d2;
+            }
+        }
+    }
+    Weights {
+        original: [original.from_sample, original.from_model],
+        converted,
+        next_from_sample,
+        next_from_outputs: outputs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timesteps(steps: u32, spacing: TimestepSpacing) -> TimestepConfig {
+        TimestepConfig {
+            num_inference_steps: steps,
+            spacing,
+            steps_offset: 0,
+        }
+    }
+
+    fn plan(steps: u32, config: &DpmSolverConfig) -> DpmSolverPlan<32> {
+        let timesteps = timesteps(steps, TimestepSpacing::Trailing);
+        DpmSolverPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap()
+    }
+
+    #[test]
+    fn timesteps_take_n_of_n_plus_one_points_for_linspace_and_leading() {
+        let schedule = ScheduleConfig::default();
+        let config = DpmSolverConfig::default();
+        let collect = |spacing, offset| {
+            let timesteps = TimestepConfig {
+                steps_offset: offset,
+                ..timesteps(10, spacing)
+            };
+            let plan: DpmSolverPlan<10> =
+                DpmSolverPlan::new(&schedule, &timesteps, &config).unwrap();
+            plan.timesteps().collect::<heapless::Vec<u32, 10>>()
+        };
+        // numpy.linspace(0, 999, 11).round()[::-1][:-1]
+        assert_eq!(
+            collect(TimestepSpacing::Linspace, 0)[..],
+            [999, 899, 799, 699, 599, 500, 400, 300, 200, 100]
+        );
+        assert_eq!(
+            collect(TimestepSpacing::Leading, 1)[..],
+            [901, 811, 721, 631, 541, 451, 361, 271, 181, 91]
+        );
+        assert_eq!(
+            collect(TimestepSpacing::Trailing, 0)[..],
+            [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+        );
+        // N + 1 points must fit in T for linspace and leading; the error names N.
+        let all = timesteps(1000, TimestepSpacing::Linspace);
+        assert_eq!(
+            DpmSolverPlan::<1000>::new(&schedule, &all, &config).err(),
+            Some(Error::InvalidStepCount {
+                steps: 1000,
+                num_train_timesteps: 1000
+            })
+        );
+        let none = timesteps(0, TimestepSpacing::Trailing);
+        assert!(matches!(
+            DpmSolverPlan::<10>::new(&schedule, &none, &config),
+            Err(Error::InvalidStepCount { steps: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn orders_and_history_length() {
+        let third = DpmSolverConfig {
+            solver_order: 3,
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(10, &third);
+        assert!(plan.orders().eq([1, 2, 3, 3, 3, 3, 3, 3, 2, 1]));
+        assert_eq!(plan.history_len(), 2);
+        assert_eq!(plan.sigmas().count(), 11);
+        assert_eq!(plan.sigmas().last(), Some(0.0));
+        // Three steps never reach order 3: one buffer is enough.
+        let short = self::plan(3, &third);
+        assert!(short.orders().eq([1, 2, 1]));
+        assert_eq!(short.history_len(), 1);
+        let first = self::plan(
+            10,
+            &DpmSolverConfig {
+                solver_order: 1,
+                ..DpmSolverConfig::default()
+            },
+        );
+        assert_eq!(first.history_len(), 0);
+        for order in [0, 4] {
+            let config = DpmSolverConfig {
+                solver_order: order,
+                ..DpmSolverConfig::default()
+            };
+            let timesteps = timesteps(10, TimestepSpacing::Trailing);
+            assert_eq!(
+                DpmSolverPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &config).err(),
+                Some(Error::InvalidSolverOrder { order })
+            );
+        }
+        let mut capacity: DpmSolverPlan<5> = DpmSolverPlan::empty();
+        assert_eq!(
+            capacity.rebuild(
+                &ScheduleConfig::default(),
+                &timesteps(10, TimestepSpacing::Trailing),
+                &third
+            ),
+            Err(Error::CapacityExceeded {
+                needed: 10,
+                capacity: 5
+            })
+        );
+        assert!(capacity.is_empty() && capacity.history_len() == 0);
+    }
+
+    #[test]
+    fn history_size_and_step_order_are_checked() {
+        let plan = plan(10, &DpmSolverConfig::default());
+        let mut wrong = [0.0f32; 7];
+        assert_eq!(
+            plan.history(&mut wrong, 8).err(),
+            Some(Error::LengthMismatch {
+                slice: SliceKind::History,
+                expected: 8,
+                actual: 7
+            })
+        );
+        let mut buffer = [f32::NAN; 8];
+        let mut history = plan.history(&mut buffer, 8).unwrap();
+        let mut x = [0.25f32; 8];
+        let epsilon = [0.1f32; 8];
+        let refused = [
+            (
+                plan.step(1, &mut x, &epsilon, &mut history, &mut []),
+                Error::StepOutOfOrder {
+                    index: 1,
+                    expected: 0,
+                },
+            ),
+            (
+                plan.step(10, &mut x, &epsilon, &mut history, &mut []),
+                Error::StepIndexOutOfRange {
+                    index: 10,
+                    steps: 10,
+                },
+            ),
+            (
+                plan.step(0, &mut x[..7], &epsilon[..7], &mut history, &mut []),
+                Error::LengthMismatch {
+                    slice: SliceKind::Samples,
+                    expected: 8,
+                    actual: 7,
+                },
+            ),
+            (
+                plan.step(0, &mut x, &epsilon[..7], &mut history, &mut []),
+                Error::LengthMismatch {
+                    slice: SliceKind::ModelOutput,
+                    expected: 8,
+                    actual: 7,
+                },
+            ),
+            (
+                plan.step_batch(0, 3, &mut x, &epsilon, &mut history, &mut []),
+                Error::LengthMismatch {
+                    slice: SliceKind::Samples,
+                    expected: 9,
+                    actual: 8,
+                },
+            ),
+        ];
+        for (result, error) in refused {
+            assert_eq!(result, Err(error));
+        }
+        assert_eq!(x, [0.25; 8], "a refused step must not touch the sample");
+        assert_eq!(history.next_step(), 0);
+        // A history made for another order.
+        let third = self::plan(
+            10,
+            &DpmSolverConfig {
+                solver_order: 3,
+                ..DpmSolverConfig::default()
+            },
+        );
+        assert!(matches!(
+            third.step(0, &mut x, &epsilon, &mut history, &mut []),
+            Err(Error::LengthMismatch {
+                slice: SliceKind::History,
+                ..
+            })
+        ));
+        // In order, from a NaN-filled buffer: never read before written.
+        for index in 0..plan.len() {
+            plan.step(index, &mut x, &epsilon, &mut history, &mut [])
+                .unwrap();
+        }
+        assert!(x.iter().all(|v| v.is_finite()));
+        assert_eq!(
+            plan.step(0, &mut x, &epsilon, &mut history, &mut []),
+            Err(Error::StepOutOfOrder {
+                index: 0,
+                expected: 10
+            })
+        );
+        history.reset();
+        let mut again = [0.25f32; 8];
+        for index in 0..plan.len() {
+            plan.step(index, &mut again, &epsilon, &mut history, &mut [])
+                .unwrap();
+        }
+        assert_eq!(again, x, "a reset history reruns the same run");
+    }
+
+    #[test]
+    fn batch_samples_are_independent() {
+        let config = DpmSolverConfig {
+            solver_order: 3,
+            clipping: SampleClipping::DynamicThreshold {
+                ratio: 0.9,
+                max_value: 1.5,
+            },
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(10, &config);
+        let model = |x: &[f32], t: u32, out: &mut [f32]| {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = 0.5 * libm::sinf(v + 0.01 * t as f32);
+            }
+        };
+        let run = |batch: usize, x: &mut [f32]| {
+            let mut buffer = [0.0f32; 2 * 12];
+            let mut history = plan.history(&mut buffer[..2 * x.len()], x.len()).unwrap();
+            let mut output = [0.0f32; 12];
+            let mut scratch = [0.0f32; 6];
+            for (index, timestep) in plan.timesteps().enumerate() {
+                model(x, timestep, &mut output[..x.len()]);
+                plan.step_batch(
+                    index,
+                    batch,
+                    x,
+                    &output[..x.len()],
+                    &mut history,
+                    &mut scratch,
+                )
+                .unwrap();
+            }
+        };
+        let mut pair: [f32; 12] = core::array::from_fn(|i| i as f32 / 3.0 - 2.0);
+        let mut second: [f32; 6] = core::array::from_fn(|i| pair[6 + i]);
+        run(2, &mut pair);
+        run(1, &mut second);
+        assert_eq!(pair[6..], second);
+    }
+
+    #[test]
+    fn dpmsolver_final_step_to_zero_is_the_limit() {
+        // diffusers refuses dpmsolver with final sigma 0 (0·∞ in its formula); its limit is x̂₀.
+        let config = DpmSolverConfig {
+            algorithm_type: DpmSolverAlgorithm::DpmSolver,
+            solver_order: 1,
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(1, &config);
+        let mut x = [0.5f32, -1.0, 2.0];
+        let epsilon = [0.3f32, 0.1, -0.7];
+        let mut history = plan.history(&mut [], 3).unwrap();
+        plan.step(0, &mut x, &epsilon, &mut history, &mut [])
+            .unwrap();
+        let alpha_cumprod = {
+            let mut table = [0.0f32; 1000];
+            crate::fill_alphas_cumprod(&ScheduleConfig::default(), &mut table).unwrap();
+            table[999] as f64
+        };
+        for ((&got, x_t), e) in x.iter().zip([0.5f64, -1.0, 2.0]).zip([0.3f64, 0.1, -0.7]) {
+            let original = (x_t - libm::sqrt(1.0 - alpha_cumprod) * e) / libm::sqrt(alpha_cumprod);
+            assert!(
+                ((got as f64) / original - 1.0).abs() < 1e-6,
+                "{got} vs {original}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_parse_as_diffusers_writes_them() {
+        assert_eq!(
+            "dpmsolver++".parse(),
+            Ok(DpmSolverAlgorithm::DpmSolverPlusPlus)
+        );
+        assert_eq!("dpmsolver".parse(), Ok(DpmSolverAlgorithm::DpmSolver));
+        assert_eq!(
+            "sde-dpmsolver++".parse::<DpmSolverAlgorithm>(),
+            Err(Error::UnknownName(NameKind::DpmSolverAlgorithm))
+        );
+        assert_eq!("heun".parse(), Ok(DpmSolverType::Heun));
+        assert_eq!("sigma_min".parse(), Ok(FinalSigmasType::SigmaMin));
+        assert!("karras".parse::<FinalSigmasType>().is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! The state and the per-element pass of multistep solvers (DPM-Solver, and later UniPC, DEIS).
+//!
+//! A multistep solver of order k combines the model's current output with the converted outputs
+//! of the k − 1 steps before it. Those earlier outputs are the solver's memory; here they live in
+//! a [`MultistepHistory`], a caller-provided slice of `history_len · values` floats (one
+//! sample-sized buffer per remembered output), together with the index of the next step, so that a
+//! step run out of order or against a history of the wrong size is an [`Error`] rather than a
+//! silently wrong sample.
+//!
+//! Step i of a plan remembering L outputs writes its converted output into buffer i mod L, after
+//! reading there the output of step i − L (a ring: no copying between steps). With u the current
+//! converted output and h₁, h₂ the outputs of steps i − 1 and i − 2, the pass is, per element,
+//!
+//! ```text
+//! x̂₀      = clip(w_x·x + w_m·m)                       (only when clipping)
+//! u       = u_x·x + u_m·m  or  u_x·x + u₀·x̂₀          (without / with clipping)
+//! x_next  = a·x + c₀·u + c₁·h₁ + c₂·h₂
+//! ```
+//!
+//! with every weight precomputed in f64 and stored in f32, and plain f32 arithmetic (no fused
+//! multiply-add) so that every target gets the same bits.
+
+use crate::clipping::{SampleClipping, quantile};
+use crate::error::{Error, SliceKind};
+
+/// A multistep solver's memory: earlier converted model outputs in a caller-provided slice, and
+/// the index of the step that may run next.
+///
+/// Made by a plan (e.g. [`crate::DpmSolverPlan::history`]), which checks the slice's length:
+/// `history_len · values` floats, `values` being the length of the sample (or of the whole batch)
+/// the steps will update. A new history expects step 0; [`MultistepHistory::reset`] starts a run
+/// over with the same slice. Its contents before a run do not matter: no step reads a buffer that
+/// an earlier step of the same run has not written.
+#[derive(Debug)]
+pub struct MultistepHistory<'a> {
+    buffer: &'a mut [f32],
+    buffers: usize,
+    values: usize,
+    next_step: usize,
+}
+
+impl<'a> MultistepHistory<'a> {
+    /// Checks that `buffer` holds exactly `buffers` buffers of `values` floats each.
+    pub(crate) fn new(buffer: &'a mut [f32], buffers: usize, values: usize) -> Result<Self, Error> {
+        let expected = buffers.checked_mul(values).ok_or(Error::LengthMismatch {
+            slice: SliceKind::History,
+            expected: usize::MAX,
+            actual: buffer.len(),
+        })?;
+        if buffer.len() != expected {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::History,
+                expected,
+                actual: buffer.len(),
+            });
+        }
+        Ok(MultistepHistory {
+            buffer,
+            buffers,
+            values,
+            next_step: 0,
+        })
+    }
+
+    /// The index of the step this history expects next (0 for a new or reset history).
+    pub fn next_step(&self) -> usize {
+        self.next_step
+    }
+
+    /// The number of floats per buffer: the length of the sample or batch it serves.
+    pub fn values(&self) -> usize {
+        self.values
+    }
+
+    /// Starts a new run: the next step must be step 0. The buffers keep their values, which the
+    /// new run overwrites before it reads them.
+    pub fn reset(&mut self) {
+        self.next_step = 0;
+    }
+
+    /// Checks that step `index` of a plan remembering `buffers` outputs may run on `values`
+    /// floats: the size this history was made for and the order of steps.
+    pub(crate) fn check(&self, index: usize, buffers: usize, values: usize) -> Result<(), Error> {
+        if self.buffers != buffers {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::History,
+                expected: buffers.saturating_mul(self.values),
+                actual: self.buffer.len(),
+            });
+        }
+        if self.values != values {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::Samples,
+                expected: self.values,
+                actual: values,
+            });
+        }
+        if index != self.next_step {
+            return Err(Error::StepOutOfOrder {
+                index,
+                expected: self.next_step,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records that step `index` ran.
+    pub(crate) fn advance(&mut self, index: usize) {
+        self.next_step = index + 1;
+    }
+
+    /// Buffer `slot` restricted to `range` (for one sample of a batch), as the two roles a step
+    /// needs: the slot it writes (and may read first) and another slot it only reads.
+    pub(crate) fn slots(
+        &mut self,
+        write: usize,
+        read: usize,
+        start: usize,
+        count: usize,
+    ) -> (&mut [f32], &[f32]) {
+        let values = self.values;
+        let Some((low, high)) = self.buffer.split_at_mut_checked(write.max(read) * values) else {
+            return (&mut [], &[]);
+        };
+        let (write_part, read_part): (&mut [f32], &[f32]) = if write < read {
+            (&mut low[write * values..], high)
+        } else if write > read {
+            (high, &low[read * values..])
+        } else {
+            (high, &[])
+        };
+        // In range for a checked history; empty (never a panic) otherwise.
+        let write_slice = write_part.get_mut(start..start + count).unwrap_or_default();
+        let read_slice = read_part.get(start..start + count).unwrap_or_default();
+        (write_slice, read_slice)
+    }
+}
+
+/// min(max(x, low), high), keeping NaN, without `f32::clamp`'s panic path (see `step.rs`).
+#[inline(always)]
+fn clamp(x: f32, low: f32, high: f32) -> f32 {
+    if x < low {
+        low
+    } else if x > high {
+        high
+    } else {
+        x
+    }
+}
+
+/// The weights of one multistep step (see the module docs). Not public: a plan's internals.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub(crate) struct MultistepWeights {
+    /// w_x, w_m: x̂₀ from the sample and the model output (read only when clipping).
+    pub original_from_sample: f32,
+    pub original_from_model: f32,
+    /// u_x, u_m, u₀: the converted output from x, m and the clipped x̂₀.
+    pub converted_from_sample: f32,
+    pub converted_from_model: f32,
+    pub converted_from_original: f32,
+    /// a, c₀, c₁, c₂.
+    pub next_from_sample: f32,
+    pub next_from_current: f32,
+    pub next_from_previous: f32,
+    pub next_from_second_previous: f32,
+}
+
+/// Where a step finds the outputs it combines, given the ring of `buffers` slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Memory {
+    /// Nothing remembered (a plan of order 1).
+    None,
+    /// First order: only write the current output into the write slot.
+    WriteOnly,
+    /// Second order, one slot: read h₁ from the write slot, then overwrite it.
+    PreviousInWriteSlot,
+    /// Second order, two slots: h₁ from the other slot.
+    PreviousInOtherSlot,
+    /// Third order, two slots: h₂ from the write slot (then overwritten), h₁ from the other.
+    Both,
+}
+
+/// One sample's part of the history slots a step uses, and how it uses them.
+pub(crate) struct Slots<'s> {
+    pub memory: Memory,
+    /// The slot the step writes (and reads first where `memory` says so).
+    pub write: &'s mut [f32],
+    /// The other slot, read only.
+    pub read: &'s [f32],
+}
+
+impl MultistepWeights {
+    /// Applies the step to one sample (`sample`, `model_output` and the slots all of its
+    /// length), computing x̂₀'s threshold in `scratch` for dynamic thresholding.
+    #[inline(always)]
+    pub(crate) fn apply(
+        &self,
+        clipping: SampleClipping,
+        sample: &mut [f32],
+        model_output: &[f32],
+        slots: Slots<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let (w_x, w_m) = (self.original_from_sample, self.original_from_model);
+        let (u_x, u_m, u_0) = (
+            self.converted_from_sample,
+            self.converted_from_model,
+            self.converted_from_original,
+        );
+        match clipping {
+            SampleClipping::None => {
+                self.combine(slots, sample, model_output, |x, m| u_x * x + u_m * m);
+            }
+            SampleClipping::Range(range) => {
+                self.combine(slots, sample, model_output, |x, m| {
+                    u_x * x + u_0 * clamp(w_x * x + w_m * m, -range, range)
+                });
+            }
+            SampleClipping::DynamicThreshold { ratio, max_value } => {
+                let count = sample.len();
+                let available = scratch.len();
+                let scratch = scratch.get_mut(..count).ok_or(Error::LengthMismatch {
+                    slice: SliceKind::Scratch,
+                    expected: count,
+                    actual: available,
+                })?;
+                for ((slot, &x), &m) in scratch.iter_mut().zip(sample.iter()).zip(model_output) {
+                    *slot = libm::fabsf(w_x * x + w_m * m);
+                }
+                let threshold = clamp(quantile(scratch, ratio), 1.0, max_value);
+                self.combine(slots, sample, model_output, |x, m| {
+                    u_x * x + u_0 * (clamp(w_x * x + w_m * m, -threshold, threshold) / threshold)
+                });
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn combine(
+        &self,
+        slots: Slots<'_>,
+        sample: &mut [f32],
+        model_output: &[f32],
+        convert: impl Fn(f32, f32) -> f32,
+    ) {
+        let Slots {
+            memory,
+            write: write_slot,
+            read: read_slot,
+        } = slots;
+        let a = self.next_from_sample;
+        let c_0 = self.next_from_current;
+        let c_1 = self.next_from_previous;
+        let c_2 = self.next_from_second_previous;
+        let pairs = sample.iter_mut().zip(model_output);
+        match memory {
+            Memory::None => {
+                for (x, &m) in pairs {
+                    let current = convert(*x, m);
+                    *x = a * *x + c_0 * current;
+                }
+            }
+            Memory::WriteOnly => {
+                for ((x, &m), slot) in pairs.zip(write_slot.iter_mut()) {
+                    let current = convert(*x, m);
+                    *x = a * *x + c_0 * current;
+                    *slot = current;
+                }
+            }
+            Memory::PreviousInWriteSlot => {
+                for ((x, &m), slot) in pairs.zip(write_slot.iter_mut()) {
+                    let current = convert(*x, m);
+                    *x = a * *x + c_0 * current + c_1 * *slot;
+                    *slot = current;
+                }
+            }
+            Memory::PreviousInOtherSlot => {
+                for (((x, &m), slot), &previous) in pairs.zip(write_slot.iter_mut()).zip(read_slot)
+                {
+                    let current = convert(*x, m);
+                    *x = a * *x + c_0 * current + c_1 * previous;
+                    *slot = current;
+                }
+            }
+            Memory::Both => {
+                for (((x, &m), slot), &previous) in pairs.zip(write_slot.iter_mut()).zip(read_slot)
+                {
+                    let current = convert(*x, m);
+                    *x = a * *x + c_0 * current + c_1 * previous + c_2 * *slot;
+                    *slot = current;
+                }
+            }
+        }
+    }
+}
