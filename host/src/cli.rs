@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::device::DeviceId;
 use crate::output::PngScale;
-use crate::shard::Shard;
+use crate::shard::ShardSpec;
 
 /// `--sample-size H` or `H,W`: both positive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,9 +75,11 @@ pub struct Cli {
     #[arg(long, value_name = "B")]
     pub batch: Option<usize>,
 
-    /// Run only shard K of N (0-based): samples K·S/N ..< (K+1)·S/N of the S samples.
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<Shard>,
+    /// Run only shard K of N (0-based): samples K·S/N ..< (K+1)·S/N of the S samples. auto: K
+    /// and N from a Slurm job array or a Kubernetes Indexed Job (N from auto/N or
+    /// HOST_SHARD_COUNT there).
+    #[arg(long, value_name = "K/N|auto[/N]")]
+    pub shard: Option<ShardSpec>,
 
     /// diffusers scheduler_config.json [default: the one next to the model, if any].
     #[arg(long, value_name = "FILE")]
@@ -168,9 +171,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Auto)]
     pub ep: ExecutionProviderKind,
 
-    /// GPU index for CUDA and TensorRT.
-    #[arg(long, default_value_t = 0)]
-    pub device_id: i32,
+    /// GPU index for CUDA and TensorRT; auto: 0 when CUDA_VISIBLE_DEVICES names one GPU, else
+    /// the local rank (SLURM_LOCALID, LOCAL_RANK).
+    #[arg(long, default_value = "0", value_name = "N|auto")]
+    pub device_id: DeviceId,
 
     /// Intra-op threads of the CPU provider [default: ONNX Runtime's choice].
     #[arg(long, value_name = "N")]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod device;
 pub mod dispatch;
 pub mod finite;
 pub mod init_noise;
@@ -55,7 +56,15 @@ pub fn run(cli: Cli) -> Result<()> {
     if num_samples == 0 {
         bail!("--num-samples must be at least 1");
     }
-    let shard = cli.shard.unwrap_or(Shard::ALL);
+    let variable = |name: &str| std::env::var(name).ok();
+    let shard = match cli.shard {
+        Some(spec) => spec.resolve(variable).map_err(anyhow::Error::msg)?,
+        None => Shard::ALL,
+    };
+    let device_id = cli
+        .device_id
+        .resolve(variable)
+        .map_err(anyhow::Error::msg)?;
     let samples = shard.samples(num_samples);
     if samples.is_empty() {
         bail!(
@@ -80,7 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let environment = runtime::init(&library)?;
     let options = runtime::SessionOptions {
         threads: cli.threads,
-        device_id: cli.device_id,
+        device_id,
         trt_cache: cli.trt_cache.clone(),
         trt_fp16: cli.trt_fp16,
     };
