@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod finite;
 pub mod init_noise;
 pub mod interrupt;
+pub mod manifest;
 pub mod output;
 pub mod progress;
 pub mod runtime;
@@ -23,6 +24,7 @@ use anyhow::{Context, Result, bail};
 
 use cli::{Cli, SampleSize};
 use init_noise::InitNoise;
+use manifest::{JobIdentity, Manifest};
 use output::Outputs;
 use progress::Progress;
 use sampling::{Geometry, Job};
@@ -83,6 +85,7 @@ pub fn run(cli: Cli) -> Result<()> {
         grid_path.as_deref(),
         cli.out_dir.as_deref(),
         cli.save_npy.as_deref(),
+        samples.clone(),
     )?;
 
     let library = runtime::locate_library(cli.ort_library.as_deref())?;
@@ -127,6 +130,23 @@ pub fn run(cli: Cli) -> Result<()> {
         geometry,
     };
 
+    // What the manifests say the samples are (hashing the model only when one is written).
+    let identity = match outputs.wants_manifest() {
+        true => Some(JobIdentity {
+            model_sha256: manifest::sha256_file(&cli.onnx)?,
+            sampler: manifest::sampler_fields(&resolved),
+            total_samples: num_samples,
+            seed: cli.seed,
+            noise: "v1".into(),
+            sample_shape: [geometry.channels, geometry.height, geometry.width],
+            init_noise_sha256: cli
+                .init_noise
+                .as_deref()
+                .map(manifest::sha256_file)
+                .transpose()?,
+        }),
+        false => None,
+    };
     let sample_count = samples.end - samples.start;
     let mut stream = outputs.begin(geometry, samples.clone(), cli.png_scale)?;
     let model_calls = sample_count
@@ -149,7 +169,19 @@ pub fn run(cli: Cli) -> Result<()> {
     progress.finish();
     let timing = sampled?;
     let sampling_time = sampling_started.elapsed();
-    let written = stream.finish()?;
+    let manifest = match &identity {
+        Some(job) => Some(Manifest {
+            format: manifest::FORMAT.into(),
+            job: job.clone(),
+            samples: [samples.start, samples.end],
+            complete: true,
+            host_version: env!("CARGO_PKG_VERSION").into(),
+            provider: open.provider.name().into(),
+            model_file: cli.onnx.display().to_string(),
+        }),
+        None => None,
+    };
+    let written = stream.finish(manifest.as_ref())?;
 
     let report = summary::Summary {
         provider: open.provider,

@@ -23,6 +23,7 @@ use npyz::WriterBuilder;
 use tempfile::NamedTempFile;
 
 use crate::interrupt;
+use crate::manifest::Manifest;
 use crate::sampling::Geometry;
 
 /// Pixels between grid cells.
@@ -216,15 +217,19 @@ pub struct Outputs {
     grid: Option<(Pending, ImageFormat)>,
     npy: Option<Pending>,
     directory: Option<OutDir>,
+    /// The manifests of the `.npy` and of `--out-dir` ([`crate::manifest`]).
+    manifests: Vec<Pending>,
     created: CreatedDirectory,
 }
 
 impl Outputs {
-    /// Checks every target (extension, not a directory, writable) and reserves its temporary file.
+    /// Checks every target (extension, not a directory, writable) and reserves its temporary file;
+    /// `indices` (global) name the `--out-dir` manifest.
     pub fn prepare(
         grid: Option<&Path>,
         directory: Option<&Path>,
         npy: Option<&Path>,
+        indices: Range<u64>,
     ) -> Result<Self> {
         let grid = grid
             .map(|path| -> Result<_> {
@@ -280,12 +285,26 @@ impl Outputs {
                 })
             })
             .transpose()?;
+        let mut manifests = Vec::new();
+        if let Some(npy) = &npy {
+            manifests.push(Pending::new(&npy_manifest_path(&npy.target), "--save-npy")?);
+        }
+        if let Some(directory) = &directory {
+            let name = directory_manifest_name(&indices);
+            manifests.push(Pending::new(&directory.path.join(name), "--out-dir")?);
+        }
         Ok(Outputs {
             grid,
             npy,
             directory,
+            manifests,
             created,
         })
+    }
+
+    /// Whether any output carries a manifest (so that the model's hash is needed).
+    pub fn wants_manifest(&self) -> bool {
+        !self.manifests.is_empty()
     }
 
     /// Checks that the image outputs can hold samples of `channels`.
@@ -334,6 +353,7 @@ impl Outputs {
             npy,
             grid,
             directory: self.directory,
+            manifests: self.manifests,
             created: self.created,
             geometry,
             indices,
@@ -382,6 +402,7 @@ pub struct Stream {
     npy: Option<(Pending, npyz::NpyWriter<f32, BufWriter<File>>)>,
     grid: Option<GridOutput>,
     directory: Option<OutDir>,
+    manifests: Vec<Pending>,
     created: CreatedDirectory,
     geometry: Geometry,
     indices: Range<u64>,
@@ -437,9 +458,9 @@ impl Stream {
         Ok(())
     }
 
-    /// Finishes every output, syncs the file systems once, and renames each into place. Returns
-    /// one line per output for the summary.
-    pub fn finish(mut self) -> Result<Vec<String>> {
+    /// Finishes every output, syncs the file systems once, and renames each into place, the
+    /// manifests (`manifest` as JSON) last. Returns one line per output for the summary.
+    pub fn finish(mut self, manifest: Option<&Manifest>) -> Result<Vec<String>> {
         let total = self.indices.end - self.indices.start;
         if self.done != total {
             bail!(
@@ -471,6 +492,13 @@ impl Stream {
             });
             ready.push(grid.pending);
         }
+        let mut manifests = std::mem::take(&mut self.manifests);
+        if let Some(manifest) = manifest {
+            let text = manifest.to_json();
+            for pending in &mut manifests {
+                pending.fill(|writer| Ok(writer.write_all(text.as_bytes())?))?;
+            }
+        }
         interrupt::check(|| "while writing the outputs".into())?;
         // Data first, then the renames, each made durable by one sync per file system.
         let mut directories: Vec<PathBuf> =
@@ -500,10 +528,28 @@ impl Stream {
                 directory.path.display()
             ));
         }
+        // A manifest says its data is complete: it appears after the data.
+        if manifest.is_some() {
+            for pending in manifests {
+                pending.persist()?;
+            }
+        }
         sync_file_systems(directories.iter().map(PathBuf::as_path))?;
         self.created.0 = None;
         Ok(written)
     }
+}
+
+/// The manifest beside `--save-npy X.npy`: `X.npy.json`.
+pub fn npy_manifest_path(npy: &Path) -> PathBuf {
+    let mut name = npy.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// The manifest of the samples `indices` in `--out-dir`: `manifest_START-END.json`.
+pub fn directory_manifest_name(indices: &Range<u64>) -> String {
+    format!("manifest_{:06}-{:06}.json", indices.start, indices.end)
 }
 
 /// The file name of sample `index` (global) in `--out-dir`.

@@ -226,17 +226,8 @@ pub fn tensorrt_cache(model: &Path, options: &SessionOptions) -> Result<PathBuf>
     if let Some(directory) = &options.trt_cache {
         return Ok(directory.clone());
     }
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(model)
-        .with_context(|| format!("cannot read model {}", model.display()))?;
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read model {}", model.display()))?;
-    let digest = hasher.finalize();
-    let hex: String = digest[..12]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let hash = crate::manifest::sha256_file(model)?;
+    let hex = &hash[..24];
     let precision = if options.trt_fp16 { "fp16" } else { "fp32" };
     let base = dirs::cache_dir()
         .ok_or_else(|| anyhow!("no per-user cache directory (HOME unset): pass --trt-cache DIR"))?;
