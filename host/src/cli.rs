@@ -202,11 +202,35 @@ pub struct Cli {
     pub ort_library: Option<PathBuf>,
 }
 
+/// `host merge`: check the parts of a sharded job and assemble them.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "host merge", version, after_help = MERGE_AFTER_HELP)]
+pub struct MergeCli {
+    /// Write the merged samples here (the parts are .npy files written with --save-npy, each
+    /// with its manifest PART.npy.json beside it).
+    #[arg(long, value_name = "ALL.npy")]
+    pub save_npy: Option<PathBuf>,
+
+    /// Check that the manifests the shards wrote into this --out-dir cover the job exactly once.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// The parts (with --save-npy), in any order.
+    #[arg(value_name = "PART.npy")]
+    pub parts: Vec<PathBuf>,
+}
+
+const MERGE_AFTER_HELP: &str = "\
+Examples:
+  host merge --save-npy x0.npy parts/x0_*.npy
+  host merge --out-dir samples/";
+
 const AFTER_HELP: &str = "\
 Examples:
   host --onnx models/digits/unet.onnx --steps 25 --num-samples 64 --out grid.png
   host --onnx unet.onnx --scheduler ddpm --steps 1000 --save-npy x0.npy --seed 7
-  host --onnx unet.onnx --num-samples 10000 --shard 3/8 --out-dir samples/";
+  host --onnx unet.onnx --num-samples 10000 --shard 3/8 --out-dir samples/
+  host merge --save-npy x0.npy parts/x0_*.npy      (host merge --help)";
 
 /// The update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

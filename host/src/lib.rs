@@ -9,6 +9,7 @@ pub mod finite;
 pub mod init_noise;
 pub mod interrupt;
 pub mod manifest;
+pub mod merge;
 pub mod output;
 pub mod progress;
 pub mod runtime;

@@ -20,6 +20,20 @@ fn usage_error_line(error: &clap::Error) -> String {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|first| first == "merge")
+    {
+        let cli = match host::cli::MergeCli::try_parse_from(std::env::args_os().skip(1)) {
+            Ok(cli) => cli,
+            Err(error) if !error.use_stderr() => error.exit(),
+            Err(error) => {
+                eprintln!("{}", usage_error_line(&error));
+                return ExitCode::from(2);
+            }
+        };
+        return exit_code(host::merge::run(cli));
+    }
     let cli = match host::cli::Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version print in full.
@@ -29,7 +43,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match host::run(cli) {
+    exit_code(host::run(cli))
+}
+
+/// 0, or the error on one line and 1 (128 + the signal when interrupted).
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line: the context chain joined, and any newline from ONNX Runtime flattened.

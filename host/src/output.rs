@@ -553,7 +553,7 @@ pub fn directory_manifest_name(indices: &Range<u64>) -> String {
 }
 
 /// The file name of sample `index` (global) in `--out-dir`.
-fn sample_name(index: u64) -> String {
+pub fn sample_name(index: u64) -> String {
     format!("sample_{index:06}.png")
 }
 

@@ -252,3 +252,40 @@ fn ctrl_c_stops_cleanly_with_130() {
 fn sigterm_stops_cleanly_with_143() {
     interrupt_with("TERM", 143);
 }
+
+#[test]
+fn the_grid_of_a_large_run_shows_its_first_256_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = host()
+        .current_dir(dir.path())
+        .args([
+            "--onnx",
+            &fixture("gaussian-fixed-batch/unet.onnx")
+                .display()
+                .to_string(),
+        ])
+        .args([
+            "--steps",
+            "2",
+            "--num-samples",
+            "300",
+            "--out",
+            "g.png",
+            "--png-scale",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("wrote g.png (the first 256 of 300 samples)"),
+        "{stdout}"
+    );
+    // 256 8×8 samples: 16 columns and rows with 2-pixel gaps.
+    let image = image::open(dir.path().join("g.png")).unwrap();
+    assert_eq!(
+        (image.width(), image.height()),
+        (16 * 8 + 15 * 2, 16 * 8 + 15 * 2)
+    );
+}
