@@ -114,8 +114,9 @@ fn per_sample_files_are_reported_in_one_line() {
     let wrote: Vec<&str> = stdout.lines().filter(|l| l.starts_with("wrote")).collect();
     assert_eq!(wrote, ["wrote x.npy", "wrote 300 PNGs to each"]);
     let files = names(&dir.path().join("each"));
-    assert_eq!(files.len(), 300);
-    assert_eq!(files[299], "sample_000299.png");
+    assert_eq!(files.len(), 301, "300 PNGs and their manifest");
+    assert_eq!(files[0], "manifest_000000-000300.json");
+    assert_eq!(files[300], "sample_000299.png");
 }
 
 #[test]
