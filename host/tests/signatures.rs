@@ -306,6 +306,7 @@ fn png_grid_and_per_sample_files() {
     assert_eq!(
         names,
         [
+            "manifest_000002-000005.json",
             "sample_000002.png",
             "sample_000003.png",
             "sample_000004.png"
