@@ -28,6 +28,9 @@ cargo clippy --manifest-path firmware/model/Cargo.toml --all-targets -- -D warni
 echo "== tests"
 cargo test --workspace
 
+echo "== examples (Slurm, Kubernetes): parse, fields, flags against the host just built"
+CHECK_HOST=target/debug/host examples/check.sh
+
 echo "== core builds for Cortex-M4F (no_std, no alloc)"
 cargo build -p diffusion-core --target thumbv7em-none-eabihf --release
 
