@@ -163,6 +163,11 @@ pub struct Cli {
     #[arg(long, default_value = "auto", value_name = "N|auto")]
     pub png_scale: PngScale,
 
+    /// Keep progress after every batch (in FILE.npy.partial and DIR/.host-resume-*/) and, when
+    /// started again with the same command, continue from the last completed batch.
+    #[arg(long)]
+    pub resume: bool,
+
     /// Write the exact float32 samples, shape [samples, C, H, W].
     #[arg(long, value_name = "FILE.npy")]
     pub save_npy: Option<PathBuf>,

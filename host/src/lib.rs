@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod merge;
 pub mod output;
 pub mod progress;
+pub mod resume;
 pub mod runtime;
 pub mod sampling;
 pub mod shard;
@@ -79,14 +80,17 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.batch == Some(0) {
         bail!("--batch must be at least 1");
     }
-    let default_grid = (cli.out.is_none() && cli.out_dir.is_none() && cli.save_npy.is_none())
-        .then(|| Path::new("samples.png").to_path_buf());
+    // samples.png when no output is named (--resume instead asks for a place for its progress).
+    let no_output_named = cli.out.is_none() && cli.out_dir.is_none() && cli.save_npy.is_none();
+    let default_grid =
+        (no_output_named && !cli.resume).then(|| Path::new("samples.png").to_path_buf());
     let grid_path = cli.out.clone().or(default_grid);
     let outputs = Outputs::prepare(
         grid_path.as_deref(),
         cli.out_dir.as_deref(),
         cli.save_npy.as_deref(),
         samples.clone(),
+        cli.resume,
     )?;
 
     let library = runtime::locate_library(cli.ort_library.as_deref())?;
@@ -107,30 +111,14 @@ pub fn run(cli: Cli) -> Result<()> {
     outputs.check_channels(geometry.channels)?;
     check_variance_channels(&resolved, &signature, geometry)?;
     let batch = batch_size(&signature, cli.batch, samples.end - samples.start)?;
-    let init_values = match &init_noise {
-        Some(noise) => {
-            noise.check(
-                num_samples,
-                geometry.channels,
-                geometry.height,
-                geometry.width,
-            )?;
-            Some(noise.samples(samples.clone()))
-        }
-        None => None,
-    };
-    drop(init_noise);
-    let job = Job {
-        plan: &plan,
-        seed: cli.seed,
-        samples: samples.clone(),
-        batch,
-        pad_last_batch: signature.sample_dims[0].is_some()
-            || open.provider == runtime::Provider::TensorRt,
-        init_noise: init_values.as_deref(),
-        geometry,
-    };
-
+    if let Some(noise) = &init_noise {
+        noise.check(
+            num_samples,
+            geometry.channels,
+            geometry.height,
+            geometry.width,
+        )?;
+    }
     // What the manifests say the samples are (hashing the model only when one is written).
     let identity = match outputs.wants_manifest() {
         true => Some(JobIdentity {
@@ -148,8 +136,29 @@ pub fn run(cli: Cli) -> Result<()> {
         }),
         false => None,
     };
-    let sample_count = samples.end - samples.start;
-    let mut stream = outputs.begin(geometry, samples.clone(), cli.png_scale)?;
+    let mut stream = outputs.begin(geometry, samples.clone(), cli.png_scale, identity.as_ref())?;
+    // With --resume, what is left after the last committed batch.
+    let remaining = samples.start + stream.done()..samples.end;
+    if stream.done() > 0 {
+        eprintln!(
+            "resuming: samples {}..{} are done, {} to go",
+            samples.start,
+            remaining.start,
+            remaining.end - remaining.start
+        );
+    }
+    let init_values = init_noise.map(|noise| noise.samples(remaining.clone()));
+    let job = Job {
+        plan: &plan,
+        seed: cli.seed,
+        samples: remaining.clone(),
+        batch,
+        pad_last_batch: signature.sample_dims[0].is_some()
+            || open.provider == runtime::Provider::TensorRt,
+        init_noise: init_values.as_deref(),
+        geometry,
+    };
+    let sample_count = remaining.end - remaining.start;
     let model_calls = sample_count
         .div_ceil(batch as u64)
         .saturating_mul(plan.len() as u64);

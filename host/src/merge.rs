@@ -105,8 +105,8 @@ fn merge_npy(output: &Path, sources: &[PathBuf]) -> Result<()> {
         width,
     };
     // The parts go through the same streaming writer as a run's own output.
-    let outputs = Outputs::prepare(None, None, Some(output), 0..job.total_samples)?;
-    let mut stream = outputs.begin(geometry, 0..job.total_samples, PngScale::Factor(1))?;
+    let outputs = Outputs::prepare(None, None, Some(output), 0..job.total_samples, false)?;
+    let mut stream = outputs.begin(geometry, 0..job.total_samples, PngScale::Factor(1), None)?;
     let chunk = geometry.elements() * MERGE_CHUNK_SAMPLES;
     let mut buffer = Vec::with_capacity(chunk);
     for part in &parts {

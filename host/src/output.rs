@@ -8,7 +8,7 @@
 //! less the umask, as any other program's output.
 
 use std::fs::{File, Permissions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ use npyz::WriterBuilder;
 use tempfile::NamedTempFile;
 
 use crate::interrupt;
-use crate::manifest::Manifest;
+use crate::manifest::{JobIdentity, Manifest};
+use crate::resume;
 use crate::sampling::Geometry;
 
 /// Pixels between grid cells.
@@ -117,47 +118,91 @@ fn os_message(error: &std::io::Error) -> String {
     }
 }
 
-/// A temporary file waiting to become `target`: created at once (mode 0666 less the umask),
-/// deleted on drop unless renamed into place.
+/// Where a pending output's bytes are until it is renamed into place.
+enum Holding {
+    /// A hidden temporary file, deleted on drop unless renamed into place.
+    Temporary(NamedTempFile),
+    /// `TARGET.partial` (`--resume`): kept when the run fails, so that it can be resumed.
+    Resumable { path: PathBuf, file: File },
+}
+
+/// A file waiting to become `target`: created at once (mode 0666 less the umask).
 struct Pending {
     target: PathBuf,
     flag: &'static str,
-    file: NamedTempFile,
+    holding: Holding,
 }
 
 impl Pending {
+    /// A temporary file beside `target`.
     fn new(target: &Path, flag: &'static str) -> Result<Self> {
-        let directory = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let fail = |why: String| anyhow!("cannot write {flag} {}: {why}", target.display());
-        if target.is_dir() {
-            return Err(fail("it is a directory".into()));
-        }
-        if !directory.is_dir() {
-            return Err(fail(format!("no directory {}", directory.display())));
-        }
+        let directory = checked_directory(target, flag)?;
         let file = tempfile::Builder::new()
             .prefix(".host-")
             .suffix(".partial")
             .permissions(Permissions::from_mode(0o666))
             .tempfile_in(directory)
-            .map_err(|error| fail(os_message(&error)))?;
+            .map_err(|error| {
+                anyhow!(
+                    "cannot write {flag} {}: {}",
+                    target.display(),
+                    os_message(&error)
+                )
+            })?;
         Ok(Pending {
             target: target.to_path_buf(),
             flag,
-            file,
+            holding: Holding::Temporary(file),
         })
     }
 
-    fn directory(&self) -> &Path {
-        self.file.path().parent().unwrap_or(Path::new("."))
+    /// `target.partial`, opened as it is (it may hold a previous run's progress).
+    fn resumable(target: &Path, flag: &'static str) -> Result<Self> {
+        checked_directory(target, flag)?;
+        let mut path = target.as_os_str().to_owned();
+        path.push(".partial");
+        let path = PathBuf::from(path);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|error| {
+                anyhow!(
+                    "cannot write {flag} {}: {}",
+                    path.display(),
+                    os_message(&error)
+                )
+            })?;
+        Ok(Pending {
+            target: target.to_path_buf(),
+            flag,
+            holding: Holding::Resumable { path, file },
+        })
     }
 
-    /// Fills the temporary file (no sync: [`sync_file_systems`] does that once for all).
+    fn file(&self) -> &File {
+        match &self.holding {
+            Holding::Temporary(file) => file.as_file(),
+            Holding::Resumable { file, .. } => file,
+        }
+    }
+
+    fn directory(&self) -> &Path {
+        let path = match &self.holding {
+            Holding::Temporary(file) => file.path(),
+            Holding::Resumable { path, .. } => path,
+        };
+        match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        }
+    }
+
+    /// Fills the file (no sync: [`sync_file_systems`] does that once for all).
     fn fill(&mut self, contents: impl FnOnce(&mut BufWriter<&File>) -> Result<()>) -> Result<()> {
-        let mut writer = BufWriter::new(self.file.as_file());
+        let mut writer = BufWriter::new(self.file());
         contents(&mut writer)
             .and_then(|()| Ok(writer.flush()?))
             .with_context(|| format!("cannot write {} {}", self.flag, self.target.display()))
@@ -165,15 +210,34 @@ impl Pending {
 
     fn persist(self) -> Result<()> {
         let (flag, target) = (self.flag, self.target);
-        self.file.persist(&target).map_err(|error| {
+        let renamed = match self.holding {
+            Holding::Temporary(file) => file.persist(&target).map(drop).map_err(|e| e.error),
+            Holding::Resumable { path, .. } => std::fs::rename(path, &target),
+        };
+        renamed.map_err(|error| {
             anyhow!(
                 "cannot write {flag} {}: {}",
                 target.display(),
-                os_message(&error.error)
+                os_message(&error)
             )
-        })?;
-        Ok(())
+        })
     }
+}
+
+/// The directory `target` goes into, checked: it exists, and `target` is not a directory.
+fn checked_directory<'a>(target: &'a Path, flag: &str) -> Result<&'a Path> {
+    let directory = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let fail = |why: String| anyhow!("cannot write {flag} {}: {why}", target.display());
+    if target.is_dir() {
+        return Err(fail("it is a directory".into()));
+    }
+    if !directory.is_dir() {
+        return Err(fail(format!("no directory {}", directory.display())));
+    }
+    Ok(directory)
 }
 
 /// Syncs the file systems that hold `directories`, once each (syncfs(2)): one call instead of an
@@ -205,11 +269,26 @@ impl Drop for CreatedDirectory {
     }
 }
 
-/// `--out-dir`: per-sample PNGs are written into a hidden staging folder inside it
-/// (`.host-XXXXXX/`, removed on drop with whatever it holds) and moved into place at the end.
+/// `--out-dir`: per-sample PNGs are written into a hidden staging folder inside it and moved
+/// into place at the end: `.host-XXXXXX/`, removed on drop with whatever it holds, or with
+/// `--resume` `.host-resume-START-END/`, kept for the next run.
 struct OutDir {
     path: PathBuf,
-    staging: tempfile::TempDir,
+    staging: Staging,
+}
+
+enum Staging {
+    Temporary(tempfile::TempDir),
+    Resumable(PathBuf),
+}
+
+impl OutDir {
+    fn staging(&self) -> &Path {
+        match &self.staging {
+            Staging::Temporary(directory) => directory.path(),
+            Staging::Resumable(path) => path,
+        }
+    }
 }
 
 /// The outputs asked for, checked, with their temporary files reserved.
@@ -217,8 +296,10 @@ pub struct Outputs {
     grid: Option<(Pending, ImageFormat)>,
     npy: Option<Pending>,
     directory: Option<OutDir>,
-    /// The manifests of the `.npy` and of `--out-dir` ([`crate::manifest`]).
-    manifests: Vec<Pending>,
+    /// Where the manifests of the `.npy` and of `--out-dir` go ([`crate::manifest`]), with the
+    /// flag; their files are made only when the data is complete, so that a killed run leaves
+    /// none behind.
+    manifests: Vec<(PathBuf, &'static str)>,
     created: CreatedDirectory,
 }
 
@@ -230,7 +311,17 @@ impl Outputs {
         directory: Option<&Path>,
         npy: Option<&Path>,
         indices: Range<u64>,
+        resume: bool,
     ) -> Result<Self> {
+        if resume && grid.is_some() {
+            bail!(
+                "--resume keeps progress in --save-npy and --out-dir only; drop --out (a grid can \
+                 be made from the .npy afterwards)"
+            );
+        }
+        if resume && npy.is_none() && directory.is_none() {
+            bail!("--resume needs --save-npy or --out-dir to keep its progress in");
+        }
         let grid = grid
             .map(|path| -> Result<_> {
                 if path.is_dir() {
@@ -251,12 +342,16 @@ impl Outputs {
                         path.display()
                     );
                 }
-                Pending::new(path, "--save-npy")
+                match resume {
+                    true => Pending::resumable(path, "--save-npy"),
+                    false => Pending::new(path, "--save-npy"),
+                }
             })
             .transpose()?;
         let mut created = CreatedDirectory(None);
         if let Some(directory) = directory {
-            if !directory.exists() {
+            // A resumable run keeps its staging folder in the directory, so it keeps the directory.
+            if !directory.exists() && !resume {
                 created.0 = Some(directory.to_path_buf());
             }
             std::fs::create_dir_all(directory).map_err(|error| {
@@ -269,16 +364,26 @@ impl Outputs {
         }
         let directory = directory
             .map(|path| -> Result<OutDir> {
-                let staging = tempfile::Builder::new()
-                    .prefix(".host-")
-                    .tempdir_in(path)
-                    .map_err(|error| {
-                        anyhow!(
-                            "cannot write --out-dir {}: {}",
-                            path.display(),
-                            os_message(&error)
-                        )
-                    })?;
+                let fail = |error: std::io::Error| {
+                    anyhow!(
+                        "cannot write --out-dir {}: {}",
+                        path.display(),
+                        os_message(&error)
+                    )
+                };
+                let staging = match resume {
+                    true => {
+                        let staging = resume::directory_staging(path, &indices);
+                        std::fs::create_dir_all(&staging).map_err(fail)?;
+                        Staging::Resumable(staging)
+                    }
+                    false => Staging::Temporary(
+                        tempfile::Builder::new()
+                            .prefix(".host-")
+                            .tempdir_in(path)
+                            .map_err(fail)?,
+                    ),
+                };
                 Ok(OutDir {
                     path: path.to_path_buf(),
                     staging,
@@ -287,11 +392,11 @@ impl Outputs {
             .transpose()?;
         let mut manifests = Vec::new();
         if let Some(npy) = &npy {
-            manifests.push(Pending::new(&npy_manifest_path(&npy.target), "--save-npy")?);
+            manifests.push((npy_manifest_path(&npy.target), "--save-npy"));
         }
         if let Some(directory) = &directory {
             let name = directory_manifest_name(&indices);
-            manifests.push(Pending::new(&directory.path.join(name), "--out-dir")?);
+            manifests.push((directory.path.join(name), "--out-dir"));
         }
         Ok(Outputs {
             grid,
@@ -319,28 +424,71 @@ impl Outputs {
     }
 
     /// Starts writing the samples `indices` (global) of `geometry`: the `.npy` header goes out
-    /// now, and each finished batch is then written by [`Stream::accept`].
-    pub fn begin(self, geometry: Geometry, indices: Range<u64>, scale: PngScale) -> Result<Stream> {
+    /// now, and each finished batch is then written by [`Stream::accept`]. With `--resume`,
+    /// `job` is checked against the saved state, and the stream continues after its last
+    /// committed batch ([`Stream::done`] says where).
+    pub fn begin(
+        self,
+        geometry: Geometry,
+        indices: Range<u64>,
+        scale: PngScale,
+        job: Option<&JobIdentity>,
+    ) -> Result<Stream> {
         let count = indices.end - indices.start;
+        let mut states = Vec::new();
+        if let Some(pending) = &self.npy
+            && matches!(pending.holding, Holding::Resumable { .. })
+        {
+            states.push(resume::npy_state_path(&pending.target));
+        }
+        if let Some(OutDir {
+            staging: Staging::Resumable(staging),
+            ..
+        }) = &self.directory
+        {
+            states.push(resume::directory_state_path(staging));
+        }
+        let resumable = match (states.is_empty(), job) {
+            (true, _) => None,
+            (false, Some(job)) => Some((job.clone(), states)),
+            (false, None) => bail!("internal error: --resume without a job identity"),
+        };
+        let done = match &resumable {
+            Some((job, states)) => resume::done(states, job, &indices)?,
+            None => 0,
+        };
         let npy = match self.npy {
             Some(pending) => {
                 check_space(&pending, count, geometry)?;
-                let file = pending.file.as_file().try_clone()?;
-                let shape = [
-                    count,
-                    geometry.channels as u64,
-                    geometry.height as u64,
-                    geometry.width as u64,
-                ];
-                let writer = npyz::WriteOptions::new()
-                    .default_dtype()
-                    .shape(&shape)
-                    .writer(BufWriter::new(file))
-                    .begin_nd()
-                    .with_context(|| {
-                        format!("cannot write --save-npy {}", pending.target.display())
-                    })?;
-                Some((pending, writer))
+                let header = npy_header(count, geometry)?;
+                let mut file = pending.file().try_clone()?;
+                let data_end = header.len() as u64 + done * geometry.elements() as u64 * 4;
+                if done > 0 {
+                    // Keep the header and the committed samples; drop a batch written after.
+                    let mut existing = vec![0u8; header.len()];
+                    file.read_exact(&mut existing)
+                        .ok()
+                        .filter(|()| existing == header)
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "cannot resume {}: its header is not this job's; delete it to start over",
+                                pending.target.display()
+                            )
+                        })?;
+                    if file.metadata()?.len() < data_end {
+                        bail!(
+                            "cannot resume {}: it holds fewer samples than its state says",
+                            pending.target.display()
+                        );
+                    }
+                    file.set_len(data_end)?;
+                    file.seek(SeekFrom::Start(data_end))?;
+                } else {
+                    file.set_len(0)?;
+                    file.seek(SeekFrom::Start(0))?;
+                    file.write_all(&header)?;
+                }
+                Some((pending, BufWriter::new(file)))
             }
             None => None,
         };
@@ -357,10 +505,33 @@ impl Outputs {
             created: self.created,
             geometry,
             indices,
-            done: 0,
+            done,
             scale: scale.factor(geometry),
+            resumable,
         })
     }
+}
+
+/// The `.npy` header of `count` samples of `geometry`, float32, C order, exactly as npyz writes
+/// it (the data that follows is the samples' little-endian bytes).
+fn npy_header(count: u64, geometry: Geometry) -> Result<Vec<u8>> {
+    let shape = [
+        count,
+        geometry.channels as u64,
+        geometry.height as u64,
+        geometry.width as u64,
+    ];
+    let mut header = Vec::new();
+    {
+        let writer = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut header)
+            .begin_nd()?;
+        // Dropped before any data: only the header is written (the count check fails silently).
+        drop(writer);
+    }
+    Ok(header)
 }
 
 /// Refuses an `.npy` that could not be written whole: larger than u64 bytes, or than the space
@@ -374,7 +545,7 @@ fn check_space(pending: &Pending, count: u64, geometry: Geometry) -> Result<()> 
             geometry.elements()
         );
     };
-    let stats = rustix::fs::fstatvfs(pending.file.as_file()).map_err(std::io::Error::from)?;
+    let stats = rustix::fs::fstatvfs(pending.file()).map_err(std::io::Error::from)?;
     let available = stats.f_bavail.saturating_mul(stats.f_frsize);
     if bytes > available {
         bail!(
@@ -399,26 +570,35 @@ struct GridOutput {
 /// Outputs being written, batch by batch: memory holds at most the grid's samples, whatever the
 /// number of samples.
 pub struct Stream {
-    npy: Option<(Pending, npyz::NpyWriter<f32, BufWriter<File>>)>,
+    npy: Option<(Pending, BufWriter<File>)>,
     grid: Option<GridOutput>,
     directory: Option<OutDir>,
-    manifests: Vec<Pending>,
+    manifests: Vec<(PathBuf, &'static str)>,
     created: CreatedDirectory,
     geometry: Geometry,
     indices: Range<u64>,
-    /// Samples accepted so far.
+    /// Samples accepted so far (with `--resume`, from the start of the range).
     done: u64,
     scale: usize,
+    /// With `--resume`: the job and the state files committed after each batch.
+    resumable: Option<(JobIdentity, Vec<PathBuf>)>,
 }
 
 impl Stream {
-    /// Writes the next finished samples (NCHW, following those accepted before).
+    /// Samples already written from the start of the range: nonzero when resuming.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    /// Writes the next finished samples (NCHW, following those accepted before); with
+    /// `--resume`, commits them (data synced, then the state replaced).
     pub fn accept(&mut self, samples: &[f32]) -> Result<()> {
         let per_sample = self.geometry.elements();
         let count = (samples.len() / per_sample) as u64;
         if let Some((pending, writer)) = &mut self.npy {
-            writer
-                .extend(samples.iter().copied())
+            samples
+                .iter()
+                .try_for_each(|value| writer.write_all(&value.to_le_bytes()))
                 .with_context(|| format!("cannot write --save-npy {}", pending.target.display()))?;
         }
         if let Some(grid) = &mut self.grid {
@@ -429,7 +609,7 @@ impl Stream {
         if let Some(directory) = &self.directory {
             let first = self.indices.start + self.done;
             for (sample, index) in samples.chunks(per_sample).zip(first..) {
-                let name = directory.staging.path().join(sample_name(index));
+                let name = directory.staging().join(sample_name(index));
                 let write = || -> Result<()> {
                     let mut writer = BufWriter::new(File::create(&name)?);
                     let pixels = to_pixels(sample, self.geometry);
@@ -455,6 +635,27 @@ impl Stream {
             }
         }
         self.done += count;
+        if self.resumable.is_some() {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Makes the samples accepted so far durable, then says so in the state files.
+    fn commit(&mut self) -> Result<()> {
+        if let Some((pending, writer)) = &mut self.npy {
+            writer.flush()?;
+            pending.file().sync_data()?;
+        }
+        if let Some(directory) = &self.directory {
+            sync_file_systems([directory.staging()])?;
+        }
+        if let Some((job, states)) = &self.resumable {
+            let state = resume::state(job, &self.indices, self.done);
+            for path in states {
+                resume::commit(path, &state)?;
+            }
+        }
         Ok(())
     }
 
@@ -470,9 +671,9 @@ impl Stream {
         }
         let mut ready = Vec::new();
         let mut written = Vec::new();
-        if let Some((pending, writer)) = self.npy.take() {
+        if let Some((pending, mut writer)) = self.npy.take() {
             writer
-                .finish()
+                .flush()
                 .with_context(|| format!("cannot write --save-npy {}", pending.target.display()))?;
             written.push(format!("wrote {}", pending.target.display()));
             ready.push(pending);
@@ -492,11 +693,13 @@ impl Stream {
             });
             ready.push(grid.pending);
         }
-        let mut manifests = std::mem::take(&mut self.manifests);
+        let mut manifests = Vec::new();
         if let Some(manifest) = manifest {
             let text = manifest.to_json();
-            for pending in &mut manifests {
+            for (target, flag) in &self.manifests {
+                let mut pending = Pending::new(target, flag)?;
                 pending.fill(|writer| Ok(writer.write_all(text.as_bytes())?))?;
+                manifests.push(pending);
             }
         }
         interrupt::check(|| "while writing the outputs".into())?;
@@ -511,17 +714,14 @@ impl Stream {
         if let Some(directory) = &self.directory {
             for index in self.indices.clone() {
                 let name = sample_name(index);
-                std::fs::rename(
-                    directory.staging.path().join(&name),
-                    directory.path.join(&name),
-                )
-                .map_err(|error| {
-                    anyhow!(
-                        "cannot write --out-dir {}: {}",
-                        directory.path.join(&name).display(),
-                        os_message(&error)
-                    )
-                })?;
+                std::fs::rename(directory.staging().join(&name), directory.path.join(&name))
+                    .map_err(|error| {
+                        anyhow!(
+                            "cannot write --out-dir {}: {}",
+                            directory.path.join(&name).display(),
+                            os_message(&error)
+                        )
+                    })?;
             }
             written.push(format!(
                 "wrote {total} PNGs to {}",
@@ -535,6 +735,19 @@ impl Stream {
             }
         }
         sync_file_systems(directories.iter().map(PathBuf::as_path))?;
+        // Done: the progress of --resume is no longer needed.
+        if let Some((_, states)) = &self.resumable {
+            for path in states {
+                std::fs::remove_file(path)?;
+            }
+        }
+        if let Some(OutDir {
+            staging: Staging::Resumable(staging),
+            ..
+        }) = &self.directory
+        {
+            std::fs::remove_dir(staging)?;
+        }
         self.created.0 = None;
         Ok(written)
     }
