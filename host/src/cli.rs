@@ -40,7 +40,7 @@ impl std::str::FromStr for SampleSize {
     }
 }
 
-/// Sample a diffusers-style ONNX U-Net with DDPM or DDIM, through ONNX Runtime.
+/// Sample a diffusers-style ONNX U-Net with DDPM, DDIM or DPM-Solver, through ONNX Runtime.
 ///
 /// Scheduler options use diffusers' names. They come from `scheduler_config.json` (given with
 /// --scheduler-config, or found next to the model), and flags override the file.
@@ -141,11 +141,37 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub variance_type: Option<String>,
 
+    /// Override (DPM-Solver): dpmsolver++ (data prediction) or dpmsolver (noise prediction).
+    #[arg(long, value_name = "NAME")]
+    pub algorithm_type: Option<String>,
+
+    /// Override (DPM-Solver): 1, 2 or 3 (2 is DPM-Solver++ 2M, 3 is 3M).
+    #[arg(long, value_name = "K")]
+    pub solver_order: Option<u32>,
+
+    /// Override (DPM-Solver): midpoint or heun, the form of the second-order step.
+    #[arg(long, value_name = "NAME")]
+    pub solver_type: Option<String>,
+
+    /// Override (DPM-Solver): below 15 steps, lower the order of the last two steps.
+    #[arg(long, value_name = "BOOL")]
+    pub lower_order_final: Option<bool>,
+
+    /// Override (DPM-Solver): take the last step with first order.
+    #[arg(long, value_name = "BOOL")]
+    pub euler_at_final: Option<bool>,
+
+    /// Override (DPM-Solver): zero (the last step lands on x0) or sigma_min (stops at t = 0).
+    #[arg(long, value_name = "NAME")]
+    pub final_sigmas_type: Option<String>,
+
     /// Override: rescale the schedule to zero terminal SNR.
     #[arg(long, value_name = "BOOL")]
     pub rescale_betas_zero_snr: Option<bool>,
 
-    /// Start from this x_T instead of drawing it: float32 .npy of shape [num-samples, C, H, W].
+    /// Start from this x_T instead of drawing it: float32 .npy of shape [num-samples, C, H, W],
+    /// standard normal; it is multiplied by the scheduler's init_noise_sigma (1 for DDPM, DDIM and
+    /// DPM-Solver).
     #[arg(long, value_name = "FILE.npy")]
     pub init_noise: Option<PathBuf>,
 
@@ -244,6 +270,9 @@ pub enum SchedulerKind {
     Ddim,
     /// Ancestral sampling of denoising diffusion probabilistic models.
     Ddpm,
+    /// DPM-Solver(++) multistep, diffusers' DPMSolverMultistepScheduler (also: dpmsolver++).
+    #[value(name = "dpm-solver", alias = "dpmsolver++")]
+    DpmSolver,
 }
 
 /// Where the model runs.

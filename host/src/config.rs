@@ -12,28 +12,32 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use diffusion_core::schedule::BetaScheduleName;
 use diffusion_core::{
-    BetaSchedule, FinalAlphaCumprod, Plan, PredictionType, SampleClipping, Sampler, SamplerConfig,
-    ScheduleConfig, TimestepConfig, TimestepSpacing, VarianceType,
+    BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType,
+    FinalAlphaCumprod, FinalSigmasType, Plan, PredictionType, SampleClipping, Sampler,
+    SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing, VarianceType,
 };
 use serde::Deserialize;
 
 use crate::cli::{Cli, SchedulerKind};
+use crate::sampling::SamplingPlan;
 
 /// The largest config file read: a scheduler_config.json is a few KB (with 1000 trained betas
 /// about 25 KB); anything far larger is not one, and is refused before it is read.
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// The `_class_name`s whose update rule host runs, and the rule each names.
-const SUPPORTED_CLASSES: [(&str, SchedulerKind); 2] = [
+const SUPPORTED_CLASSES: [(&str, SchedulerKind); 3] = [
     ("DDIMScheduler", SchedulerKind::Ddim),
     ("DDPMScheduler", SchedulerKind::Ddpm),
+    ("DPMSolverMultistepScheduler", SchedulerKind::DpmSolver),
 ];
 
 /// The largest plan the host builds (T is at most this many steps in practice).
 pub const MAX_STEPS: usize = 4096;
 
-/// The fields of diffusers' DDIM/DDPM `scheduler_config.json` that sampling depends on.
-/// Other keys are ignored; a missing key takes diffusers' default.
+/// The fields of diffusers' DDIM, DDPM and DPMSolverMultistep `scheduler_config.json` that
+/// sampling depends on (or that select something host does not run, which is refused).
+/// Other keys are ignored; a missing key takes diffusers' default for the scheduler.
 #[derive(Debug, Default, Deserialize)]
 pub struct SchedulerConfigFile {
     #[serde(rename = "_class_name")]
@@ -54,6 +58,20 @@ pub struct SchedulerConfigFile {
     steps_offset: Option<u32>,
     rescale_betas_zero_snr: Option<bool>,
     set_alpha_to_one: Option<bool>,
+    // DPMSolverMultistepScheduler.
+    algorithm_type: Option<String>,
+    solver_order: Option<u32>,
+    solver_type: Option<String>,
+    lower_order_final: Option<bool>,
+    euler_at_final: Option<bool>,
+    final_sigmas_type: Option<String>,
+    use_karras_sigmas: Option<bool>,
+    use_exponential_sigmas: Option<bool>,
+    use_beta_sigmas: Option<bool>,
+    use_lu_lambdas: Option<bool>,
+    use_flow_sigmas: Option<bool>,
+    use_dynamic_shifting: Option<bool>,
+    lambda_min_clipped: Option<f64>,
 }
 
 impl SchedulerConfigFile {
@@ -94,7 +112,7 @@ pub enum Betas {
 /// Everything the sampler needs, validated.
 #[derive(Clone, Debug)]
 pub struct Resolved {
-    /// DDIM or DDPM.
+    /// DDIM, DDPM or DPM-Solver.
     pub scheduler: SchedulerKind,
     /// T.
     pub num_train_timesteps: u32,
@@ -104,8 +122,11 @@ pub struct Resolved {
     pub rescale_betas_zero_snr: bool,
     /// Steps and spacing.
     pub timesteps: TimestepConfig,
-    /// Update rule, prediction type, clipping, final ᾱ.
+    /// DDIM and DDPM: update rule, prediction type, clipping, final ᾱ. With DPM-Solver only its
+    /// prediction type and clipping mean anything (the rest is the default); see `dpm_solver`.
     pub sampler: SamplerConfig,
+    /// DPM-Solver's configuration, when that is the scheduler.
+    pub dpm_solver: Option<DpmSolverConfig>,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
     /// Where each value that the plan validates came from.
@@ -142,6 +163,7 @@ pub struct Sources {
     steps_offset: Source,
     eta: Source,
     clipping: Source,
+    solver_order: Source,
 }
 
 /// `flag`, else the file's `key`, else `default`; with where it came from.
@@ -196,36 +218,81 @@ impl Resolved {
 
     /// Builds the plan (boxed: up to [`MAX_STEPS`] entries), which validates every value
     /// (steps, betas, trained_betas length, η, clipping…).
-    pub fn plan(&self) -> Result<Box<Plan<MAX_STEPS>>> {
-        let plan =
-            Plan::new(&self.schedule(), &self.timesteps, &self.sampler).map_err(|error| {
-                use diffusion_core::Error;
-                let sources = &self.sources;
-                let source = match error {
-                    Error::InvalidTrainTimesteps { .. } => Some(&sources.num_train_timesteps),
-                    Error::InvalidBetaRange { .. }
-                    | Error::TrainedBetasLength { .. }
-                    | Error::InvalidTrainedBeta { .. } => Some(&sources.betas),
-                    Error::InvalidStepCount { .. } | Error::CapacityExceeded { .. } => {
-                        Some(&sources.steps)
-                    }
-                    Error::TimestepOutOfRange { .. } => Some(&sources.steps_offset),
-                    Error::InvalidEta => Some(&sources.eta),
-                    Error::InvalidClipRange | Error::InvalidThreshold => Some(&sources.clipping),
-                    _ => None,
-                };
-                match source {
-                    Some(source) => anyhow::anyhow!("{source}: {error}"),
-                    None => {
-                        let file = self
-                            .config_file
-                            .as_ref()
-                            .map_or("flags and defaults".into(), |p| p.display().to_string());
-                        anyhow::anyhow!("invalid sampler configuration ({file}): {error}")
-                    }
-                }
-            })?;
-        Ok(Box::new(plan))
+    pub fn plan(&self) -> Result<Box<SamplingPlan>> {
+        let schedule = self.schedule();
+        let plan = match &self.dpm_solver {
+            None => Plan::new(&schedule, &self.timesteps, &self.sampler).map(SamplingPlan::Plan),
+            Some(config) => {
+                DpmSolverPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::DpmSolver)
+            }
+        };
+        Ok(Box::new(plan.map_err(|error| self.blame(error))?))
+    }
+
+    /// The name of the sampler, for the summary: "DDIM", "DDPM", "DPM-Solver++ 2M"…
+    pub fn sampler_name(&self) -> String {
+        let Some(config) = &self.dpm_solver else {
+            return match self.scheduler {
+                SchedulerKind::Ddpm => "DDPM",
+                _ => "DDIM",
+            }
+            .to_string();
+        };
+        let algorithm = match config.algorithm_type {
+            DpmSolverAlgorithm::DpmSolverPlusPlus => "DPM-Solver++",
+            _ => "DPM-Solver",
+        };
+        match (config.solver_order, config.solver_type) {
+            (1, _) => format!("{algorithm} (first order)"),
+            (order, DpmSolverType::Heun) => format!("{algorithm} {order}M heun"),
+            (order, _) => format!("{algorithm} {order}M"),
+        }
+    }
+
+    /// A plan's error, prefixed with the flag or file key that gave the value at fault.
+    fn blame(&self, error: diffusion_core::Error) -> anyhow::Error {
+        use diffusion_core::Error;
+        let sources = &self.sources;
+        if let (
+            Some(_),
+            Error::InvalidStepCount {
+                steps,
+                num_train_timesteps,
+            },
+        ) = (&self.dpm_solver, error)
+            && steps >= num_train_timesteps
+            && self.timesteps.spacing != TimestepSpacing::Trailing
+        {
+            return anyhow::anyhow!(
+                "{}: DPM-Solver with linspace or leading spacing places N + 1 points among the \
+                 {num_train_timesteps} training timesteps, so steps must be in \
+                 1..={}, got {steps} (or use --timestep-spacing trailing)",
+                sources.steps,
+                num_train_timesteps - 1
+            );
+        }
+        let source = match error {
+            Error::InvalidTrainTimesteps { .. } => Some(&sources.num_train_timesteps),
+            Error::InvalidBetaRange { .. }
+            | Error::TrainedBetasLength { .. }
+            | Error::InvalidTrainedBeta { .. } => Some(&sources.betas),
+            Error::InvalidStepCount { .. } | Error::CapacityExceeded { .. } => Some(&sources.steps),
+            Error::TimestepOutOfRange { .. } => Some(&sources.steps_offset),
+            Error::InvalidEta => Some(&sources.eta),
+            Error::InvalidClipRange | Error::InvalidThreshold => Some(&sources.clipping),
+            Error::InvalidSolverOrder { .. } => Some(&sources.solver_order),
+            _ => None,
+        };
+        match source {
+            Some(source) => anyhow::anyhow!("{source}: {error}"),
+            None => {
+                let file = self
+                    .config_file
+                    .as_ref()
+                    .map_or("flags and defaults".into(), |p| p.display().to_string());
+                anyhow::anyhow!("invalid sampler configuration ({file}): {error}")
+            }
+        }
     }
 }
 
@@ -270,7 +337,7 @@ fn scheduler_kind(
         Some(&(_, kind)) => Ok(kind),
         None => bail!(
             "scheduler config {}: _class_name {class_name} is not supported (host runs {}); \
-             pass --scheduler ddim or --scheduler ddpm to sample with those instead",
+             pass --scheduler ddim, ddpm or dpm-solver to sample with one of those instead",
             path.as_ref()
                 .map_or(String::new(), |p| p.display().to_string()),
             SUPPORTED_CLASSES.map(|(name, _)| name).join(", ")
@@ -287,6 +354,10 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
     };
     let key = |name: &'static str| (&config_file, name);
     let scheduler = scheduler_kind(cli, &file, &config_file)?;
+    let dpm_solver = scheduler == SchedulerKind::DpmSolver;
+    if !dpm_solver {
+        refuse_dpm_solver_flags(cli)?;
+    }
     let (num_train_timesteps, num_train_timesteps_source) = layered(
         cli.num_train_timesteps,
         "--num-train-timesteps",
@@ -337,12 +408,13 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             (betas, range_source)
         }
     };
+    // diffusers' DPMSolverMultistepScheduler defaults to linspace, DDIM and DDPM to leading.
     let (spacing, source) = layered(
         cli.timestep_spacing.clone(),
         "--timestep-spacing",
         file.timestep_spacing.clone(),
         key("timestep_spacing"),
-        "leading".to_string(),
+        if dpm_solver { "linspace" } else { "leading" }.to_string(),
     );
     let spacing: TimestepSpacing = parse_name(&source, &spacing)?;
     let (prediction_type, source) = layered(
@@ -353,17 +425,39 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         "epsilon".to_string(),
     );
     let prediction_type: PredictionType = parse_name(&source, &prediction_type)?;
-    let (variance_type, source) = layered(
+    let (variance_name, source) = layered(
         cli.variance_type.clone(),
         "--variance-type",
         file.variance_type.clone(),
         key("variance_type"),
         "fixed_small".to_string(),
     );
-    let variance_type: VarianceType = parse_name(&source, &variance_type)?;
-    let (clipping, clipping_source) = clipping(cli, &file, &config_file)?;
-    if scheduler == SchedulerKind::Ddpm && cli.eta != 0.0 {
-        bail!("--eta applies to DDIM only; DDPM's noise is set by --variance-type");
+    let variance_type: VarianceType = parse_name(&source, &variance_name)?;
+    if dpm_solver && variance_type.needs_variance_channels() {
+        bail!(
+            "{source} {variance_name:?}: DPM-Solver does not support a learned variance \
+             (diffusers would drop the model's variance channels); use --scheduler ddpm"
+        );
+    }
+    let (clipping, clipping_source) = if dpm_solver {
+        dpm_solver_clipping(cli, &file, &config_file)?
+    } else {
+        clipping(cli, &file, &config_file)?
+    };
+    match scheduler {
+        SchedulerKind::Ddpm if cli.eta != 0.0 => {
+            bail!("--eta applies to DDIM only; DDPM's noise is set by --variance-type")
+        }
+        SchedulerKind::DpmSolver if cli.eta != 0.0 => {
+            bail!(
+                "--eta applies to DDIM only; DPM-Solver (dpmsolver++, dpmsolver) is deterministic"
+            )
+        }
+        SchedulerKind::DpmSolver if cli.set_alpha_to_one.is_some() => bail!(
+            "--set-alpha-to-one applies to DDIM and DDPM only; DPM-Solver's last step is set by \
+             --final-sigmas-type"
+        ),
+        _ => {}
     }
     // diffusers' DDPM always steps to ᾱ = 1 after the last timestep; only an explicit flag changes that.
     let set_alpha_to_one = match scheduler {
@@ -371,11 +465,11 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             .set_alpha_to_one
             .or(file.set_alpha_to_one)
             .unwrap_or(true),
-        SchedulerKind::Ddpm => cli.set_alpha_to_one.unwrap_or(true),
+        SchedulerKind::Ddpm | SchedulerKind::DpmSolver => cli.set_alpha_to_one.unwrap_or(true),
     };
     let sampler = SamplerConfig {
         sampler: match scheduler {
-            SchedulerKind::Ddim => Sampler::Ddim {
+            SchedulerKind::Ddim | SchedulerKind::DpmSolver => Sampler::Ddim {
                 eta: cli.eta,
                 use_clipped_model_output: false,
             },
@@ -408,6 +502,13 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         key("rescale_betas_zero_snr"),
         false,
     );
+    let (dpm_solver, solver_order_source) = if dpm_solver {
+        let (config, source) =
+            dpm_solver_config(cli, &file, &config_file, prediction_type, clipping)?;
+        (Some(config), source)
+    } else {
+        (None, Source::Default("solver_order"))
+    };
     Ok(Resolved {
         scheduler,
         num_train_timesteps,
@@ -415,6 +516,7 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         rescale_betas_zero_snr,
         timesteps,
         sampler,
+        dpm_solver,
         config_file,
         sources: Sources {
             num_train_timesteps: num_train_timesteps_source,
@@ -423,8 +525,174 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             steps_offset: steps_offset_source,
             eta: Source::Flag("--eta"),
             clipping: clipping_source,
+            solver_order: solver_order_source,
         },
     })
+}
+
+/// The DPM-Solver flags, refused with any other scheduler rather than ignored.
+fn refuse_dpm_solver_flags(cli: &Cli) -> Result<()> {
+    let given = [
+        (cli.algorithm_type.is_some(), "--algorithm-type"),
+        (cli.solver_order.is_some(), "--solver-order"),
+        (cli.solver_type.is_some(), "--solver-type"),
+        (cli.lower_order_final.is_some(), "--lower-order-final"),
+        (cli.euler_at_final.is_some(), "--euler-at-final"),
+        (cli.final_sigmas_type.is_some(), "--final-sigmas-type"),
+    ];
+    match given.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => bail!("{flag} applies to DPM-Solver only (--scheduler dpm-solver)"),
+        None => Ok(()),
+    }
+}
+
+/// DPMSolverMultistepScheduler's own keys, flag over file over diffusers' default; what the core
+/// does not implement is refused by the file key (or flag) that asks for it. Returns the config
+/// and where `solver_order` came from.
+fn dpm_solver_config(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+    prediction_type: PredictionType,
+    clipping: SampleClipping,
+) -> Result<(DpmSolverConfig, Source)> {
+    let key = |name: &'static str| (path, name);
+    // Keys with no flag: only a file can set them, and only their default is supported.
+    let file_key = |name: &'static str| {
+        path.as_ref()
+            .map_or(Source::Default(name), |p| Source::File(p.clone(), name))
+    };
+    let sigma_schedules = [
+        (file.use_karras_sigmas, "use_karras_sigmas"),
+        (file.use_exponential_sigmas, "use_exponential_sigmas"),
+        (file.use_beta_sigmas, "use_beta_sigmas"),
+        (file.use_lu_lambdas, "use_lu_lambdas"),
+        (file.use_flow_sigmas, "use_flow_sigmas"),
+        (file.use_dynamic_shifting, "use_dynamic_shifting"),
+    ];
+    if let Some((_, name)) = sigma_schedules
+        .iter()
+        .find(|(value, _)| *value == Some(true))
+    {
+        bail!(
+            "{} true: not supported (host's DPM-Solver steps through the schedule's own sigmas, \
+             diffusers' default); set it to false",
+            file_key(name)
+        );
+    }
+    if let Some(lambda) = file.lambda_min_clipped
+        && lambda != f64::NEG_INFINITY
+    {
+        bail!(
+            "{} {lambda}: not supported (only -Infinity, diffusers' default: no clipping of lambda)",
+            file_key("lambda_min_clipped")
+        );
+    }
+    let (algorithm, source) = layered(
+        cli.algorithm_type.clone(),
+        "--algorithm-type",
+        file.algorithm_type.clone(),
+        key("algorithm_type"),
+        "dpmsolver++".to_string(),
+    );
+    let algorithm_type = match algorithm.as_str() {
+        // diffusers runs a DEIS config's algorithm as dpmsolver++.
+        "deis" => DpmSolverAlgorithm::DpmSolverPlusPlus,
+        "sde-dpmsolver++" | "sde-dpmsolver" => bail!(
+            "{source} {algorithm:?}: not supported (the stochastic DPM-Solvers are not \
+             implemented); use dpmsolver++ or dpmsolver"
+        ),
+        name => parse_name(&source, name)?,
+    };
+    let (order, order_source) = layered(
+        cli.solver_order,
+        "--solver-order",
+        file.solver_order,
+        key("solver_order"),
+        2,
+    );
+    let solver_order = match u8::try_from(order) {
+        Ok(order @ 1..=3) => order,
+        _ => bail!("{order_source}: solver_order must be 1, 2 or 3, got {order}"),
+    };
+    let (name, source) = layered(
+        cli.solver_type.clone(),
+        "--solver-type",
+        file.solver_type.clone(),
+        key("solver_type"),
+        "midpoint".to_string(),
+    );
+    let solver_type = match name.as_str() {
+        // diffusers runs DEIS's and UniPC's solver types as midpoint.
+        "logrho" | "bh1" | "bh2" => DpmSolverType::Midpoint,
+        name => parse_name(&source, name)?,
+    };
+    let (lower_order_final, _) = layered(
+        cli.lower_order_final,
+        "--lower-order-final",
+        file.lower_order_final,
+        key("lower_order_final"),
+        true,
+    );
+    let (euler_at_final, _) = layered(
+        cli.euler_at_final,
+        "--euler-at-final",
+        file.euler_at_final,
+        key("euler_at_final"),
+        false,
+    );
+    let (name, source) = layered(
+        cli.final_sigmas_type.clone(),
+        "--final-sigmas-type",
+        file.final_sigmas_type.clone(),
+        key("final_sigmas_type"),
+        "zero".to_string(),
+    );
+    let final_sigmas_type: FinalSigmasType = parse_name(&source, &name)?;
+    let config = DpmSolverConfig {
+        algorithm_type,
+        solver_order,
+        solver_type,
+        lower_order_final,
+        euler_at_final,
+        final_sigmas_type,
+        prediction_type,
+        clipping,
+    };
+    Ok((config, order_source))
+}
+
+/// DPM-Solver's clipping: diffusers' `thresholding` only. Its config has no `clip_sample` (a file
+/// key of that name is ignored, as diffusers ignores it); the clip flags are refused.
+fn dpm_solver_clipping(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> Result<(SampleClipping, Source)> {
+    if let Some(flag) = [
+        (cli.clip_sample.is_some(), "--clip-sample"),
+        (cli.clip_sample_range.is_some(), "--clip-sample-range"),
+    ]
+    .iter()
+    .find_map(|&(given, flag)| given.then_some(flag))
+    {
+        bail!(
+            "{flag} applies to DDIM and DDPM only; DPMSolverMultistepScheduler has no clip_sample \
+             (use --thresholding)"
+        );
+    }
+    let (thresholding, source) = layered(
+        cli.thresholding,
+        "--thresholding",
+        file.thresholding,
+        (path, "thresholding"),
+        false,
+    );
+    if thresholding {
+        Ok(dynamic_threshold(cli, file, path))
+    } else {
+        Ok((SampleClipping::None, source))
+    }
 }
 
 /// `clip_sample` and `thresholding`, each a flag over the file over the default (false / true).
@@ -468,30 +736,7 @@ fn clipping(
         },
     };
     if use_thresholding {
-        let (ratio, ratio_source) = layered(
-            cli.dynamic_thresholding_ratio,
-            "--dynamic-thresholding-ratio",
-            file.dynamic_thresholding_ratio,
-            key("dynamic_thresholding_ratio"),
-            0.995,
-        );
-        let (max_value, max_source) = layered(
-            cli.sample_max_value,
-            "--sample-max-value",
-            file.sample_max_value,
-            key("sample_max_value"),
-            1.0,
-        );
-        // Blame the value that breaks the rule (0 < ratio <= 1, finite max >= 1).
-        let source = if ratio > 0.0 && ratio <= 1.0 {
-            max_source
-        } else {
-            ratio_source
-        };
-        Ok((
-            SampleClipping::DynamicThreshold { ratio, max_value },
-            source,
-        ))
+        Ok(dynamic_threshold(cli, file, path))
     } else if clip_sample {
         let (range, source) = layered(
             cli.clip_sample_range,
@@ -504,4 +749,38 @@ fn clipping(
     } else {
         Ok((SampleClipping::None, clip_source))
     }
+}
+
+/// Dynamic thresholding with its ratio and maximum, each a flag over the file over the default;
+/// the source returned is the one to blame if the core refuses them.
+fn dynamic_threshold(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> (SampleClipping, Source) {
+    let key = |name: &'static str| (path, name);
+    let (ratio, ratio_source) = layered(
+        cli.dynamic_thresholding_ratio,
+        "--dynamic-thresholding-ratio",
+        file.dynamic_thresholding_ratio,
+        key("dynamic_thresholding_ratio"),
+        0.995,
+    );
+    let (max_value, max_source) = layered(
+        cli.sample_max_value,
+        "--sample-max-value",
+        file.sample_max_value,
+        key("sample_max_value"),
+        1.0,
+    );
+    // Blame the value that breaks the rule (0 < ratio <= 1, finite max >= 1).
+    let source = if ratio > 0.0 && ratio <= 1.0 {
+        max_source
+    } else {
+        ratio_source
+    };
+    (
+        SampleClipping::DynamicThreshold { ratio, max_value },
+        source,
+    )
 }

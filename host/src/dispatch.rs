@@ -4,12 +4,12 @@
 //! diffusion-core is portable, safe code whose loops the compiler vectorizes for whatever the
 //! build targets, and the default x86_64 target has only 4-wide SSE2. Here the same generic
 //! functions are instantiated inside `#[target_feature(enable = "avx2")]` functions, so LLVM
-//! inlines them there and vectorizes 8 wide (the core marks its step `#[inline(always)]`, and its
-//! `InlinedStream` noise source inlines noise v1 too). The bits do not change: every operation of
+//! inlines them there and vectorizes 8 wide (the core marks its steps, DDPM/DDIM's and
+//! DPM-Solver's, `#[inline(always)]`, and its `InlinedStream` noise source inlines noise v1 too). The bits do not change: every operation of
 //! the step and of noise v1 is an exact-rounded f32 operation, Rust never fuses a·b + c into an
 //! FMA (and FMA is not enabled here), and the tests below compare the paths bit for bit.
 
-use diffusion_core::{Error, InlinedStream, NoiseSource, Plan};
+use diffusion_core::{DpmSolverPlan, Error, InlinedStream, MultistepHistory, NoiseSource, Plan};
 
 /// The instruction set the sampler runs on this CPU: "AVX2" or "SSE2" (x86_64), "portable"
 /// elsewhere.
@@ -48,6 +48,26 @@ pub fn step_batch<const CAP: usize>(
     plan.step_batch(index, batch, samples, model_output, noise, scratch)
 }
 
+/// [`DpmSolverPlan::step_batch`] on the widest vectors this CPU has.
+pub fn dpm_solver_step_batch<const CAP: usize>(
+    plan: &DpmSolverPlan<CAP>,
+    index: usize,
+    batch: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    history: &mut MultistepHistory<'_>,
+    scratch: &mut [f32],
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe {
+            avx2::dpm_solver_step_batch(plan, index, batch, samples, model_output, history, scratch)
+        };
+    }
+    plan.step_batch(index, batch, samples, model_output, history, scratch)
+}
+
 /// Noise v1 ([`NoiseSource::fill_standard_normal`]) on the widest vectors this CPU has.
 pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -62,7 +82,7 @@ pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::InlinedStream;
-    use diffusion_core::{Error, NoiseSource, Plan};
+    use diffusion_core::{DpmSolverPlan, Error, MultistepHistory, NoiseSource, Plan};
 
     #[target_feature(enable = "avx2")]
     pub(super) fn step_batch<const CAP: usize>(
@@ -78,6 +98,19 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
+    pub(super) fn dpm_solver_step_batch<const CAP: usize>(
+        plan: &DpmSolverPlan<CAP>,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        plan.step_batch(index, batch, samples, model_output, history, scratch)
+    }
+
+    #[target_feature(enable = "avx2")]
     pub(super) fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
         stream.fill_standard_normal(out);
     }
@@ -87,8 +120,9 @@ mod avx2 {
 mod tests {
     use super::*;
     use diffusion_core::{
-        Pcg32, PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig,
-        TimestepConfig, TimestepSpacing, VarianceType, noise_stream,
+        DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType, FinalSigmasType, Pcg32, PredictionType,
+        SampleClipping, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
+        VarianceType, noise_stream,
     };
 
     /// Every sampler path of the core: noise or not, clipping kinds, learned variance (`expf`).
@@ -212,6 +246,93 @@ mod tests {
         samples.iter().map(|v| v.to_bits()).collect()
     }
 
+    /// Every DPM-Solver path: both algorithms, orders 1 to 3 (so every way a step uses the
+    /// history: none, write only, one slot, two slots), both second-order forms, both final
+    /// sigmas, the three prediction types and the three clipping kinds.
+    fn dpm_solver_configs() -> Vec<DpmSolverConfig> {
+        let config =
+            |algorithm_type, solver_order, solver_type, final_sigmas_type| DpmSolverConfig {
+                algorithm_type,
+                solver_order,
+                solver_type,
+                final_sigmas_type,
+                ..DpmSolverConfig::default()
+            };
+        let plus_plus = DpmSolverAlgorithm::DpmSolverPlusPlus;
+        let (midpoint, heun) = (DpmSolverType::Midpoint, DpmSolverType::Heun);
+        let (zero, sigma_min) = (FinalSigmasType::Zero, FinalSigmasType::SigmaMin);
+        vec![
+            DpmSolverConfig::default(),
+            config(plus_plus, 1, midpoint, zero),
+            DpmSolverConfig {
+                prediction_type: PredictionType::VPrediction,
+                clipping: SampleClipping::DynamicThreshold {
+                    ratio: 0.995,
+                    max_value: 1.5,
+                },
+                ..config(plus_plus, 3, heun, sigma_min)
+            },
+            DpmSolverConfig {
+                prediction_type: PredictionType::Sample,
+                clipping: SampleClipping::Range(1.0),
+                ..config(DpmSolverAlgorithm::DpmSolver, 2, heun, sigma_min)
+            },
+            DpmSolverConfig {
+                clipping: SampleClipping::DynamicThreshold {
+                    ratio: 0.9,
+                    max_value: 2.0,
+                },
+                ..config(DpmSolverAlgorithm::DpmSolver, 3, midpoint, zero)
+            },
+        ]
+    }
+
+    fn run_dpm_solver(config: &DpmSolverConfig, path: Path) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Trailing,
+            steps_offset: 0,
+        };
+        let plan: DpmSolverPlan<10> =
+            DpmSolverPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for (i, sample) in samples.chunks_mut(per_sample).enumerate() {
+            let mut stream = noise_stream(8, i as u64);
+            let mut wrapped = InlinedStream(noise_stream(8, i as u64));
+            match path {
+                Path::Core => stream.fill_standard_normal(sample),
+                Path::Fallback => wrapped.fill_standard_normal(sample),
+                Path::Dispatched => fill_standard_normal(&mut wrapped, sample),
+            }
+        }
+        let mut buffer = vec![f32::NAN; plan.history_len() * samples.len()];
+        let mut history = plan.history(&mut buffer, samples.len()).unwrap();
+        let mut prediction = vec![0.0f32; samples.len()];
+        let mut scratch = vec![0.0f32; per_sample];
+        for index in 0..plan.len() {
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let (samples, scratch) = (&mut samples, &mut scratch);
+            match path {
+                Path::Core | Path::Fallback => {
+                    plan.step_batch(index, batch, samples, &prediction, &mut history, scratch)
+                }
+                Path::Dispatched => dpm_solver_step_batch(
+                    &plan,
+                    index,
+                    batch,
+                    samples,
+                    &prediction,
+                    &mut history,
+                    scratch,
+                ),
+            }
+            .unwrap();
+        }
+        assert!(samples.iter().all(|v| v.is_finite()), "{config:?}");
+        samples.iter().map(|v| v.to_bits()).collect()
+    }
+
     #[test]
     fn the_dispatched_path_gives_the_portable_bits() {
         eprintln!("instruction set: {}", instruction_set());
@@ -219,6 +340,12 @@ mod tests {
             let core = run(&config, learned, Path::Core);
             for path in [Path::Fallback, Path::Dispatched] {
                 assert_eq!(run(&config, learned, path), core, "{path:?}, {config:?}");
+            }
+        }
+        for config in dpm_solver_configs() {
+            let core = run_dpm_solver(&config, Path::Core);
+            for path in [Path::Fallback, Path::Dispatched] {
+                assert_eq!(run_dpm_solver(&config, path), core, "{path:?}, {config:?}");
             }
         }
     }

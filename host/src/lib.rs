@@ -196,7 +196,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let report = summary::Summary {
         provider: open.provider,
         instruction_set: dispatch::instruction_set(),
-        scheduler: resolved.scheduler,
+        scheduler: resolved.sampler_name(),
         steps: plan.len(),
         seed: cli.seed,
         samples: samples.clone(),

@@ -1,12 +1,13 @@
 //! The sampling loop: per batch, x_T from noise v1 (or a file), then for each step one model call
-//! and one in-place core step. Tensors and the I/O binding are created once per batch size; the
-//! step loop allocates no sample-sized buffer.
+//! and one in-place core step (DDPM/DDIM's [`Plan`], or DPM-Solver's [`DpmSolverPlan`] with the
+//! batch's history of earlier outputs). Tensors, the I/O binding and the history buffer are
+//! created once per batch size; the step loop allocates no sample-sized buffer.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use diffusion_core::{InlinedStream, Plan, noise_stream};
+use diffusion_core::{DpmSolverPlan, InlinedStream, MultistepHistory, Plan, noise_stream};
 use half::f16;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
@@ -37,10 +38,57 @@ impl Geometry {
     }
 }
 
+/// The realized steps of a run, by update rule.
+#[derive(Clone, Debug)]
+pub enum SamplingPlan {
+    /// DDPM or DDIM: each step needs x_t, the model output and noise.
+    Plan(Plan<MAX_STEPS>),
+    /// DPM-Solver(++) multistep: each step needs x_t, the model output and the history of the
+    /// earlier steps' outputs; no noise.
+    DpmSolver(DpmSolverPlan<MAX_STEPS>),
+}
+
+impl SamplingPlan {
+    /// Number of steps (model calls per batch).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Plan(plan) => plan.len(),
+            Self::DpmSolver(plan) => plan.len(),
+        }
+    }
+
+    /// Whether the plan has no steps (never true for a plan that was built).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The timestep the model sees at each step, in order.
+    pub fn timesteps(&self) -> Vec<u32> {
+        match self {
+            Self::Plan(plan) => plan.timesteps().collect(),
+            Self::DpmSolver(plan) => plan.timesteps().collect(),
+        }
+    }
+
+    /// Sample-sized buffers of history a run needs (0 for DDPM/DDIM).
+    pub fn history_len(&self) -> usize {
+        match self {
+            Self::Plan(_) => 0,
+            Self::DpmSolver(plan) => plan.history_len(),
+        }
+    }
+}
+
+/// One batch's stepper: the plan, and for a multistep solver this batch's history.
+enum Stepper<'p, 'h> {
+    Plan(&'p Plan<MAX_STEPS>),
+    DpmSolver(&'p DpmSolverPlan<MAX_STEPS>, MultistepHistory<'h>),
+}
+
 /// What to sample.
 pub struct Job<'a> {
     /// The realized steps.
-    pub plan: &'a Plan<MAX_STEPS>,
+    pub plan: &'a SamplingPlan,
     /// Noise seed.
     pub seed: u64,
     /// Global indices of the samples this process computes.
@@ -219,6 +267,20 @@ pub fn run(
     let mut scratch = vec![0.0f32; per_sample];
     let mut buffers: Option<BatchBuffers> = None;
     let steps = job.plan.len();
+    let timesteps = job.plan.timesteps();
+    // A multistep solver's earlier outputs: history_len × batch × per_sample floats, made once per
+    // batch size like the tensors; each batch starts a new trajectory, so a new history.
+    let mut history_buffer: Vec<f32> = Vec::new();
+    let multistep = matches!(job.plan, SamplingPlan::DpmSolver(_));
+    if let (true, Some(channels)) = (multistep, signature.output_channels)
+        && channels != job.geometry.channels
+    {
+        bail!(
+            "the model outputs {channels} channels for samples of {}: DPM-Solver takes a \
+             prediction of the sample's channels only (a learned variance needs --scheduler ddpm)",
+            job.geometry.channels
+        );
+    }
     let batches = total.div_ceil(job.batch as u64);
     for batch_number in 0..batches {
         let first = batch_number * job.batch as u64;
@@ -234,6 +296,16 @@ pub fn run(
                 job.geometry,
                 size,
             )?),
+        };
+        let values = size * per_sample;
+        if history_buffer.len() != job.plan.history_len() * values {
+            history_buffer = vec![0.0f32; job.plan.history_len() * values];
+        }
+        let mut stepper = match job.plan {
+            SamplingPlan::Plan(plan) => Stepper::Plan(plan),
+            SamplingPlan::DpmSolver(plan) => {
+                Stepper::DpmSolver(plan, plan.history(&mut history_buffer, values)?)
+            }
         };
         let start = job.samples.start + first;
         let mut streams: Vec<InlinedStream> = (start..start + size as u64)
@@ -259,7 +331,7 @@ pub fn run(
             job.geometry.width as i64,
         ];
         let doubled = [expected[0], 2 * expected[1], expected[2], expected[3]];
-        for (index, timestep) in job.plan.timesteps().enumerate() {
+        for (index, &timestep) in timesteps.iter().enumerate() {
             buffers.timestep.set(timestep);
             if buffers.rebind_inputs {
                 buffers
@@ -286,10 +358,13 @@ pub fn run(
             let model_done = Instant::now();
             timing.model += model_done - started;
             timing.model_calls += 1;
-            if shape[..] != expected && shape[..] != doubled {
-                bail!(
-                    "the model's output has shape {shape}, expected {expected:?} (or twice the channels)"
-                );
+            if shape[..] != expected && (multistep || shape[..] != doubled) {
+                let or_doubled = if multistep {
+                    ""
+                } else {
+                    " (or twice the channels)"
+                };
+                bail!("the model's output has shape {shape}, expected {expected:?}{or_doubled}");
             }
             if let Some(position) = first_non_finite(prediction) {
                 bail!(
@@ -299,15 +374,26 @@ pub fn run(
                 );
             }
             let (_, x) = buffers.sample.extract_tensor_mut();
-            dispatch::step_batch(
-                job.plan,
-                index,
-                size,
-                x,
-                prediction,
-                &mut streams,
-                &mut scratch,
-            )
+            match &mut stepper {
+                Stepper::Plan(plan) => dispatch::step_batch(
+                    plan,
+                    index,
+                    size,
+                    x,
+                    prediction,
+                    &mut streams,
+                    &mut scratch,
+                ),
+                Stepper::DpmSolver(plan, history) => dispatch::dpm_solver_step_batch(
+                    plan,
+                    index,
+                    size,
+                    x,
+                    prediction,
+                    history,
+                    &mut scratch,
+                ),
+            }
             .map_err(|error| {
                 anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
             })?;

@@ -4,7 +4,6 @@ use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::cli::SchedulerKind;
 use crate::runtime::Provider;
 use crate::sampling::{Geometry, Timing};
 
@@ -14,8 +13,8 @@ pub struct Summary {
     pub provider: Provider,
     /// What the sampling step runs on ([`crate::dispatch::instruction_set`]).
     pub instruction_set: &'static str,
-    /// DDIM or DDPM.
-    pub scheduler: SchedulerKind,
+    /// The sampler's name: "DDIM", "DDPM", "DPM-Solver++ 2M"…
+    pub scheduler: String,
     /// Steps per sample.
     pub steps: usize,
     /// The seed (printed so that a run can be repeated).
@@ -47,10 +46,7 @@ impl fmt::Display for Summary {
         let calls = self.timing.model_calls.max(1) as f64;
         let sampler_share =
             100.0 * self.timing.sampler.as_secs_f64() / self.sampling_time.as_secs_f64().max(1e-12);
-        let scheduler = match self.scheduler {
-            SchedulerKind::Ddim => "DDIM",
-            SchedulerKind::Ddpm => "DDPM",
-        };
+        let scheduler = &self.scheduler;
         let Geometry {
             channels,
             height,

@@ -179,7 +179,8 @@ fn malformed_or_contradictory_scheduler_config() {
     );
     with_config(
         "{ \"_class_name\": \"PNDMScheduler\" }",
-        "_class_name PNDMScheduler is not supported (host runs DDIMScheduler, DDPMScheduler)",
+        "_class_name PNDMScheduler is not supported (host runs DDIMScheduler, DDPMScheduler, \
+         DPMSolverMultistepScheduler)",
     );
     fails(
         &[
@@ -203,6 +204,123 @@ fn malformed_or_contradictory_scheduler_config() {
         &["--onnx", &gaussian(), "--scheduler-config", &missing],
         "cannot read scheduler config",
     );
+}
+
+/// What DPM-Solver does not support, refused by the file key or the flag that asks for it; and
+/// flags that belong to another scheduler.
+#[test]
+fn dpm_solver_refusals() {
+    let dpm = |keys: &str| {
+        format!("{{ \"_class_name\": \"DPMSolverMultistepScheduler\", \"steps_offset\": 1{keys} }}")
+    };
+    for key in [
+        "use_karras_sigmas",
+        "use_exponential_sigmas",
+        "use_beta_sigmas",
+        "use_lu_lambdas",
+        "use_flow_sigmas",
+        "use_dynamic_shifting",
+    ] {
+        with_config(
+            &dpm(&format!(", \"{key}\": true")),
+            &format!("scheduler_config.json: {key} true: not supported"),
+        );
+    }
+    for algorithm in ["sde-dpmsolver++", "sde-dpmsolver"] {
+        with_config(
+            &dpm(&format!(", \"algorithm_type\": \"{algorithm}\"")),
+            &format!("scheduler_config.json: algorithm_type \"{algorithm}\": not supported"),
+        );
+    }
+    with_config(
+        &dpm(", \"lambda_min_clipped\": -5.1"),
+        "scheduler_config.json: lambda_min_clipped -5.1: not supported (only -Infinity",
+    );
+    with_config(
+        &dpm(", \"variance_type\": \"learned_range\""),
+        "scheduler_config.json: variance_type \"learned_range\": DPM-Solver does not support a \
+         learned variance",
+    );
+    with_config(
+        &dpm(", \"solver_order\": 4"),
+        "scheduler_config.json: solver_order: solver_order must be 1, 2 or 3, got 4",
+    );
+    with_config(
+        &dpm(", \"prediction_type\": \"flow_prediction\""),
+        "prediction_type \"flow_prediction\": unknown prediction type",
+    );
+    with_config(
+        &dpm(", \"thresholding\": true, \"dynamic_thresholding_ratio\": 0"),
+        "scheduler_config.json: dynamic_thresholding_ratio: dynamic thresholding needs",
+    );
+    let dpm_flags = |extra: &[&str], expected: &str| {
+        let model = gaussian();
+        let mut args = vec!["--onnx", model.as_str(), "--scheduler", "dpm-solver"];
+        args.extend_from_slice(extra);
+        fails(&args, expected);
+    };
+    dpm_flags(
+        &["--algorithm-type", "sde-dpmsolver++"],
+        "error: --algorithm-type \"sde-dpmsolver++\": not supported",
+    );
+    dpm_flags(
+        &["--solver-order", "0"],
+        "error: --solver-order: solver_order must be 1, 2 or 3, got 0",
+    );
+    dpm_flags(
+        &["--solver-type", "bh3"],
+        "error: --solver-type \"bh3\": unknown solver type",
+    );
+    dpm_flags(
+        &["--final-sigmas-type", "karras"],
+        "error: --final-sigmas-type \"karras\": unknown final sigmas type",
+    );
+    dpm_flags(
+        &["--variance-type", "learned"],
+        "error: --variance-type \"learned\": DPM-Solver does not support a learned variance",
+    );
+    dpm_flags(&["--eta", "1"], "error: --eta applies to DDIM only");
+    dpm_flags(
+        &["--clip-sample", "true"],
+        "error: --clip-sample applies to DDIM and DDPM only",
+    );
+    dpm_flags(
+        &["--set-alpha-to-one", "false"],
+        "error: --set-alpha-to-one applies to DDIM and DDPM only",
+    );
+    // The fixture's config spaces timesteps as leading: N + 1 points must fit in T.
+    dpm_flags(
+        &["--steps", "1000"],
+        "error: --steps: DPM-Solver with linspace or leading spacing places N + 1 points",
+    );
+    // A model whose output carries variance channels.
+    let learned = fixture("gaussian-learned-variance/unet.onnx")
+        .display()
+        .to_string();
+    fails(
+        &["--onnx", &learned, "--scheduler", "dpm-solver"],
+        "DPM-Solver takes a prediction of the sample's channels only",
+    );
+    for flag in [
+        "--algorithm-type",
+        "--solver-order",
+        "--solver-type",
+        "--lower-order-final",
+        "--euler-at-final",
+        "--final-sigmas-type",
+    ] {
+        let value = match flag {
+            "--algorithm-type" => "dpmsolver++",
+            "--solver-order" => "2",
+            "--solver-type" => "midpoint",
+            "--final-sigmas-type" => "zero",
+            _ => "true",
+        };
+        fails(
+            &["--onnx", &gaussian(), flag, value],
+            &format!("error: {flag} applies to DPM-Solver only (--scheduler dpm-solver)"),
+        );
+    }
 }
 
 #[test]
@@ -298,7 +416,7 @@ fn usage_errors_keep_what_clap_names() {
     );
     let stderr = fails(
         &["--onnx", &gaussian(), "--scheduler", "ddmi"],
-        "[possible values: ddim, ddpm]",
+        "[possible values: ddim, ddpm, dpm-solver]",
     );
     assert!(
         stderr.contains("a similar value exists: 'ddim'"),

@@ -49,10 +49,10 @@ fn python_json_extensions_are_read() {
 #[test]
 fn an_unsupported_class_is_refused_unless_a_scheduler_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dpm.json");
+    let path = dir.path().join("unipc.json");
     std::fs::write(
         &path,
-        "{ \"_class_name\": \"DPMSolverMultistepScheduler\", \"steps_offset\": 1 }",
+        "{ \"_class_name\": \"UniPCMultistepScheduler\", \"steps_offset\": 1 }",
     )
     .unwrap();
     let model = fixture("gaussian/unet.onnx").display().to_string();
@@ -65,7 +65,7 @@ fn an_unsupported_class_is_refused_unless_a_scheduler_is_named() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("_class_name DPMSolverMultistepScheduler is not supported"),
+        stderr.contains("_class_name UniPCMultistepScheduler is not supported"),
         "{stderr}"
     );
     let path = path.display().to_string();
@@ -124,4 +124,56 @@ fn flags_beat_the_file_and_the_file_beats_defaults() {
         ],
     );
     assert!(on == by_file);
+}
+
+/// `_class_name: DPMSolverMultistepScheduler` selects DPM-Solver with its keys (a DDIM file with
+/// `--scheduler dpm-solver`, or its alias, gives the same samples); flags beat its keys; its
+/// spacing defaults to diffusers' linspace.
+#[test]
+fn the_dpm_solver_class_selects_dpm_solver_with_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let ddim = config(dir.path(), "ddim.json", "");
+    let dpm_file = |name: &str, keys: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "{{ \"_class_name\": \"DPMSolverMultistepScheduler\", \"num_train_timesteps\": 1000, \
+                 \"beta_schedule\": \"linear\", \"beta_start\": 0.0001, \"beta_end\": 0.02, \
+                 \"steps_offset\": 1, \"lambda_min_clipped\": -Infinity, \"variance_type\": null, \
+                 \"use_karras_sigmas\": false, \"flow_shift\": 1.0{keys} }}"
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let third = dpm_file(
+        "third.json",
+        ", \"timestep_spacing\": \"leading\", \"solver_order\": 3",
+    );
+    let by_class = run(dir.path(), "by_class", &third, &[]);
+    let by_flag = run(
+        dir.path(),
+        "by_flag",
+        &ddim,
+        &["--scheduler", "dpm-solver", "--solver-order", "3"],
+    );
+    let by_alias = run(
+        dir.path(),
+        "by_alias",
+        &ddim,
+        &["--scheduler", "dpmsolver++", "--solver-order", "3"],
+    );
+    assert!(by_class == by_flag && by_flag == by_alias);
+    assert!(by_class != run(dir.path(), "ddim", &ddim, &[]));
+    // --solver-order 2 beats the file's 3 and gives diffusers' default order.
+    let second = run(dir.path(), "second", &third, &["--solver-order", "2"]);
+    assert!(second != by_class);
+    assert!(second == run(dir.path(), "default", &ddim, &["--scheduler", "dpm-solver"]));
+    // Without timestep_spacing, DPM-Solver's default is linspace (DDIM's is leading).
+    let unspaced = dpm_file("unspaced.json", "");
+    let linspace = dpm_file("linspace.json", ", \"timestep_spacing\": \"linspace\"");
+    let default_spacing = run(dir.path(), "unspaced", &unspaced, &[]);
+    assert!(default_spacing == run(dir.path(), "linspace", &linspace, &[]));
+    assert!(default_spacing != second);
 }
