@@ -134,6 +134,7 @@ pub fn sampler_fields(resolved: &crate::config::Resolved) -> BTreeMap<String, St
         ),
         field("timesteps", format!("{:?}", resolved.timesteps)),
         field("sampler", format!("{:?}", resolved.sampler)),
+        field("dpm_solver", format!("{:?}", resolved.dpm_solver)),
     ])
 }
 
