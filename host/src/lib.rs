@@ -11,6 +11,7 @@ pub mod interrupt;
 pub mod manifest;
 pub mod merge;
 pub mod output;
+pub mod picture;
 pub mod progress;
 pub mod resume;
 pub mod runtime;

@@ -1,114 +1,30 @@
-//! Output files: an image grid (PNG, JPEG or WebP, by extension), one PNG per sample, and `.npy`
-//! with the exact values.
+//! Output files: an image grid (PNG, JPEG or WebP, by extension: [`crate::picture`]), one PNG
+//! per sample, `.npy` with the exact values, and their manifests.
 //!
-//! All or nothing: every target is checked, and its temporary file created beside it, before the
-//! model loads; after sampling, every temporary is written in full, the file systems are synced
-//! once, and only then is each renamed into place. A failed or interrupted run removes its
-//! temporaries (they are deleted on drop) and leaves no output. Files are created with mode 0666
-//! less the umask, as any other program's output.
+//! Streamed and all or nothing: every target is checked, and its temporary file created beside
+//! it, before the model loads; each finished batch is written at once (memory does not grow with
+//! the number of samples); at the end the file systems are synced once, every output is renamed
+//! into place, and the manifests last. A failed or interrupted run removes its temporaries (they
+//! are deleted on drop) and leaves no output; with `--resume` the progress is kept instead
+//! ([`crate::resume`]). Files are created with mode 0666 less the umask, as any other program's
+//! output.
 
 use std::fs::{File, Permissions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
-use image::codecs::jpeg::JpegEncoder;
-use image::codecs::png::PngEncoder;
-use image::codecs::webp::WebPEncoder;
-use image::{ExtendedColorType, ImageEncoder};
 use npyz::WriterBuilder;
 use tempfile::NamedTempFile;
 
 use crate::interrupt;
 use crate::manifest::{JobIdentity, Manifest};
+pub use crate::picture::PngScale;
+use crate::picture::{ImageFormat, encode, grid_pixels, to_pixels};
 use crate::resume;
 use crate::sampling::Geometry;
-
-/// Pixels between grid cells.
-const GRID_GAP: usize = 2;
-
-/// `--png-scale auto` enlarges samples until their shorter side is at least this many pixels.
-const AUTO_SCALE_MIN_SIDE: usize = 64;
-
-/// How PNG pixels are enlarged: `auto`, or each pixel to an N×N square.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PngScale {
-    /// The smallest N that makes a sample's shorter side at least 64 pixels.
-    Auto,
-    /// N (1 keeps the model's pixels).
-    Factor(u16),
-}
-
-impl FromStr for PngScale {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "auto" => Ok(PngScale::Auto),
-            _ => match text.parse::<u16>() {
-                Ok(factor @ 1..=64) => Ok(PngScale::Factor(factor)),
-                _ => Err(format!("{text:?} is not auto or an integer in 1..=64")),
-            },
-        }
-    }
-}
-
-impl PngScale {
-    /// The factor for samples of `geometry`.
-    pub fn factor(self, geometry: Geometry) -> usize {
-        match self {
-            PngScale::Factor(factor) => factor as usize,
-            PngScale::Auto => {
-                let side = geometry.height.min(geometry.width).max(1);
-                AUTO_SCALE_MIN_SIDE.div_ceil(side).max(1)
-            }
-        }
-    }
-}
-
-/// The image formats of `--out`, named by the file's extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ImageFormat {
-    Png,
-    /// Quality 95; no alpha channel.
-    Jpeg,
-    /// Lossless.
-    WebP,
-}
-
-impl ImageFormat {
-    fn of(path: &Path) -> Result<Self> {
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        match extension.as_deref() {
-            Some("png") => Ok(ImageFormat::Png),
-            Some("jpg" | "jpeg") => Ok(ImageFormat::Jpeg),
-            Some("webp") => Ok(ImageFormat::WebP),
-            _ => bail!(
-                "--out {}: unknown image format; name a .png, .jpg, .jpeg or .webp file",
-                path.display()
-            ),
-        }
-    }
-
-    fn check_channels(self, channels: usize) -> Result<()> {
-        match (self, channels) {
-            (ImageFormat::Jpeg, 4) => {
-                bail!(
-                    "JPEG has no alpha channel and the samples have 4 channels; use .png or .webp"
-                )
-            }
-            (_, 1 | 3 | 4) => Ok(()),
-            _ => bail!(
-                "images need 1, 3 or 4 channels and the samples have {channels}; use --save-npy alone"
-            ),
-        }
-    }
-}
 
 /// The message of an I/O error without the temporary file's name, which tempfile appends.
 fn os_message(error: &std::io::Error) -> String {
@@ -768,129 +684,4 @@ pub fn directory_manifest_name(indices: &Range<u64>) -> String {
 /// The file name of sample `index` (global) in `--out-dir`.
 pub fn sample_name(index: u64) -> String {
     format!("sample_{index:06}.png")
-}
-
-/// One value in [-1, 1] → one byte: round((v + 1)/2 · 255), clamped.
-fn to_byte(value: f32) -> u8 {
-    ((value + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8
-}
-
-/// CHW floats → HWC bytes.
-fn to_pixels(sample: &[f32], geometry: Geometry) -> Vec<u8> {
-    let plane = geometry.height * geometry.width;
-    let mut pixels = vec![0u8; sample.len()];
-    for (channel, values) in sample.chunks(plane).enumerate() {
-        for (position, &value) in values.iter().enumerate() {
-            pixels[position * geometry.channels + channel] = to_byte(value);
-        }
-    }
-    pixels
-}
-
-/// Samples tiled ⌈√n⌉ to a row with a black gap.
-fn grid_pixels(samples: &[f32], geometry: Geometry, count: usize) -> (usize, usize, Vec<u8>) {
-    let columns = (count as f64).sqrt().ceil().max(1.0) as usize;
-    let rows = count.div_ceil(columns).max(1);
-    let width = columns * geometry.width + (columns - 1) * GRID_GAP;
-    let height = rows * geometry.height + (rows - 1) * GRID_GAP;
-    let channels = geometry.channels;
-    let mut pixels = vec![0u8; width * height * channels];
-    for (number, sample) in samples.chunks(geometry.elements()).enumerate() {
-        let (row, column) = (number / columns, number % columns);
-        let (top, left) = (
-            row * (geometry.height + GRID_GAP),
-            column * (geometry.width + GRID_GAP),
-        );
-        let cell = to_pixels(sample, geometry);
-        for y in 0..geometry.height {
-            let source = &cell[y * geometry.width * channels..(y + 1) * geometry.width * channels];
-            let start = ((top + y) * width + left) * channels;
-            pixels[start..start + source.len()].copy_from_slice(source);
-        }
-    }
-    (width, height, pixels)
-}
-
-fn encode(
-    writer: impl Write,
-    format: ImageFormat,
-    pixels: &[u8],
-    width: usize,
-    height: usize,
-    channels: usize,
-    scale: usize,
-) -> Result<()> {
-    let (pixels, width, height) = upscale(pixels, width, height, channels, scale);
-    let color = match channels {
-        1 => ExtendedColorType::L8,
-        3 => ExtendedColorType::Rgb8,
-        _ => ExtendedColorType::Rgba8,
-    };
-    let (width, height) = (width as u32, height as u32);
-    match format {
-        ImageFormat::Png => PngEncoder::new(writer).write_image(&pixels, width, height, color)?,
-        ImageFormat::Jpeg => {
-            JpegEncoder::new_with_quality(writer, 95).write_image(&pixels, width, height, color)?
-        }
-        ImageFormat::WebP => {
-            WebPEncoder::new_lossless(writer).write_image(&pixels, width, height, color)?
-        }
-    }
-    Ok(())
-}
-
-/// Each pixel becomes a `scale`×`scale` square.
-fn upscale(
-    pixels: &[u8],
-    width: usize,
-    height: usize,
-    channels: usize,
-    scale: usize,
-) -> (Vec<u8>, usize, usize) {
-    let (big_width, big_height) = (width * scale, height * scale);
-    let mut out = Vec::with_capacity(big_width * big_height * channels);
-    for y in 0..big_height {
-        let row = &pixels[(y / scale) * width * channels..(y / scale + 1) * width * channels];
-        for pixel in row.chunks(channels) {
-            for _ in 0..scale {
-                out.extend_from_slice(pixel);
-            }
-        }
-    }
-    (out, big_width, big_height)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_map_minus_one_to_zero_and_one_to_255() {
-        assert_eq!(to_byte(-1.0), 0);
-        assert_eq!(to_byte(1.0), 255);
-        assert_eq!(to_byte(0.0), 128);
-        assert_eq!(to_byte(-7.0), 0);
-        assert_eq!(to_byte(3.0), 255);
-    }
-
-    #[test]
-    fn upscale_repeats_pixels() {
-        let (out, width, height) = upscale(&[1, 2, 3, 4], 2, 2, 1, 2);
-        assert_eq!((width, height), (4, 4));
-        assert_eq!(out, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
-    }
-
-    #[test]
-    fn grid_places_samples_row_by_row() {
-        let geometry = Geometry {
-            channels: 1,
-            height: 1,
-            width: 1,
-        };
-        let (width, height, pixels) = grid_pixels(&[-1.0, 1.0, 1.0], geometry, 3);
-        assert_eq!((width, height), (4, 4));
-        assert_eq!(pixels[0], 0);
-        assert_eq!(pixels[3], 255);
-        assert_eq!(pixels[3 * 4], 255);
-    }
 }
