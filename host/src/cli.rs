@@ -242,19 +242,21 @@ pub struct MergeCli {
     #[arg(long, value_name = "ALL.npy")]
     pub save_npy: Option<PathBuf>,
 
-    /// Check that the manifests the shards wrote into this --out-dir cover the job exactly once.
+    /// PNG folders: without parts, check that the manifests the shards wrote into this
+    /// --out-dir cover the job exactly once; with part folders, check those and copy them here.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
 
-    /// The parts (with --save-npy), in any order.
-    #[arg(value_name = "PART.npy")]
+    /// The parts, in any order: .npy files (with --save-npy) or --out-dir folders (with --out-dir).
+    #[arg(value_name = "PART")]
     pub parts: Vec<PathBuf>,
 }
 
 const MERGE_AFTER_HELP: &str = "\
 Examples:
   host merge --save-npy x0.npy parts/x0_*.npy
-  host merge --out-dir samples/";
+  host merge --out-dir samples/                     (the shards wrote into samples/)
+  host merge --out-dir samples/ parts/pngs_*        (the shards wrote into folders of their own)";
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -29,9 +29,7 @@ pub fn run(cli: MergeCli) -> Result<()> {
     match (&cli.save_npy, &cli.out_dir) {
         (Some(output), None) => merge_npy(output, &cli.parts),
         (None, Some(directory)) if cli.parts.is_empty() => check_directory(directory),
-        (None, Some(_)) => bail!(
-            "host merge --out-dir DIR takes no parts: it checks the manifests the shards wrote into DIR"
-        ),
+        (None, Some(directory)) => merge_directories(directory, &cli.parts),
         _ => bail!("host merge needs --save-npy ALL.npy PART.npy… or --out-dir DIR"),
     }
 }
@@ -147,9 +145,10 @@ fn merge_npy(output: &Path, sources: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn check_directory(directory: &Path) -> Result<()> {
+/// The parts whose manifests (`manifest_START-END.json`) are in `directory`.
+fn directory_parts(directory: &Path) -> Result<Vec<Part>> {
     let entries = std::fs::read_dir(directory)
-        .with_context(|| format!("cannot read --out-dir {}", directory.display()))?;
+        .with_context(|| format!("cannot read {}", directory.display()))?;
     let mut parts = Vec::new();
     for entry in entries {
         let path = entry?.path();
@@ -161,16 +160,16 @@ fn check_directory(directory: &Path) -> Result<()> {
             });
         }
     }
-    let parts =
-        check_parts(parts).map_err(|error| anyhow!("{}: {error:#}", directory.display()))?;
-    for part in &parts {
+    Ok(parts)
+}
+
+/// Checks that every PNG of every part is in the part's folder.
+fn check_pngs(parts: &[Part]) -> Result<()> {
+    for part in parts {
+        let folder = part.source.parent().unwrap_or(Path::new("."));
         let [start, end] = part.manifest.samples;
-        debug_assert_eq!(
-            part.source.file_name().and_then(|n| n.to_str()),
-            Some(directory_manifest_name(&(start..end)).as_str())
-        );
         for index in start..end {
-            let png = directory.join(sample_name(index));
+            let png = folder.join(sample_name(index));
             if !png.is_file() {
                 bail!(
                     "{} is missing (its manifest is {})",
@@ -180,11 +179,70 @@ fn check_directory(directory: &Path) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `host merge --out-dir DIR`: the shards wrote into one folder; check it.
+fn check_directory(directory: &Path) -> Result<()> {
+    let parts = check_parts(directory_parts(directory)?)
+        .map_err(|error| anyhow!("{}: {error:#}", directory.display()))?;
+    check_pngs(&parts)?;
     let total = parts[0].manifest.job.total_samples;
     println!(
         "{}: all {total} samples, from {} parts of one job",
         directory.display(),
         parts.len()
     );
+    Ok(())
+}
+
+/// `host merge --out-dir DIR PARTDIR…`: the shards wrote into folders of their own; check them
+/// together, then copy their PNGs and manifests into DIR (staged in a hidden folder there and
+/// moved into place only when all are copied).
+fn merge_directories(output: &Path, sources: &[PathBuf]) -> Result<()> {
+    let mut parts = Vec::new();
+    for source in sources {
+        parts.extend(directory_parts(source)?);
+    }
+    let parts = check_parts(parts)?;
+    check_pngs(&parts)?;
+    std::fs::create_dir_all(output)
+        .with_context(|| format!("cannot create --out-dir {}", output.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".host-")
+        .tempdir_in(output)
+        .with_context(|| format!("cannot write --out-dir {}", output.display()))?;
+    let mut names = Vec::new();
+    for part in &parts {
+        let folder = part.source.parent().unwrap_or(Path::new("."));
+        let [start, end] = part.manifest.samples;
+        for name in (start..end).map(sample_name) {
+            copy(&folder.join(&name), &staging.path().join(&name))?;
+            names.push(name);
+        }
+        let manifest = directory_manifest_name(&(start..end));
+        copy(&part.source, &staging.path().join(&manifest))?;
+        names.push(manifest);
+    }
+    crate::interrupt::check(|| "while merging".into())?;
+    for name in &names {
+        std::fs::rename(staging.path().join(name), output.join(name))
+            .with_context(|| format!("cannot write {}", output.join(name).display()))?;
+    }
+    let total = parts[0].manifest.job.total_samples;
+    println!(
+        "merged {} parts into {} ({total} PNGs)",
+        parts.len(),
+        output.display()
+    );
+    Ok(())
+}
+
+/// A hard link where the file system allows it, else a copy.
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    }
     Ok(())
 }

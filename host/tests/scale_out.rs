@@ -215,3 +215,46 @@ fn shard_auto_outside_a_job_array_is_an_error() {
          JOB_COMPLETION_INDEX is set); pass --shard K/N\n"
     );
 }
+
+#[test]
+fn png_folders_of_separate_shards_merge_into_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    for k in 0..3 {
+        let folder = format!("pngs_{k}");
+        shard(
+            dir,
+            &format!("{k}/3"),
+            &format!("x{k}.npy"),
+            &["--out-dir", &folder],
+        );
+    }
+    let output = merge(dir, &["--out-dir", "all", "pngs_2", "pngs_0", "pngs_1"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    host()
+        .current_dir(dir)
+        .args(base())
+        .args(["--out-dir", "single"])
+        .assert()
+        .success();
+    for index in 0..11 {
+        let name = format!("sample_{index:06}.png");
+        let merged = std::fs::read(dir.join("all").join(&name)).unwrap();
+        assert!(
+            merged == std::fs::read(dir.join("single").join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.join("all")).unwrap().count(), 11 + 3);
+    assert!(merge(dir, &["--out-dir", "all"]).status.success());
+    // A folder missing one of its PNGs is refused before anything is copied.
+    std::fs::remove_file(dir.join("pngs_1/sample_000004.png")).unwrap();
+    let output = merge(dir, &["--out-dir", "again", "pngs_0", "pngs_1", "pngs_2"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("sample_000004.png is missing"));
+    assert!(!dir.join("again").exists());
+}
