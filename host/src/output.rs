@@ -654,7 +654,7 @@ impl Stream {
         // Done: the progress of --resume is no longer needed.
         if let Some((_, states)) = &self.resumable {
             for path in states {
-                std::fs::remove_file(path)?;
+                resume::remove(path)?;
             }
         }
         if let Some(OutDir {
@@ -662,7 +662,9 @@ impl Stream {
             ..
         }) = &self.directory
         {
-            std::fs::remove_dir(staging)?;
+            // Every PNG was moved out; what is left are a killed run's unfinished files.
+            std::fs::remove_dir_all(staging)
+                .with_context(|| format!("cannot remove {}", staging.display()))?;
         }
         self.created.0 = None;
         Ok(written)

@@ -101,25 +101,36 @@ pub fn done(paths: &[PathBuf], job: &JobIdentity, samples: &std::ops::Range<u64>
     Ok(if done == u64::MAX { 0 } else { done })
 }
 
-/// Replaces the state file `path` atomically: written beside it, synced, renamed, and the
-/// directory synced.
+/// Replaces the state file `path` atomically: written to `PATH.tmp` (a fixed name, so that a
+/// copy left by a kill is overwritten next time), synced, renamed, and the directory synced.
 pub fn commit(path: &Path, state: &ResumeState) -> Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut file = tempfile::Builder::new()
-        .prefix(".host-state-")
-        .tempfile_in(directory)
-        .with_context(|| format!("cannot write the resume state {}", path.display()))?;
-    let text = serde_json::to_string_pretty(state).expect("a state serializes");
-    file.write_all(text.as_bytes())?;
-    file.as_file().sync_data()?;
-    file.persist(path)
-        .map_err(|error| error.error)
-        .with_context(|| format!("cannot write the resume state {}", path.display()))?;
-    std::fs::File::open(directory)?.sync_all()?;
-    Ok(())
+    let temporary = temporary_path(path);
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        let text = serde_json::to_string_pretty(state).expect("a state serializes");
+        file.write_all(text.as_bytes())?;
+        file.sync_data()?;
+        std::fs::rename(&temporary, path)?;
+        std::fs::File::open(directory)?.sync_all()
+    };
+    write().with_context(|| format!("cannot write the resume state {}", path.display()))
+}
+
+/// Removes the state file `path` (and a temporary copy a kill may have left).
+pub fn remove(path: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(temporary_path(path));
+    std::fs::remove_file(path)
+        .with_context(|| format!("cannot remove the resume state {}", path.display()))
+}
+
+fn temporary_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
 }
 
 /// A new state for `samples` with `done` finished.
