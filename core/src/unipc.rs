@@ -1131,10 +1131,12 @@ fn solve(mut matrix: [[f64; 3]; 3], mut b: [f64; 3], n: usize) -> [f64; 3] {
             .unwrap_or(column);
         matrix.swap(column, pivot);
         b.swap(column, pivot);
+        let pivot_row = matrix[column];
         for row in column + 1..n {
-            let factor = matrix[row][column] / matrix[column][column];
-            for k in column..n {
-                matrix[row][k] -= factor * matrix[column][k];
+            let factor = matrix[row][column] / pivot_row[column];
+            let entries = matrix[row].iter_mut().zip(pivot_row).take(n).skip(column);
+            for (entry, pivot_entry) in entries {
+                *entry -= factor * pivot_entry;
             }
             b[row] -= factor * b[column];
         }
