@@ -8,17 +8,17 @@
 //! output at x_i into m_i: x̂₀ (`predict_x0`, the default) or ε̂ — diffusers'
 //! `convert_model_output`. With `predict_x0`, write K_t = α_t, A_{t,s} = σ_t/σ_s and ĥ = −h;
 //! otherwise K_t = σ_t, A_{t,s} = α_t/α_s and ĥ = h. For a step from point s₀ to point t,
-//! h = λ_t − λ_s₀, φ₁ = e^ĥ − 1, B(h) = ĥ (`bh1`) or e^ĥ − 1 (`bh2`), and
+//! h = λ_t − λ_s₀, E = e^ĥ − 1 (diffusers' `h_phi_1`), B(h) = ĥ (`bh1`) or E (`bh2`), and
 //!
 //! ```text
-//! b_k = k!·φ_{k+1}(ĥ)/B(h),   φ_1(ĥ)·ĥ = e^ĥ − 1,  φ_{k+1}(ĥ) = φ_k(ĥ)/ĥ − 1/k!   (k = 1, 2, 3)
-//! r_k = (λ_{s_k} − λ_s₀)/h,   D_k = (m_{s_k} − m_s₀)/r_k      (s_k: the k-th earlier point)
+//! b_k = k!·ĥ·φ_{k+1}(ĥ)/B(h),  φ₁(ĥ) = E/ĥ,  φ_{k+1}(ĥ) = (φ_k(ĥ) − 1/k!)/ĥ    (k = 1, 2, 3)
+//! r_k = (λ_{s_k} − λ_s₀)/h,    D_k = (m_{s_k} − m_s₀)/r_k      (s_k: the k-th earlier point)
 //! ```
 //!
 //! **Predictor** (UniP-p, diffusers' `multistep_uni_p_bh_update`), from point i to point i + 1:
 //!
 //! ```text
-//! x_{i+1} = A·x_i − K·φ₁·m_i − K·B(h)·Σ_{k<p} ρ_k·D_k
+//! x_{i+1} = A·x_i − K·E·m_i − K·B(h)·Σ_{k<p} ρ_k·D_k
 //! p = 2: ρ₁ = ½;   p = 3: [1 1; r₁ r₂]·ρ = [b₁; b₂]
 //! ```
 //!
@@ -27,7 +27,7 @@
 //! new output m_i as one more difference, and replaces x_i (the model still saw the predicted x_i):
 //!
 //! ```text
-//! x_i^c = A·x_{i−1}^c − K·φ₁·m_{i−1} − K·B(h)·(Σ_{k<p} ρ_k·D_k + ρ_p·(m_i − m_{i−1}))
+//! x_i^c = A·x_{i−1}^c − K·E·m_{i−1} − K·B(h)·(Σ_{k<p} ρ_k·D_k + ρ_p·(m_i − m_{i−1}))
 //! p = 1: ρ₁ = ½;   p = 2, 3: R·ρ = b with R_{jk} = r_k^{j−1} (r_p = 1), j, k = 1 … p
 //! ```
 //!
@@ -56,9 +56,9 @@
 //! With `final_sigmas_type = zero` the last predictor lands on σ_t = 0, α_t = 1, λ_t = +∞.
 //!
 //! - **`bh1`, order 1** (diffusers' default `lower_order_final`): diffusers evaluates
-//!   x_t = A·x − α_t·φ₁·m₀ − α_t·B(h)·0 with B(h) = ĥ = −∞, and −∞·0 is NaN for every element. For
+//!   x_t = A·x − α_t·E·m₀ − α_t·B(h)·0 with B(h) = ĥ = −∞, and −∞·0 is NaN for every element. For
 //!   every σ_t > 0 the last term is exactly 0 (a first-order step has no differences), so its
-//!   limit is 0, and with A = σ_t/σ_s → 0 and φ₁ = e^{−h} − 1 → −1 the limit of the step is
+//!   limit is 0, and with A = σ_t/σ_s → 0 and E = e^{−h} − 1 → −1 the limit of the step is
 //!   **x_t = m₀ = x̂₀**, the same value `bh2` gives (order 1 does not depend on B). The plan
 //!   computes the step that way; the golden test checks it against diffusers run with a final
 //!   sigma of 1e-10 instead of 0, which converges to it.
@@ -772,8 +772,8 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         let ring = self.outputs;
         let layout = Layout {
             lags: core::array::from_fn(|k| {
-                let slot = (index + ring - (k + 1) % ring.max(1)) % ring.max(1);
-                slot * values
+                let slots = ring.max(1);
+                ((index + slots - (k + 1) % slots) % slots) * values
             }),
             write: (ring > 0).then(|| (index % ring) * values),
             last: self.keeps_last.then_some(ring * values),
@@ -1037,12 +1037,12 @@ fn update(
     } else {
         (end.alpha / start.alpha, end.sigma, h)
     };
-    let phi_1 = libm::expm1(hh);
-    // K·φ₁; without predict_x0 and at σ_end = 0 it is 0·∞, whose limit is α_t·σ_s/α_s − σ_t.
+    let h_phi_1 = libm::expm1(hh);
+    // K·E; without predict_x0 and at σ_end = 0 it is 0·∞, whose limit is α_t·σ_s/α_s − σ_t.
     let base = if !config.predict_x0 && end.sigma == 0.0 {
         end.alpha * start.sigma / start.alpha - end.sigma
     } else {
-        scale * phi_1
+        scale * h_phi_1
     };
     let mut outputs = [-base, 0.0, 0.0];
     let mut next_output = 0.0;
@@ -1054,7 +1054,7 @@ fn update(
     }
     let b_h = match config.solver_type {
         UniPcSolverType::Bh1 => hh,
-        UniPcSolverType::Bh2 => phi_1,
+        UniPcSolverType::Bh2 => h_phi_1,
     };
     // r_k for the earlier points used, and r = 1 for the next output.
     let mut r = [1.0f64; 3];
@@ -1070,14 +1070,14 @@ fn update(
             .flatten()
             .map_or(f64::NAN, |point| (point.lambda - start.lambda) / h);
     }
-    // b_k = k!·φ_{k+1}/B(h), diffusers' recursion.
+    // b_k = k!·ĥ·φ_{k+1}(ĥ)/B(h) by diffusers' recursion on ĥ·φ_{k+1} (`h_phi_k`).
     let mut b = [0.0f64; 3];
-    let mut phi_k = phi_1 / hh - 1.0;
+    let mut h_phi_k = h_phi_1 / hh - 1.0;
     let mut factorial = 1.0;
     for (i, slot) in b.iter_mut().enumerate() {
-        *slot = phi_k * factorial / b_h;
+        *slot = h_phi_k * factorial / b_h;
         factorial *= (i + 2) as f64;
-        phi_k = phi_k / hh - 1.0 / factorial;
+        h_phi_k = h_phi_k / hh - 1.0 / factorial;
     }
     let mut rho = [0.0f64; 3];
     match (with_next, order) {
