@@ -767,26 +767,44 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
                 actual: scratch.len(),
             });
         }
-        // The ring: step i writes m_i into buffer i mod L, where m_{i−L} was; m_{i−k} is in
-        // buffer (i − k) mod L. The last corrected sample follows the L output buffers.
+        // The ring: step i writes m_i into buffer i mod L, where m_{i−L} was, so buffer
+        // (i + p) mod L holds m_{i−L+p}; the last corrected sample follows the L buffers. Step 0
+        // zeroes them all, so that a zero weight never meets a value this run did not write.
         let ring = self.outputs;
-        let layout = Layout {
-            lags: core::array::from_fn(|k| {
-                let slots = ring.max(1);
-                ((index + slots - (k + 1) % slots) % slots) * values
-            }),
-            write: (ring > 0).then(|| (index % ring) * values),
-            last: self.keeps_last.then_some(ring * values),
-        };
         let memory = history.buffer_mut();
+        if index == 0 {
+            memory.fill(0.0);
+        }
+        let (outputs, last) = memory.split_at_mut(ring * values);
+        let mut slots: [&mut [f32]; 3] = [&mut [], &mut [], &mut []];
+        for (slot, buffer) in slots
+            .iter_mut()
+            .zip(outputs.chunks_exact_mut(values.max(1)))
+        {
+            *slot = buffer;
+        }
+        // Position p: buffer (i + p) mod L, holding m_{i−L+p}; position 0 receives m_i.
+        if let Some(positions) = slots.get_mut(..ring) {
+            positions.rotate_left(index % ring.max(1));
+        }
+        let [oldest, older, newest] = &mut slots;
+        let kernel = step.kernel(ring, self.keeps_last);
         if per_sample > 0 {
             for (sample_index, (sample, output)) in samples
                 .chunks_mut(per_sample)
                 .zip(model_output.chunks(per_sample))
                 .enumerate()
             {
-                let layout = layout.offset(sample_index * per_sample);
-                step.apply(self.clipping, sample, output, memory, layout, scratch)?;
+                let range = sample_index * per_sample..(sample_index + 1) * per_sample;
+                let memory = Memory {
+                    ring: [
+                        oldest.get_mut(range.clone()).unwrap_or_default(),
+                        older.get_mut(range.clone()).unwrap_or_default(),
+                        newest.get_mut(range.clone()).unwrap_or_default(),
+                    ],
+                    last: last.get_mut(range).unwrap_or_default(),
+                };
+                kernel.apply(self.clipping, sample, output, memory, scratch)?;
             }
         }
         history.advance(index);
@@ -794,23 +812,63 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     }
 }
 
-/// Where a step finds its memory in the history's slice (offsets of element 0 of a sample).
-#[derive(Clone, Copy, Debug)]
-struct Layout {
-    /// m_{i−1}, m_{i−2}, m_{i−3}.
-    lags: [usize; 3],
-    /// Where m_i goes (none when nothing is remembered).
-    write: Option<usize>,
-    /// The last corrected sample (read by the corrector, then overwritten).
-    last: Option<usize>,
+/// One sample's part of the history, as a step sees it: the ring's buffers by position (0: the
+/// one it overwrites with m_i, which holds m_{i−L}; p: m_{i−L+p}) and the last corrected sample.
+struct Memory<'s> {
+    ring: [&'s mut [f32]; 3],
+    last: &'s mut [f32],
 }
 
-impl Layout {
-    fn offset(self, start: usize) -> Layout {
-        Layout {
-            lags: self.lags.map(|lag| lag + start),
-            write: self.write.map(|write| write + start),
-            last: self.last.map(|last| last + start),
+/// A step's f32 weights by ring position, ready for the per-element pass:
+///
+/// ```text
+/// u   = convert(x, m)                                   (x̂₀ or ε̂, clipped with predict_x0)
+/// x^c = g·x + a_c·x^c_prev + c₀·u + Σ_p c_p·h_p          (g = 1, the rest 0, without corrector)
+/// x   ← a·x^c + p₀·u + Σ_p p_p·h_p;   h_0 ← u;   x^c_prev ← x^c
+/// ```
+///
+/// h_p being ring position p. Weights of positions a step does not read are 0, and every position
+/// holds a finite value (0 before it is first written).
+#[derive(Clone, Copy, Debug)]
+struct Kernel {
+    ring: usize,
+    keeps_last: bool,
+    original: [f32; 2],
+    converted: [f32; 2],
+    uncorrected: f32,
+    corrected_from_last: f32,
+    corrected_from_current: f32,
+    corrected: [f32; 3],
+    next_from_corrected: f32,
+    next_from_current: f32,
+    next: [f32; 3],
+}
+
+impl UniPcStep {
+    /// This step's weights by ring position, for a ring of `ring` buffers (and the last sample
+    /// when `keeps_last`).
+    fn kernel(&self, ring: usize, keeps_last: bool) -> Kernel {
+        let w = &self.weights;
+        // Position p holds m_{i−(ring−p)}: lag ring − p.
+        let by_position = |lags: [f32; 3]| -> [f32; 3] {
+            core::array::from_fn(|p| {
+                ring.checked_sub(p + 1)
+                    .and_then(|lag| lags.get(lag).copied())
+                    .unwrap_or(0.0)
+            })
+        };
+        Kernel {
+            ring,
+            keeps_last,
+            original: [w.original_from_sample, w.original_from_model],
+            converted: [w.converted_from_sample, w.converted_from_model],
+            uncorrected: if self.corrects { 0.0 } else { 1.0 },
+            corrected_from_last: w.corrected_from_last,
+            corrected_from_current: w.corrected_from_current,
+            corrected: by_position(w.corrected_from_earlier),
+            next_from_corrected: w.next_from_corrected,
+            next_from_current: w.next_from_current,
+            next: by_position(w.next_from_earlier),
         }
     }
 }
@@ -827,45 +885,28 @@ fn clamp(x: f32, low: f32, high: f32) -> f32 {
     }
 }
 
-impl UniPcStep {
-    /// Applies the step to one sample (`sample` and `model_output` of its length, its memory at
-    /// `layout` in `memory`), computing x̂₀'s threshold in `scratch` for dynamic thresholding.
+impl Kernel {
+    /// Applies the step to one sample (`sample`, `model_output` and `memory` of its length),
+    /// computing x̂₀'s threshold in `scratch` for dynamic thresholding.
     #[inline(always)]
     fn apply(
         &self,
         clipping: SampleClipping,
         sample: &mut [f32],
         model_output: &[f32],
-        memory: &mut [f32],
-        layout: Layout,
+        memory: Memory<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let count = sample.len();
-        // Every offset the step touches is in range for a checked history; refuse otherwise
-        // rather than index out of bounds.
-        let reads = layout.lags.iter().take(self.lags as usize).copied();
-        let touched = reads.chain(layout.write).chain(layout.last);
-        if touched.clone().any(|offset| offset + count > memory.len()) {
-            return Err(Error::LengthMismatch {
-                slice: SliceKind::History,
-                expected: touched.max().unwrap_or(0) + count,
-                actual: memory.len(),
-            });
-        }
-        let w = &self.weights;
-        let (w_x, w_m) = (w.original_from_sample, w.original_from_model);
-        let (u_x, u_m) = (w.converted_from_sample, w.converted_from_model);
+        let [w_x, w_m] = self.original;
+        let [u_x, u_m] = self.converted;
         match clipping {
             SampleClipping::None => {
-                self.pass(sample, model_output, memory, layout, |x, m| {
-                    u_x * x + u_m * m
-                });
+                self.pass(sample, model_output, memory, |x, m| u_x * x + u_m * m)
             }
-            SampleClipping::Range(range) => {
-                self.pass(sample, model_output, memory, layout, |x, m| {
-                    clamp(w_x * x + w_m * m, -range, range)
-                });
-            }
+            SampleClipping::Range(range) => self.pass(sample, model_output, memory, |x, m| {
+                clamp(w_x * x + w_m * m, -range, range)
+            }),
             SampleClipping::DynamicThreshold { ratio, max_value } => {
                 let available = scratch.len();
                 let scratch = scratch.get_mut(..count).ok_or(Error::LengthMismatch {
@@ -877,12 +918,11 @@ impl UniPcStep {
                     *slot = libm::fabsf(w_x * x + w_m * m);
                 }
                 let threshold = clamp(quantile(scratch, ratio), 1.0, max_value);
-                self.pass(sample, model_output, memory, layout, |x, m| {
+                self.pass(sample, model_output, memory, |x, m| {
                     clamp(w_x * x + w_m * m, -threshold, threshold) / threshold
-                });
+                })
             }
         }
-        Ok(())
     }
 
     #[inline(always)]
@@ -890,68 +930,87 @@ impl UniPcStep {
         &self,
         sample: &mut [f32],
         model_output: &[f32],
-        memory: &mut [f32],
-        layout: Layout,
+        memory: Memory<'_>,
         convert: impl Fn(f32, f32) -> f32,
-    ) {
-        match self.lags {
-            0 => self.pass_with::<0>(sample, model_output, memory, layout, convert),
-            1 => self.pass_with::<1>(sample, model_output, memory, layout, convert),
-            2 => self.pass_with::<2>(sample, model_output, memory, layout, convert),
-            _ => self.pass_with::<3>(sample, model_output, memory, layout, convert),
+    ) -> Result<(), Error> {
+        match (self.ring, self.keeps_last) {
+            (0, false) => self.pass_with::<0, false>(sample, model_output, memory, convert),
+            (0, true) => self.pass_with::<0, true>(sample, model_output, memory, convert),
+            (1, false) => self.pass_with::<1, false>(sample, model_output, memory, convert),
+            (1, true) => self.pass_with::<1, true>(sample, model_output, memory, convert),
+            (2, false) => self.pass_with::<2, false>(sample, model_output, memory, convert),
+            (2, true) => self.pass_with::<2, true>(sample, model_output, memory, convert),
+            (_, false) => self.pass_with::<3, false>(sample, model_output, memory, convert),
+            (_, true) => self.pass_with::<3, true>(sample, model_output, memory, convert),
         }
     }
 
-    /// The per-element pass, reading `LAGS` earlier outputs:
-    /// u = convert(x, m); x^c = a_c·x^c_prev + c₀·u + Σ c_k·h_k (or x); x ← a·x^c + p₀·u + Σ p_k·h_k;
-    /// then u and x^c are remembered.
+    /// The per-element pass over a ring of `RING` buffers, with (`LAST`) or without the last
+    /// corrected sample (see [`Kernel`]).
     #[inline(always)]
-    fn pass_with<const LAGS: usize>(
+    fn pass_with<const RING: usize, const LAST: bool>(
         &self,
         sample: &mut [f32],
         model_output: &[f32],
-        memory: &mut [f32],
-        layout: Layout,
+        memory: Memory<'_>,
         convert: impl Fn(f32, f32) -> f32,
-    ) {
-        let w = &self.weights;
-        let (a_c, c_0, c) = (
-            w.corrected_from_last,
-            w.corrected_from_current,
-            w.corrected_from_earlier,
+    ) -> Result<(), Error> {
+        let count = sample.len();
+        let Memory {
+            ring: [h_0, h_1, h_2],
+            last,
+        } = memory;
+        // Always true for a checked history; also what lets the compiler drop bounds checks.
+        let short = |buffer: &[f32], used: bool| used && buffer.len() < count;
+        if model_output.len() < count
+            || short(h_0, RING >= 1)
+            || short(h_1, RING >= 2)
+            || short(h_2, RING >= 3)
+            || short(last, LAST)
+        {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::History,
+                expected: count,
+                actual: h_0.len().min(last.len()),
+            });
+        }
+        let (g, a_c, c_0, c) = (
+            self.uncorrected,
+            self.corrected_from_last,
+            self.corrected_from_current,
+            self.corrected,
         );
-        let (a, p_0, p) = (
-            w.next_from_corrected,
-            w.next_from_current,
-            w.next_from_earlier,
-        );
-        let lags = layout.lags;
-        let last = layout.last.filter(|_| self.corrects);
-        for (j, (x, &m)) in sample.iter_mut().zip(model_output).enumerate() {
-            let current = convert(*x, m);
-            let earlier: [f32; LAGS] = core::array::from_fn(|k| memory[lags[k] + j]);
-            let corrected = match last {
-                Some(offset) => {
-                    let mut sum = a_c * memory[offset + j] + c_0 * current;
-                    for (weight, value) in c.iter().zip(earlier) {
-                        sum += weight * value;
-                    }
-                    sum
+        let (a, p_0, p) = (self.next_from_corrected, self.next_from_current, self.next);
+        for j in 0..count {
+            let x = sample[j];
+            let current = convert(x, model_output[j]);
+            let h = [
+                if RING >= 1 { h_0[j] } else { 0.0 },
+                if RING >= 2 { h_1[j] } else { 0.0 },
+                if RING >= 3 { h_2[j] } else { 0.0 },
+            ];
+            let corrected = if LAST {
+                let mut sum = g * x + a_c * last[j] + c_0 * current;
+                for (weight, value) in c.iter().zip(h).take(RING) {
+                    sum += weight * value;
                 }
-                None => *x,
+                sum
+            } else {
+                x
             };
             let mut next = a * corrected + p_0 * current;
-            for (weight, value) in p.iter().zip(earlier) {
+            for (weight, value) in p.iter().zip(h).take(RING) {
                 next += weight * value;
             }
-            if let Some(offset) = layout.write {
-                memory[offset + j] = current;
+            if RING >= 1 {
+                h_0[j] = current;
             }
-            if let Some(offset) = layout.last {
-                memory[offset + j] = corrected;
+            if LAST {
+                last[j] = corrected;
             }
-            *x = next;
+            sample[j] = next;
         }
+        Ok(())
     }
 }
 
