@@ -342,8 +342,8 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// Those of [`ScheduleConfig::alphas_cumprod`] and [`UniPcConfig::validate`];
     /// [`Error::InvalidStepCount`] for N = 0, or N ≥ T with `linspace` or `leading` (which take
     /// N + 1 points); [`Error::TimestepOutOfRange`] for a `steps_offset` past T;
-    /// [`Error::CapacityExceeded`] for N > `CAPACITY`; [`Error::DegenerateSchedule`] where a
-    /// weight is not finite in f64.
+    /// [`Error::CapacityExceeded`] for N > `CAPACITY`; [`Error::DegenerateSchedule`] where λ does
+    /// not increase from a step to the next or a weight is not finite in f64.
     pub fn new(
         schedule: &ScheduleConfig<'_>,
         timesteps: &TimestepConfig,
@@ -476,6 +476,14 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
                 break;
             };
             let next = point(index + 1).unwrap_or(final_point);
+            // λ must increase along the run (h > 0). It does for every schedule whose ᾱ falls
+            // with t; not where ᾱ_{T−1} = 2⁻²⁴ (zero SNR) exceeds the ᾱ of a later step, which
+            // only an f32 ᾱ near the subnormal range gives, and where every weight is garbage.
+            if !(next.lambda > current.lambda) {
+                return Err(Error::DegenerateSchedule {
+                    timestep: entry.timestep,
+                });
+            }
             let order = config.order_at(index, count);
             let corrects = config.corrects_at(index);
             // The corrector redoes step index − 1 at that step's order.

@@ -7,6 +7,33 @@ use diffusion_core::{
     TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType,
 };
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+
+/// The seed of CI's runs (`PROPTEST_RNG_SEED` overrides it), as `properties.rs`.
+const SEED: u64 = 0x5EED_0C;
+/// Cases in CI's runs (`PROPTEST_CASES` overrides it).
+const CASES: u32 = 300;
+
+/// proptest's configuration from its `PROPTEST_*` variables, with this file's seed and case count
+/// where they are not set, and no failure file.
+fn config() -> ProptestConfig {
+    let from_environment = ProptestConfig::default();
+    let set = |name: &str| std::env::var_os(name).is_some();
+    ProptestConfig {
+        cases: if set("PROPTEST_CASES") {
+            from_environment.cases
+        } else {
+            CASES
+        },
+        rng_seed: if set("PROPTEST_RNG_SEED") {
+            from_environment.rng_seed
+        } else {
+            RngSeed::Fixed(SEED)
+        },
+        failure_persistence: None,
+        ..from_environment
+    }
+}
 
 fn beta_schedule(kind: usize, start: f64, extra: f64) -> BetaSchedule<'static> {
     let end = start + extra;
@@ -28,7 +55,7 @@ fn beta_schedule(kind: usize, start: f64, extra: f64) -> BetaSchedule<'static> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn plans_are_built_or_refused_and_runs_stay_finite(
@@ -90,7 +117,8 @@ proptest! {
                 prop_assert!(spacing == TimestepSpacing::Leading && offset > 0);
                 return Ok(());
             }
-            // ᾱ = 0 or 1 in f32, or two steps with the same λ (a singular system).
+            // ᾱ = 0 or 1 in f32, λ not increasing (zero SNR's 2⁻²⁴ above a near-subnormal ᾱ),
+            // or a singular system.
             Err(Error::DegenerateSchedule { .. }) => return Ok(()),
             Err(other) => return Err(TestCaseError::fail(format!("unexpected {other}"))),
         };
@@ -113,4 +141,33 @@ proptest! {
         }
         prop_assert!(x.iter().all(|v| v.is_finite()), "{:?}", x);
     }
+}
+
+/// Found by the property above (before the plan checked h > 0): with zero SNR, ᾱ_{T−1} = 2⁻²⁴
+/// but ᾱ of the next step is about 7e-45 (near f32's subnormal range), so λ falls by 42 from step
+/// 0 to step 1 and the run overflowed to ±∞. The plan refuses it by name.
+#[test]
+fn a_zero_snr_schedule_whose_lambda_falls_is_refused() {
+    let schedule = ScheduleConfig {
+        num_train_timesteps: 1623,
+        beta_schedule: BetaSchedule::Linear {
+            beta_start: 0.042620169485206874,
+            beta_end: 0.042620169485206874 + 0.03975153056783214,
+        },
+        rescale_betas_zero_snr: true,
+    };
+    let timesteps = TimestepConfig {
+        num_inference_steps: 40,
+        spacing: TimestepSpacing::Linspace,
+        steps_offset: 0,
+    };
+    let config = UniPcConfig {
+        solver_order: 1,
+        lower_order_final: false,
+        ..UniPcConfig::default()
+    };
+    assert_eq!(
+        UniPcPlan::<40>::new(&schedule, &timesteps, &config).err(),
+        Some(Error::DegenerateSchedule { timestep: 1622 })
+    );
 }
