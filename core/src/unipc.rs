@@ -479,7 +479,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             // λ must increase along the run (h > 0). It does for every schedule whose ᾱ falls
             // with t; not where ᾱ_{T−1} = 2⁻²⁴ (zero SNR) exceeds the ᾱ of a later step, which
             // only an f32 ᾱ near the subnormal range gives, and where every weight is garbage.
-            if !(next.lambda > current.lambda) {
+            if next.lambda.partial_cmp(&current.lambda) != Some(core::cmp::Ordering::Greater) {
                 return Err(Error::DegenerateSchedule {
                     timestep: entry.timestep,
                 });
