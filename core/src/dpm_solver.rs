@@ -259,15 +259,15 @@ struct DpmSolverStep {
 
 /// A point of the noise schedule in the solver's variables, in f64.
 #[derive(Clone, Copy, Debug)]
-struct Point {
-    alpha: f64,
-    sigma: f64,
-    lambda: f64,
+pub(crate) struct Point {
+    pub(crate) alpha: f64,
+    pub(crate) sigma: f64,
+    pub(crate) lambda: f64,
 }
 
 impl Point {
     /// α = √ᾱ, σ = √(1 − ᾱ), λ = ln α − ln σ (+∞ at σ = 0).
-    fn new(alpha_cumprod: f64) -> Point {
+    pub(crate) fn new(alpha_cumprod: f64) -> Point {
         let alpha = libm::sqrt(alpha_cumprod);
         let sigma = libm::sqrt(1.0 - alpha_cumprod);
         let lambda = if sigma == 0.0 {
@@ -584,7 +584,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
 }
 
 /// diffusers' sigma √((1 − ᾱ)/ᾱ), from the f32 ᾱ in f64.
-fn sigma_of(alpha_cumprod: f32) -> f32 {
+pub(crate) fn sigma_of(alpha_cumprod: f32) -> f32 {
     let a = alpha_cumprod as f64;
     libm::sqrt((1.0 - a) / a) as f32
 }

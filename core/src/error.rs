@@ -29,6 +29,8 @@ pub enum NameKind {
     DpmSolverType,
     /// A final sigma (`zero`, `sigma_min`).
     FinalSigmasType,
+    /// A UniPC solver type (`bh1`, `bh2`).
+    UniPcSolverType,
 }
 
 /// Which slice had the wrong length (see [`Error::LengthMismatch`]).
@@ -318,6 +320,7 @@ impl fmt::Display for Error {
                     NameKind::DpmSolverAlgorithm => ("algorithm type", "dpmsolver++, dpmsolver"),
                     NameKind::DpmSolverType => ("solver type", "midpoint, heun"),
                     NameKind::FinalSigmasType => ("final sigmas type", "zero, sigma_min"),
+                    NameKind::UniPcSolverType => ("UniPC solver type", "bh1, bh2"),
                 };
                 write!(f, "unknown {what} (expected one of: {allowed})")
             }

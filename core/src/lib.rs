@@ -122,6 +122,7 @@ mod prediction;
 pub mod schedule;
 mod step;
 pub mod timesteps;
+pub mod unipc;
 
 pub use clipping::SampleClipping;
 pub use ddpm::VarianceType;
@@ -139,3 +140,4 @@ pub use schedule::{
 };
 pub use step::{NOISE_CHUNK, StepCoefficients, VarianceSource};
 pub use timesteps::{TimestepConfig, TimestepSpacing};
+pub use unipc::{UniPcConfig, UniPcPlan, UniPcSolverType};

@@ -1,4 +1,5 @@
-//! The state and the per-element pass of multistep solvers (DPM-Solver, and later UniPC, DEIS).
+//! The state and the per-element pass of multistep solvers (DPM-Solver; UniPC, whose history also
+//! keeps the last sample for its corrector, has its own pass in [`crate::unipc`]).
 //!
 //! A multistep solver of order k combines the model's current output with the converted outputs
 //! of the k − 1 steps before it. Those earlier outputs are the solver's memory; here they live in
@@ -102,6 +103,12 @@ impl<'a> MultistepHistory<'a> {
             });
         }
         Ok(())
+    }
+
+    /// The whole slice, for a solver that lays out its own buffers (UniPC's outputs and last
+    /// sample).
+    pub(crate) fn buffer_mut(&mut self) -> &mut [f32] {
+        self.buffer
     }
 
     /// Records that step `index` ran.
