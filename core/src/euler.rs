@@ -412,6 +412,14 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
         // Pass 2 (Karras, exponential, beta): the schedule's sigmas, and the fractional timestep
         // of each (diffusers' _sigma_to_t, from the f64 sigma before it is stored as f32).
         if config.sigma_schedule != SigmaSchedule::Interpolated {
+            // diffusers' trailing array has an extra timestep −1 for some N (see
+            // `TimestepSpacing::Trailing`); numpy.interp clamps its sigma to σ_0, and that
+            // becomes the range's default low end.
+            if timesteps.spacing == TimestepSpacing::Trailing
+                && trailing_has_extra_timestep(train_timesteps, count)
+            {
+                interpolated_last = sigma_zero as f64;
+            }
             let sigma_min = config.sigma_min.unwrap_or(interpolated_last);
             let sigma_max = config.sigma_max.unwrap_or(interpolated_first);
             if !(sigma_min <= sigma_max) {
@@ -797,6 +805,12 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
             steps: self.steps.len(),
         })
     }
+}
+
+/// Whether `numpy.arange(T, 0, −T/N)` has N + 1 elements: its length is ⌈T/(T/N)⌉ in f64.
+fn trailing_has_extra_timestep(train_timesteps: u32, count: usize) -> bool {
+    let train = train_timesteps as f64;
+    libm::ceil(train / (train / count as f64)) > count as f64
 }
 
 /// A float timestep as an integer-timestep model gets it: truncated toward zero (saturating).

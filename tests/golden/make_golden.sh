@@ -7,3 +7,4 @@ cd "$(dirname "$0")/../.."
 .venv/bin/pip install -q -r tests/golden/requirements.txt
 .venv/bin/python tests/golden/make_golden.py
 .venv/bin/python tests/golden/make_golden_dpm.py
+.venv/bin/python tests/golden/make_golden_euler.py
