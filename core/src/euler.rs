@@ -284,8 +284,9 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
     /// [`Error::InvalidTrainTimesteps`] for T < 2; [`Error::CapacityExceeded`] for N above
     /// `CAPACITY`; [`Error::InvalidSigmaRange`] for a bad `sigma_min`/`sigma_max` (also when one
     /// of them lies on the wrong side of the other's default); [`Error::DegenerateSchedule`] when a
-    /// step's weights are not finite (a sigma of 0 before the last step, or sigmas that grow under
-    /// Euler ancestral).
+    /// step's weights or timestep are not finite (a sigma of 0 before the last step, sigmas that
+    /// grow under Euler ancestral, or a training sigma of 0, ᾱ = 1 in f32, in the way of a
+    /// timestep mapped back from a sigma).
     pub fn new(
         schedule: &ScheduleConfig<'_>,
         timesteps: &TimestepConfig,
@@ -377,6 +378,7 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
         // Pass 1: the training sigmas at the spacing's timesteps (numpy.interp), the steps visited
         // in ascending order (from the plan's end), and σ of training timestep 0.
         let mut sigma_zero = 0.0f32;
+        let mut sigma_last = 0.0f32;
         let mut interpolated_first = 0.0f64;
         let mut interpolated_last = 0.0f64;
         {
@@ -386,6 +388,7 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
                 if t == 0 {
                     sigma_zero = sigma;
                 }
+                sigma_last = sigma;
                 while let Some((index, step)) = pending.next_if(|(_, step)| {
                     let floor = libm::floor(step.timestep as f64);
                     (floor == t as f64 && floor == step.timestep as f64) || floor + 1.0 == t as f64
@@ -434,9 +437,13 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
             for (index, step) in self.steps.iter_mut().enumerate() {
                 step.sigma = target(index) as f32;
             }
-            // Ascending sigmas (the plan from its end) against ascending ln σ_t: the step whose
-            // ln σ is below L_t brackets between t − 1 and t (0 and 1 below L_0); the rest
-            // between T − 2 and T − 1.
+            // diffusers brackets ln σ between the last training timestep i with L_i ≤ ln σ and
+            // i + 1, clamped to 0 … T − 2. L is non-decreasing except perhaps at T − 1 (a
+            // zero-SNR ᾱ_{T−1} set to 2⁻²⁴ can be above ᾱ_{T−2}). So a sigma with ln σ ≥ L_{T−1}
+            // brackets between T − 2 and T − 1; any other, taken in ascending order (the plan
+            // from its end) against ascending t, brackets between t − 1 and t for the first t
+            // with ln σ < L_t (0 and 1 below L_0).
+            let end_log = libm::log(sigma_last as f64) as f32;
             let last_low = train_timesteps - 2;
             let mut pending = (0..count).rev();
             let with_log = |index: usize| (index, log_sigma(target(index)));
@@ -451,7 +458,7 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
                     lows[1] = log;
                 }
                 while let Some((index, log_target)) = head {
-                    if t == 0 || log_target >= log as f64 {
+                    if t == 0 || log_target >= log as f64 || log_target >= end_log as f64 {
                         break;
                     }
                     let value = fractional_timestep(log_target, t - 1, previous_log, log);
@@ -511,7 +518,8 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
                 adds_noise: weights.noise > 0.0,
                 ..StepCoefficients::default()
             };
-            let finite = weights.from_sample.is_finite()
+            let finite = step.timestep.is_finite()
+                && weights.from_sample.is_finite()
                 && weights.from_model.is_finite()
                 && weights.noise.is_finite()
                 && step.input_scale.is_finite()

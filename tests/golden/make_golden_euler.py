@@ -174,6 +174,11 @@ def plan_configs():
     for schedule, spacing in itertools.product(SCHEDULES, ("linspace", "trailing")):
         configs.append(options_of(schedule=schedule, spacing=spacing, rescale_betas_zero_snr=True,
                                   prediction_type="v_prediction", steps=20))
+    # Zero terminal SNR: sigma(T - 1) = 4096 (alphas_cumprod 2**-24) is below sigma(T - 2), so sigmas
+    # between them bracket between T - 2 and T - 1 (diffusers' last index with log sigma_i <= log sigma).
+    for schedule, high in itertools.product(SCHEDULES[1:], (5000.0, 8000.0, 20000.0)):
+        configs.append(options_of(schedule=schedule, spacing="trailing", rescale_betas_zero_snr=True,
+                                  prediction_type="v_prediction", sigma_max=high, steps=10))
     for schedule, (low, high) in itertools.product(SCHEDULES[1:], ((0.03, 80.0), (0.002, 14.6), (None, 20.0),
                                                                    (0.5, None))):
         configs.append(options_of(schedule=schedule, sigma_min=low, sigma_max=high, steps=15))
