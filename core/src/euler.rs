@@ -37,6 +37,9 @@
 //! - Euler ancestral in diffusers has no `use_*_sigmas`, `final_sigmas_type` or `timestep_type`
 //!   and refuses `sample` prediction; the plan accepts them all (the update above is defined for
 //!   any decreasing sigmas and any x̂₀).
+//! - When the first two timesteps are equal (sigmas above σ_{T−1} map to T − 1), a diffusers
+//!   pipeline starts at the second sigma (`index_for_timestep` takes the second match, its rule for
+//!   image-to-image); the plan runs every sigma.
 //! - Not supported: `interpolation_type = "log_linear"` (diffusers' gives N + 1 ascending sigmas
 //!   for N timesteps), custom `timesteps`/`sigmas`, and `s_churn`/`s_tmin`/`s_tmax`/`s_noise`
 //!   (arguments of `step`, not of the config; their defaults, no churn, are what the plan runs).
