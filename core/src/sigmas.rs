@@ -138,7 +138,9 @@ pub(crate) fn interpolate(lower: f32, upper: f32, fraction: f64) -> f64 {
 pub(crate) fn fractional_timestep(log_sigma: f64, low: u32, log_low: f32, log_high: f32) -> f64 {
     let (log_low, log_high) = (log_low as f64, log_high as f64);
     let mut weight = (log_low - log_sigma) / (log_low - log_high);
-    // numpy.clip keeps NaN (equal neighbours); so does this.
+    // numpy.clip keeps NaN (equal neighbours); so does this, and unlike `f64::clamp` it has no
+    // panic path to link into firmware.
+    #[allow(clippy::manual_clamp)]
     if weight < 0.0 {
         weight = 0.0;
     } else if weight > 1.0 {
