@@ -428,7 +428,10 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
             }
             let sigma_min = config.sigma_min.unwrap_or(interpolated_last);
             let sigma_max = config.sigma_max.unwrap_or(interpolated_first);
-            if sigma_min.partial_cmp(&sigma_max).is_none_or(|order| order.is_gt()) {
+            if sigma_min
+                .partial_cmp(&sigma_max)
+                .is_none_or(|order| order.is_gt())
+            {
                 return Err(config.sigma_range_error(sigma_min, sigma_max));
             }
             let target = |index: usize| {
