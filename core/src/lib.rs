@@ -115,6 +115,7 @@ pub mod ddpm;
 pub mod dpm_solver;
 mod error;
 pub mod euler;
+pub mod heun;
 pub mod multistep;
 pub mod noise;
 mod pcg_lanes;
@@ -132,6 +133,7 @@ pub use dpm_solver::{
 };
 pub use error::{Error, NameKind, SliceKind};
 pub use euler::{EulerConfig, EulerPlan, EulerVariant, TimestepType};
+pub use heun::{HeunConfig, HeunPlan};
 pub use multistep::MultistepHistory;
 pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
 pub use plan::{FinalAlphaCumprod, Plan, Sampler, SamplerConfig};

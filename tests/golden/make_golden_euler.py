@@ -28,6 +28,9 @@ Cases (float32 values written exactly), each with "kind":
              x_T = init_noise_sigma * z, z and the ancestral noise drawn by noise v1
              (tests/noise/noise_v1.py) in order, noise only on steps whose sigma_up > 0.
 
+heun_plan, heun_loop, heun_sequence: the same for HeunDiscreteScheduler (2N - 1 model evaluations;
+             the sequence feeds each second stage the first stage's output), with clip_sample.
+
 EulerAncestralDiscreteScheduler has no use_*_sigmas, final_sigmas_type or timestep_type: for those
 cases its sigmas and timesteps are replaced by EulerDiscreteScheduler's ("ancestral on Euler's
 sigmas"), so the step is still diffusers' own code. It refuses prediction_type "sample".
@@ -41,7 +44,7 @@ import numpy as np
 import scipy
 import torch
 import diffusers
-from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler
+from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler
 import diffusers.schedulers.scheduling_euler_ancestral_discrete as ancestral_module
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,11 +88,12 @@ ancestral_module.randn_tensor = INJECT
 
 def options_of(variant="euler", schedule="interpolated", spacing="linspace", steps_offset=0, steps=10,
                final_sigmas_type="zero", prediction_type="epsilon", timestep_type="discrete", betas="linear",
-               rescale_betas_zero_snr=False, sigma_min=None, sigma_max=None, alphas_cumprod="f64"):
+               rescale_betas_zero_snr=False, sigma_min=None, sigma_max=None, alphas_cumprod="f64",
+               clip_sample=None):
     return dict(variant=variant, schedule=schedule, spacing=spacing, steps_offset=steps_offset, steps=steps,
                 final_sigmas_type=final_sigmas_type, prediction_type=prediction_type,
                 timestep_type=timestep_type, betas=betas, rescale_betas_zero_snr=rescale_betas_zero_snr,
-                sigma_min=sigma_min, sigma_max=sigma_max, alphas_cumprod=alphas_cumprod)
+                sigma_min=sigma_min, sigma_max=sigma_max, alphas_cumprod=alphas_cumprod, clip_sample=clip_sample)
 
 
 def use_core_alphas_cumprod(scheduler, options):
@@ -290,6 +294,80 @@ def loops():
     return cases
 
 
+def heun_scheduler(options):
+    """HeunDiscreteScheduler (no final_sigmas_type, timestep_type, sigma_min/max or rescale)."""
+    clip = options["clip_sample"]
+    scheduler = HeunDiscreteScheduler(
+        num_train_timesteps=1000, **BETAS[options["betas"]], prediction_type=options["prediction_type"],
+        use_karras_sigmas=options["schedule"] == "karras",
+        use_exponential_sigmas=options["schedule"] == "exponential",
+        use_beta_sigmas=options["schedule"] == "beta", clip_sample=clip is not None,
+        clip_sample_range=clip if clip is not None else 1.0, timestep_spacing=options["spacing"],
+        steps_offset=options["steps_offset"])
+    use_core_alphas_cumprod(scheduler, options)
+    scheduler.set_timesteps(options["steps"])
+    return scheduler
+
+
+def heun_options():
+    configs = []
+    for (spacing, offset), schedule, prediction, steps in itertools.product(
+            SPACINGS, SCHEDULES, PREDICTIONS, (1, 10, 25)):
+        configs.append(options_of(variant="heun", schedule=schedule, spacing=spacing, steps_offset=offset,
+                                  prediction_type=prediction, steps=steps))
+    for schedule, prediction in itertools.product(SCHEDULES, PREDICTIONS):
+        configs.append(options_of(variant="heun", schedule=schedule, prediction_type=prediction,
+                                  clip_sample=1.0, steps=10))
+    for schedule in SCHEDULES:
+        configs.append(options_of(variant="heun", schedule=schedule, betas="scaled_linear", spacing="leading",
+                                  steps_offset=1, steps=15))
+    return configs
+
+
+def heun_cases():
+    shape = (2, 1, 4, 4)
+    per_sample = int(np.prod(shape[1:]))
+    seed = 2024
+    generator = torch.Generator().manual_seed(8765)
+    cases = []
+    for options in heun_options():
+        scheduler = heun_scheduler(options)
+        evaluations = len(scheduler.timesteps)
+        assert evaluations == 2 * options["steps"] - 1, evaluations
+        record = plan_record(scheduler, dict(options, steps=evaluations))
+        record["sigmas"] = f32_list(scheduler.sigmas)
+        cases.append(dict(kind="heun_plan", options=options, **record))
+        # The whole run with the stand-in model, from x_T = init_noise_sigma * z (noise v1).
+        scheduler = heun_scheduler(options)
+        streams = [NoiseStream(seed, i) for i in range(shape[0])]
+        z = torch.from_numpy(np.stack([s.normals(per_sample) for s in streams]).reshape(shape))
+        x = z * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            x_in = scheduler.scale_model_input(x, t)
+            x = scheduler.step(stand_in_model(x_in, float(t)), t, x).prev_sample
+        cases.append(dict(kind="heun_loop", options=options, seed=seed, shape=list(shape), x_T=f32_list(z),
+                          diffusers=f32_list(x)))
+        if options["steps"] != 10 or options["spacing"] != "linspace" or options["clip_sample"] is not None:
+            continue  # (the file's size)
+        # Every evaluation alone: random samples into first stages (the second gets the first's
+        # output), random model outputs.
+        scheduler = heun_scheduler(options)
+        scheduler.is_scale_input_called = True
+        samples, outputs, expected = [], [], []
+        x = None
+        for k, t in enumerate(scheduler.timesteps):
+            if k % 2 == 0:
+                x = torch.randn(shape, generator=generator) * (float(scheduler.sigmas[k]) ** 2 + 1) ** 0.5
+            output = torch.randn(shape, generator=generator)
+            samples.append(f32_list(x))
+            outputs.append(f32_list(output))
+            x = scheduler.step(output, t, x).prev_sample
+            expected.append(f32_list(x))
+        cases.append(dict(kind="heun_sequence", options=options, shape=list(shape), samples=samples,
+                          model_outputs=outputs, expected=expected))
+    return cases
+
+
 def write(name, data):
     path = os.path.join(HERE, name)
     with open(path, "w") as f:
@@ -299,4 +377,4 @@ def write(name, data):
 
 
 if __name__ == "__main__":
-    write("euler.json", plans() + sequences() + loops())
+    write("euler.json", plans() + sequences() + loops() + heun_cases())

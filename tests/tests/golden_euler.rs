@@ -1,16 +1,19 @@
-//! EulerPlan against diffusers 0.42.1's EulerDiscreteScheduler and
-//! EulerAncestralDiscreteScheduler (golden file written by tests/golden/make_golden_euler.py).
+//! EulerPlan and HeunPlan against diffusers 0.42.1's EulerDiscreteScheduler,
+//! EulerAncestralDiscreteScheduler and HeunDiscreteScheduler (golden file written by
+//! tests/golden/make_golden_euler.py).
 
 use diffusion_core::{
-    BetaSchedule, EulerConfig, EulerPlan, EulerVariant, NoiseSource, ScheduleConfig, SigmaSchedule,
-    SliceNoise, TimestepConfig, noise_stream,
+    BetaSchedule, EulerConfig, EulerPlan, EulerVariant, HeunConfig, HeunPlan, NoiseSource,
+    ScheduleConfig, SigmaSchedule, SliceNoise, TimestepConfig, noise_stream,
 };
 use serde::Deserialize;
 use tests::{load, relative_l2};
 
 /// Timesteps, input scales and init_noise_sigma, relative.
 const PLAN_TOLERANCE: f64 = 1e-6;
-/// One step, alone.
+/// One step, alone. The closest case is Heun's second stage from σ = 7.42 to σ′ = 0.0100 (beta
+/// sigmas), 9.5e-6: there diffusers' f32 (x̃ − x̂₀)/σ′ cancels, and its result is itself 9.46e-6
+/// from the same formula in f64.
 const STEP_TOLERANCE: f64 = 1e-5;
 /// A whole run.
 const LOOP_TOLERANCE: f64 = 1e-4;
@@ -30,6 +33,9 @@ struct Options {
     rescale_betas_zero_snr: bool,
     sigma_min: Option<f64>,
     sigma_max: Option<f64>,
+    /// HeunDiscreteScheduler's `clip_sample_range` when `clip_sample` is set.
+    #[serde(default)]
+    clip_sample: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +69,74 @@ enum Case {
         x_t: Vec<f32>,
         diffusers: Vec<f32>,
     },
+    /// As `Plan`, per model evaluation (2N − 1; sigmas 2N).
+    #[serde(rename = "heun_plan")]
+    HeunPlan {
+        options: Options,
+        timesteps: Vec<f32>,
+        onnx_int64_timesteps: Vec<i64>,
+        sigmas: Vec<f32>,
+        init_noise_sigma: f32,
+        input_scales: Vec<f32>,
+    },
+    #[serde(rename = "heun_loop")]
+    HeunLoop {
+        options: Options,
+        seed: u64,
+        shape: Vec<usize>,
+        #[serde(rename = "x_T")]
+        x_t: Vec<f32>,
+        diffusers: Vec<f32>,
+    },
+    /// Every evaluation alone; a second stage's sample is diffusers' first-stage output.
+    #[serde(rename = "heun_sequence")]
+    HeunSequence {
+        options: Options,
+        shape: Vec<usize>,
+        samples: Vec<Vec<f32>>,
+        model_outputs: Vec<Vec<f32>>,
+        expected: Vec<Vec<f32>>,
+    },
+}
+
+fn heun_plan(options: &Options) -> HeunPlan<32> {
+    let timesteps = TimestepConfig {
+        num_inference_steps: options.steps,
+        spacing: options.spacing.parse().unwrap(),
+        steps_offset: options.steps_offset,
+    };
+    let config = HeunConfig {
+        sigma_schedule: sigma_schedule(options),
+        prediction_type: options.prediction_type.parse().unwrap(),
+        clip_sample: options.clip_sample,
+    };
+    HeunPlan::new(&schedule(options), &timesteps, &config).unwrap()
+}
+
+fn sigma_schedule(options: &Options) -> SigmaSchedule {
+    match options.schedule.as_str() {
+        "interpolated" => SigmaSchedule::Interpolated,
+        "karras" => SigmaSchedule::Karras,
+        "exponential" => SigmaSchedule::Exponential,
+        _ => SigmaSchedule::Beta,
+    }
+}
+
+/// Checks a plan's arrays against diffusers': every value within [`close`].
+fn check_arrays(label: &str, arrays: [(&str, Vec<f32>, &[f32], &mut Worst); 4]) {
+    for (name, ours, expected, worst) in arrays {
+        assert_eq!(ours.len(), expected.len(), "{label}: {name}s");
+        for (k, (&got, &expected)) in ours.iter().zip(expected).enumerate() {
+            let error = (got as f64 - expected as f64).abs() / (expected as f64).abs().max(1.0);
+            worst.record(error, || {
+                format!("{label} {name} {k}: {got:e} vs {expected:e}")
+            });
+            assert!(
+                close(got, expected),
+                "{label}: {name} {k} = {got:e}, diffusers {expected:e}"
+            );
+        }
+    }
 }
 
 fn schedule(options: &Options) -> ScheduleConfig<'static> {
@@ -96,12 +170,7 @@ fn plan(options: &Options) -> EulerPlan<64> {
             "euler" => EulerVariant::Euler,
             _ => EulerVariant::Ancestral,
         },
-        sigma_schedule: match options.schedule.as_str() {
-            "interpolated" => SigmaSchedule::Interpolated,
-            "karras" => SigmaSchedule::Karras,
-            "exponential" => SigmaSchedule::Exponential,
-            _ => SigmaSchedule::Beta,
-        },
+        sigma_schedule: sigma_schedule(options),
         sigma_min: options.sigma_min,
         sigma_max: options.sigma_max,
         final_sigmas_type: options.final_sigmas_type.parse().unwrap(),
@@ -113,7 +182,8 @@ fn plan(options: &Options) -> EulerPlan<64> {
 
 fn label(options: &Options) -> String {
     format!(
-        "{} {} {} offset={} N={} final={} {} {} betas={} zero_snr={} sigma_min={:?} sigma_max={:?}",
+        "{} {} {} offset={} N={} final={} {} {} betas={} zero_snr={} sigma_min={:?} sigma_max={:?} \
+         clip={:?}",
         options.variant,
         options.schedule,
         options.spacing,
@@ -125,7 +195,8 @@ fn label(options: &Options) -> String {
         options.betas,
         options.rescale_betas_zero_snr,
         options.sigma_min,
-        options.sigma_max
+        options.sigma_max,
+        options.clip_sample
     )
 }
 
@@ -164,6 +235,7 @@ fn euler_matches_diffusers() {
     let golden = load::<Case>("euler.json");
     assert!(golden.peer.starts_with("diffusers 0.42.1"));
     let (mut plans, mut sequences, mut loops) = (0, 0, 0);
+    let (mut heun_plans, mut heun_sequences, mut heun_loops) = (0, 0, 0);
     let mut worst_sigma = Worst::default();
     let mut worst_timestep = Worst::default();
     let mut worst_scale = Worst::default();
@@ -188,41 +260,30 @@ fn euler_matches_diffusers() {
                 let ours: Vec<f32> = plan.sigmas().collect();
                 assert_eq!(ours.len(), sigmas.len(), "{label}");
                 assert!(*diffusers_steps >= plan.len(), "{label}");
-                let arrays = [
-                    ("sigma", ours, sigmas, &mut worst_sigma),
-                    (
-                        "timestep",
-                        plan.timesteps().collect(),
-                        timesteps,
-                        &mut worst_timestep,
-                    ),
-                    (
-                        "input scale",
-                        plan.input_scales().collect(),
-                        input_scales,
-                        &mut worst_scale,
-                    ),
-                    (
-                        "init_noise_sigma",
-                        vec![plan.init_noise_sigma()],
-                        &vec![*init_noise_sigma],
-                        &mut worst_init,
-                    ),
-                ];
-                for (name, ours, expected, worst) in arrays {
-                    assert_eq!(ours.len(), expected.len(), "{label}: {name}s");
-                    for (k, (&got, &expected)) in ours.iter().zip(expected).enumerate() {
-                        let error =
-                            (got as f64 - expected as f64).abs() / (expected as f64).abs().max(1.0);
-                        worst.record(error, || {
-                            format!("{label} {name} {k}: {got:e} vs {expected:e}")
-                        });
-                        assert!(
-                            close(got, expected),
-                            "{label}: {name} {k} = {got:e}, diffusers {expected:e}"
-                        );
-                    }
-                }
+                check_arrays(
+                    &label,
+                    [
+                        ("sigma", ours, sigmas, &mut worst_sigma),
+                        (
+                            "timestep",
+                            plan.timesteps().collect(),
+                            timesteps,
+                            &mut worst_timestep,
+                        ),
+                        (
+                            "input scale",
+                            plan.input_scales().collect(),
+                            input_scales,
+                            &mut worst_scale,
+                        ),
+                        (
+                            "init_noise_sigma",
+                            vec![plan.init_noise_sigma()],
+                            &[*init_noise_sigma],
+                            &mut worst_init,
+                        ),
+                    ],
+                );
                 fractional += plan.timesteps().filter(|t| t.fract() != 0.0).count();
                 // An integer-timestep model gets what diffusers' ONNX pipelines feed it.
                 let integers: Vec<i64> = plan.integer_timesteps().collect();
@@ -309,6 +370,110 @@ fn euler_matches_diffusers() {
                 worst_loop.record(error, || label.clone());
                 assert!(error <= LOOP_TOLERANCE, "{label}: relative L2 {error:e}");
             }
+            Case::HeunPlan {
+                options,
+                timesteps,
+                onnx_int64_timesteps,
+                sigmas,
+                init_noise_sigma,
+                input_scales,
+            } => {
+                heun_plans += 1;
+                let label = label(options);
+                let plan = heun_plan(options);
+                assert_eq!(plan.len(), 2 * options.steps as usize - 1, "{label}");
+                check_arrays(
+                    &label,
+                    [
+                        ("sigma", plan.sigmas().collect(), sigmas, &mut worst_sigma),
+                        (
+                            "timestep",
+                            plan.timesteps().collect(),
+                            timesteps,
+                            &mut worst_timestep,
+                        ),
+                        (
+                            "input scale",
+                            plan.input_scales().collect(),
+                            input_scales,
+                            &mut worst_scale,
+                        ),
+                        (
+                            "init_noise_sigma",
+                            vec![plan.init_noise_sigma()],
+                            &[*init_noise_sigma],
+                            &mut worst_init,
+                        ),
+                    ],
+                );
+                let integers: Vec<i64> = plan.integer_timesteps().collect();
+                assert_eq!(
+                    integers, *onnx_int64_timesteps,
+                    "{label}: integer timesteps"
+                );
+            }
+            Case::HeunSequence {
+                options,
+                shape,
+                samples,
+                model_outputs,
+                expected,
+            } => {
+                heun_sequences += 1;
+                let label = label(options);
+                let plan = heun_plan(options);
+                assert_eq!(plan.len(), samples.len(), "{label}");
+                let values = samples[0].len();
+                let mut buffer = vec![f32::NAN; plan.history_len() * values];
+                let mut history = plan.history(&mut buffer, values).unwrap();
+                for (index, ((sample, output), expected)) in
+                    samples.iter().zip(model_outputs).zip(expected).enumerate()
+                {
+                    let mut x = sample.clone();
+                    plan.step_batch(index, shape[0], &mut x, output, &mut history)
+                        .unwrap();
+                    let error = relative_l2(&x, expected);
+                    worst_step.record(error, || format!("{label} evaluation {index}"));
+                    assert!(
+                        error <= STEP_TOLERANCE,
+                        "{label} evaluation {index}: relative L2 {error:e}"
+                    );
+                }
+            }
+            Case::HeunLoop {
+                options,
+                seed,
+                shape,
+                x_t,
+                diffusers,
+            } => {
+                heun_loops += 1;
+                let label = label(options);
+                let plan = heun_plan(options);
+                let batch = shape[0];
+                let per_sample = x_t.len() / batch;
+                let mut x = vec![0.0f32; x_t.len()];
+                for (index, sample) in x.chunks_mut(per_sample).enumerate() {
+                    noise_stream(*seed, index as u64).fill_standard_normal(sample);
+                }
+                assert!(relative_l2(&x, x_t) <= 1e-6, "{label}: x_T");
+                for value in &mut x {
+                    *value *= plan.init_noise_sigma();
+                }
+                let mut buffer = vec![0.0f32; plan.history_len() * x.len()];
+                let mut history = plan.history(&mut buffer, x.len()).unwrap();
+                let mut model_input = vec![0.0f32; x.len()];
+                let mut output = vec![0.0f32; x.len()];
+                for (index, timestep) in plan.timesteps().enumerate() {
+                    plan.scale_model_input(index, &x, &mut model_input).unwrap();
+                    stand_in_model(&model_input, timestep, &mut output);
+                    plan.step_batch(index, batch, &mut x, &output, &mut history)
+                        .unwrap();
+                }
+                let error = relative_l2(&x, diffusers);
+                worst_loop.record(error, || label.clone());
+                assert!(error <= LOOP_TOLERANCE, "{label}: relative L2 {error:e}");
+            }
         }
     }
     eprintln!(
@@ -329,6 +494,8 @@ fn euler_matches_diffusers() {
         worst_loop.error,
         worst_loop.label
     );
+    eprintln!("Heun: {heun_plans} plans, {heun_sequences} sequences, {heun_loops} loops");
     assert_eq!((plans, sequences, loops), (199, 40, 288));
+    assert_eq!((heun_plans, heun_sequences, heun_loops), (124, 12, 124));
     assert!(fractional > 2000 && negative > 0);
 }

@@ -1,11 +1,12 @@
-//! EulerPlan over random configurations (proptest): it is built or refused with a named error,
+//! EulerPlan and HeunPlan over random configurations (proptest): it is built or refused with a named error,
 //! never a panic; a built plan has N finite timesteps and N + 1 sigmas, the N of the steps
 //! non-increasing (except under the zero-SNR rescale, where diffusers' σ_{T−1} with ᾱ_{T−1} = 2⁻²⁴
 //! can be below σ_{T−2}), and a whole run on finite inputs stays finite.
 
 use diffusion_core::{
-    BetaSchedule, Error, EulerConfig, EulerPlan, EulerVariant, FinalSigmasType, PredictionType,
-    ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing, TimestepType, noise_stream,
+    BetaSchedule, Error, EulerConfig, EulerPlan, EulerVariant, FinalSigmasType, HeunConfig,
+    HeunPlan, PredictionType, ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing,
+    TimestepType, noise_stream,
 };
 use proptest::prelude::*;
 
@@ -116,6 +117,78 @@ proptest! {
                 *o = 0.5 * (v + m + 0.01 * timestep).sin();
             }
             plan.step(index, &mut x, &output, &mut stream).unwrap();
+        }
+        prop_assert!(x.iter().all(|v| v.is_finite()), "{:?}", x);
+    }
+
+    #[test]
+    fn heun_plans_are_built_or_refused_and_runs_stay_finite(
+        t in 1u32..=4096,
+        kind in 0usize..4,
+        start in 1e-5f64..0.05,
+        extra in 0.0f64..0.05,
+        rescale in any::<bool>(),
+        steps_fraction in 0.0f64..=1.0,
+        spacing in 0usize..3,
+        offset in 0u32..3,
+        sigma_schedule in 0usize..4,
+        clip in proptest::option::of(-1.0f32..3.0),
+        prediction in 0usize..3,
+        values in proptest::collection::vec(-3.0f32..3.0, 2 * 8),
+    ) {
+        let t = if rescale { t.max(2) } else { t };
+        let schedule = ScheduleConfig {
+            num_train_timesteps: t,
+            beta_schedule: beta_schedule(kind, start, extra),
+            rescale_betas_zero_snr: rescale,
+        };
+        let steps = ((t as f64 * steps_fraction) as u32).clamp(1, t.min(20));
+        let spacing =
+            [TimestepSpacing::Linspace, TimestepSpacing::Leading, TimestepSpacing::Trailing][spacing];
+        let timesteps = TimestepConfig { num_inference_steps: steps, spacing, steps_offset: offset };
+        let config = HeunConfig {
+            sigma_schedule: [
+                SigmaSchedule::Interpolated,
+                SigmaSchedule::Karras,
+                SigmaSchedule::Exponential,
+                SigmaSchedule::Beta,
+            ][sigma_schedule],
+            prediction_type:
+                [PredictionType::Epsilon, PredictionType::VPrediction, PredictionType::Sample][prediction],
+            clip_sample: clip,
+        };
+        let plan = match HeunPlan::<20>::new(&schedule, &timesteps, &config) {
+            Ok(plan) => plan,
+            Err(Error::InvalidClipRange) => {
+                prop_assert!(clip.is_some_and(|range| range <= 0.0));
+                return Ok(());
+            }
+            Err(Error::InvalidTrainTimesteps { num_train_timesteps }) => {
+                prop_assert_eq!(num_train_timesteps, 1);
+                return Ok(());
+            }
+            Err(Error::TimestepOutOfRange { .. }) => {
+                prop_assert!(spacing == TimestepSpacing::Leading && offset > 0);
+                return Ok(());
+            }
+            Err(Error::DegenerateSchedule { .. }) => return Ok(()),
+            Err(other) => return Err(TestCaseError::fail(format!("unexpected {other}"))),
+        };
+        prop_assert_eq!(plan.len(), 2 * steps as usize - 1);
+        prop_assert_eq!(plan.timesteps().count(), plan.len());
+        prop_assert_eq!(plan.sigmas().count(), plan.len() + 1);
+        let (x, model) = values.split_at(8);
+        let mut x = x.to_vec();
+        let mut buffer = vec![f32::NAN; plan.history_len() * 8];
+        let mut history = plan.history(&mut buffer, 8).unwrap();
+        let mut model_input = [0.0f32; 8];
+        let mut output = [0.0f32; 8];
+        for (index, timestep) in plan.timesteps().enumerate() {
+            plan.scale_model_input(index, &x, &mut model_input).unwrap();
+            for ((o, &v), &m) in output.iter_mut().zip(&model_input).zip(model) {
+                *o = 0.5 * (v + m + 0.01 * timestep).sin();
+            }
+            plan.step(index, &mut x, &output, &mut history).unwrap();
         }
         prop_assert!(x.iter().all(|v| v.is_finite()), "{:?}", x);
     }
