@@ -25,7 +25,7 @@ fn config() -> ProptestConfig {
         rng_seed: if set("PROPTEST_RNG_SEED") {
             from_environment.rng_seed
         } else {
-            RngSeed::Fixed(0x0E17_E4)
+            RngSeed::Fixed(0x000E_17E4)
         },
         failure_persistence: None,
         ..from_environment
