@@ -31,6 +31,8 @@ pub enum NameKind {
     FinalSigmasType,
     /// A UniPC solver type (`bh1`, `bh2`).
     UniPcSolverType,
+    /// A timestep type (`discrete`, `continuous`).
+    TimestepType,
 }
 
 /// Which slice had the wrong length (see [`Error::LengthMismatch`]).
@@ -57,6 +59,8 @@ pub enum SliceKind {
     Timesteps,
     /// The buffers of a multistep solver's [`crate::MultistepHistory`].
     History,
+    /// The output of [`crate::EulerPlan::scale_model_input`].
+    ModelInput,
 }
 
 impl SliceKind {
@@ -77,6 +81,7 @@ impl SliceKind {
             SliceKind::AlphasCumprod => "alphas_cumprod",
             SliceKind::Timesteps => "timesteps",
             SliceKind::History => "history",
+            SliceKind::ModelInput => "model_input",
         }
     }
 }
@@ -187,6 +192,14 @@ pub enum Error {
         /// The index the history expected.
         expected: usize,
     },
+    /// `sigma_min`/`sigma_max` of a sigma schedule: not finite and > 0, or `sigma_min > sigma_max`
+    /// (a value not given is reported as its default from the schedule, or NaN).
+    InvalidSigmaRange {
+        /// The smallest sigma asked for.
+        sigma_min: f64,
+        /// The largest sigma asked for.
+        sigma_max: f64,
+    },
 }
 
 impl Error {
@@ -218,6 +231,7 @@ impl Error {
             Error::UnknownName(_) => "UnknownName",
             Error::InvalidSolverOrder { .. } => "InvalidSolverOrder",
             Error::StepOutOfOrder { .. } => "StepOutOfOrder",
+            Error::InvalidSigmaRange { .. } => "InvalidSigmaRange",
         }
     }
 }
@@ -321,6 +335,7 @@ impl fmt::Display for Error {
                     NameKind::DpmSolverType => ("solver type", "midpoint, heun"),
                     NameKind::FinalSigmasType => ("final sigmas type", "zero, sigma_min"),
                     NameKind::UniPcSolverType => ("UniPC solver type", "bh1, bh2"),
+                    NameKind::TimestepType => ("timestep type", "discrete, continuous"),
                 };
                 write!(f, "unknown {what} (expected one of: {allowed})")
             }
@@ -330,6 +345,13 @@ impl fmt::Display for Error {
             Error::StepOutOfOrder { index, expected } => write!(
                 f,
                 "step {index} ran out of order: the solver's history expects step {expected}"
+            ),
+            Error::InvalidSigmaRange {
+                sigma_min,
+                sigma_max,
+            } => write!(
+                f,
+                "sigma_min and sigma_max must be finite, > 0 and sigma_min <= sigma_max, got {sigma_min}..{sigma_max}"
             ),
         }
     }

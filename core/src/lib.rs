@@ -114,12 +114,15 @@ pub mod ddim;
 pub mod ddpm;
 pub mod dpm_solver;
 mod error;
+pub mod euler;
+pub mod heun;
 pub mod multistep;
 pub mod noise;
 mod pcg_lanes;
 mod plan;
 mod prediction;
 pub mod schedule;
+pub mod sigmas;
 mod step;
 pub mod timesteps;
 pub mod unipc;
@@ -130,6 +133,8 @@ pub use dpm_solver::{
     DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, FinalSigmasType,
 };
 pub use error::{Error, NameKind, SliceKind};
+pub use euler::{EulerConfig, EulerPlan, EulerVariant, TimestepType};
+pub use heun::{HeunConfig, HeunPlan};
 pub use multistep::MultistepHistory;
 pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
 pub use plan::{FinalAlphaCumprod, Plan, Sampler, SamplerConfig};
@@ -138,6 +143,7 @@ pub use rand_pcg::Pcg32;
 pub use schedule::{
     AlphasCumprod, BetaSchedule, MAX_TRAIN_TIMESTEPS, ScheduleConfig, fill_alphas_cumprod,
 };
+pub use sigmas::SigmaSchedule;
 pub use step::{NOISE_CHUNK, StepCoefficients, VarianceSource};
 pub use timesteps::{TimestepConfig, TimestepSpacing};
 pub use unipc::{UniPcConfig, UniPcPlan, UniPcSolverType};

@@ -8,3 +8,4 @@ cd "$(dirname "$0")/../.."
 .venv/bin/python tests/golden/make_golden.py
 .venv/bin/python tests/golden/make_golden_dpm.py
 .venv/bin/python tests/golden/make_golden_unipc.py
+.venv/bin/python tests/golden/make_golden_euler.py
