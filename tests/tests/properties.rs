@@ -6,38 +6,22 @@
 //! properties`. A failure prints its minimal case; nothing is written into the source tree (add
 //! the case as a `#[test]` below, as `a_step_on_trained_betas_of_the_smallest_t` was).
 
+mod common;
+
 use diffusion_core::{
     BetaSchedule, Error, FinalAlphaCumprod, Plan, PredictionType, SampleClipping, Sampler,
     SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing, VarianceType,
 };
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 
 /// The seed of CI's runs (`PROPTEST_RNG_SEED` overrides it).
 const SEED: u64 = 0x5EED_D1FF;
 /// Cases per property in CI's runs (`PROPTEST_CASES` overrides it).
 const CASES: u32 = 200;
 
-/// proptest's configuration from its `PROPTEST_*` variables, with this file's seed and case count
-/// where they are not set, and no failure file (proptest's default writes
-/// `*.proptest-regressions` next to the test).
+/// proptest's configuration ([`common::proptest_config`]).
 fn config() -> ProptestConfig {
-    let from_environment = ProptestConfig::default();
-    let set = |name: &str| std::env::var_os(name).is_some();
-    ProptestConfig {
-        cases: if set("PROPTEST_CASES") {
-            from_environment.cases
-        } else {
-            CASES
-        },
-        rng_seed: if set("PROPTEST_RNG_SEED") {
-            from_environment.rng_seed
-        } else {
-            RngSeed::Fixed(SEED)
-        },
-        failure_persistence: None,
-        ..from_environment
-    }
+    common::proptest_config(SEED, CASES)
 }
 
 fn beta_range() -> impl Strategy<Value = (f64, f64)> {

@@ -1,6 +1,8 @@
 //! DpmSolverPlan over random configurations (proptest): it is built or refused with a named
 //! error, never a panic, and a whole run on finite inputs stays finite.
 
+mod common;
+
 use diffusion_core::{
     BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, Error,
     FinalSigmasType, PredictionType, SampleClipping, ScheduleConfig, TimestepConfig,
@@ -28,7 +30,7 @@ fn beta_schedule(kind: usize, start: f64, extra: f64) -> BetaSchedule<'static> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config(0x5EED_D935, 300))]
 
     #[test]
     fn plans_are_built_or_refused_and_runs_stay_finite(

@@ -3,33 +3,18 @@
 //! non-increasing (except under the zero-SNR rescale, where diffusers' σ_{T−1} with ᾱ_{T−1} = 2⁻²⁴
 //! can be below σ_{T−2}), and a whole run on finite inputs stays finite.
 
+mod common;
+
 use diffusion_core::{
     BetaSchedule, Error, EulerConfig, EulerPlan, EulerVariant, FinalSigmasType, HeunConfig,
     HeunPlan, PredictionType, ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing,
     TimestepType, noise_stream,
 };
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 
-/// 300 cases from a fixed seed unless `PROPTEST_CASES` / `PROPTEST_RNG_SEED` say otherwise, and no
-/// failure file (as `properties.rs`): a found case becomes a plain test below.
+/// proptest's configuration ([`common::proptest_config`]).
 fn config() -> ProptestConfig {
-    let from_environment = ProptestConfig::default();
-    let set = |name: &str| std::env::var_os(name).is_some();
-    ProptestConfig {
-        cases: if set("PROPTEST_CASES") {
-            from_environment.cases
-        } else {
-            300
-        },
-        rng_seed: if set("PROPTEST_RNG_SEED") {
-            from_environment.rng_seed
-        } else {
-            RngSeed::Fixed(0x000E_17E4)
-        },
-        failure_persistence: None,
-        ..from_environment
-    }
+    common::proptest_config(0x000E_17E4, 300)
 }
 
 /// Found by the property below: with the zero-SNR rescale and large betas, ᾱ_{T−2} is below the

@@ -2,37 +2,22 @@
 //! never a panic, and a whole run on finite inputs, from a NaN-filled history, stays finite
 //! (final sigma 0 with bh1 and predict_x0 = false included, where diffusers returns NaN).
 
+mod common;
+
 use diffusion_core::{
     BetaSchedule, Error, FinalSigmasType, PredictionType, SampleClipping, ScheduleConfig,
     TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType,
 };
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 
 /// The seed of CI's runs (`PROPTEST_RNG_SEED` overrides it), as `properties.rs`.
 const SEED: u64 = 0x5EED_C0DE;
 /// Cases in CI's runs (`PROPTEST_CASES` overrides it).
 const CASES: u32 = 300;
 
-/// proptest's configuration from its `PROPTEST_*` variables, with this file's seed and case count
-/// where they are not set, and no failure file.
+/// proptest's configuration ([`common::proptest_config`]).
 fn config() -> ProptestConfig {
-    let from_environment = ProptestConfig::default();
-    let set = |name: &str| std::env::var_os(name).is_some();
-    ProptestConfig {
-        cases: if set("PROPTEST_CASES") {
-            from_environment.cases
-        } else {
-            CASES
-        },
-        rng_seed: if set("PROPTEST_RNG_SEED") {
-            from_environment.rng_seed
-        } else {
-            RngSeed::Fixed(SEED)
-        },
-        failure_persistence: None,
-        ..from_environment
-    }
+    common::proptest_config(SEED, CASES)
 }
 
 fn beta_schedule(kind: usize, start: f64, extra: f64) -> BetaSchedule<'static> {
