@@ -1,5 +1,8 @@
 //! Helpers shared by the cross-crate tests, benches and examples: loading the golden files
-//! written by `tests/golden/make_golden.py`, comparing vectors, and the plan the benches time.
+//! written by `tests/golden/make_golden.py`, comparing vectors, the plan the benches time, and
+//! the exact Gaussian problem ([`gaussian`]).
+
+pub mod gaussian;
 
 use std::path::PathBuf;
 

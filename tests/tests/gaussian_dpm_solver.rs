@@ -15,120 +15,14 @@
 //! 0.1549 / 0.03467; ours 0.1549 / 0.0347. bh1, whose last step diffusers returns as NaN, gives
 //! 0.1354 / 0.0158 here with the limit of that step.
 
-use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, NoiseSource, Plan, SamplerConfig, ScheduleConfig,
-    TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType, fill_alphas_cumprod,
-    noise_stream,
-};
+use diffusion_core::{DpmSolverConfig, UniPcConfig, UniPcSolverType};
+use tests::gaussian::Problem;
 
-const MEAN: f64 = 0.3;
-const STD: f64 = 0.5;
 const SAMPLES: usize = 100_000;
-
-fn exact_epsilon(x: &[f32], alpha_cumprod: f64, out: &mut [f32]) {
-    let scale = (1.0 - alpha_cumprod).sqrt() / (alpha_cumprod * STD * STD + 1.0 - alpha_cumprod);
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = (scale * (v as f64 - alpha_cumprod.sqrt() * MEAN)) as f32;
-    }
-}
-
-fn exact_map(x_t: &[f32], alpha_cumprod: f64) -> Vec<f32> {
-    let scale = STD / (alpha_cumprod * STD * STD + 1.0 - alpha_cumprod).sqrt();
-    x_t.iter()
-        .map(|&v| (MEAN + scale * (v as f64 - alpha_cumprod.sqrt() * MEAN)) as f32)
-        .collect()
-}
-
-fn timesteps(steps: u32) -> TimestepConfig {
-    TimestepConfig {
-        num_inference_steps: steps,
-        spacing: TimestepSpacing::Trailing,
-        steps_offset: 0,
-    }
-}
-
-struct Problem {
-    alphas_cumprod: Vec<f32>,
-    x_t: Vec<f32>,
-}
-
-impl Problem {
-    fn new() -> Problem {
-        let mut alphas_cumprod = vec![0.0f32; 1000];
-        fill_alphas_cumprod(&ScheduleConfig::default(), &mut alphas_cumprod).unwrap();
-        let mut x_t = vec![0.0f32; SAMPLES];
-        noise_stream(0, 0).fill_standard_normal(&mut x_t);
-        Problem {
-            alphas_cumprod,
-            x_t,
-        }
-    }
-
-    fn alpha_cumprod(&self, timestep: u32) -> f64 {
-        self.alphas_cumprod[timestep as usize] as f64
-    }
-
-    fn error(&self, first_timestep: u32, x: &[f32]) -> f64 {
-        let exact = exact_map(&self.x_t, self.alpha_cumprod(first_timestep));
-        tests::relative_l2(x, &exact)
-    }
-
-    fn dpm_solver(&self, steps: u32, solver_order: u8) -> f64 {
-        let config = DpmSolverConfig {
-            solver_order,
-            ..DpmSolverConfig::default()
-        };
-        let plan: DpmSolverPlan<50> =
-            DpmSolverPlan::new(&ScheduleConfig::default(), &timesteps(steps), &config).unwrap();
-        let mut x = self.x_t.clone();
-        let mut buffer = vec![0.0f32; plan.history_len() * SAMPLES];
-        let mut history = plan.history(&mut buffer, SAMPLES).unwrap();
-        let mut epsilon = vec![0.0f32; SAMPLES];
-        for (index, timestep) in plan.timesteps().enumerate() {
-            exact_epsilon(&x, self.alpha_cumprod(timestep), &mut epsilon);
-            plan.step(index, &mut x, &epsilon, &mut history, &mut [])
-                .unwrap();
-        }
-        self.error(plan.timesteps().next().unwrap(), &x)
-    }
-
-    fn unipc(&self, steps: u32, config: &UniPcConfig<'_>) -> f64 {
-        let plan: UniPcPlan<50> =
-            UniPcPlan::new(&ScheduleConfig::default(), &timesteps(steps), config).unwrap();
-        let mut x = self.x_t.clone();
-        let mut buffer = vec![0.0f32; plan.history_len() * SAMPLES];
-        let mut history = plan.history(&mut buffer, SAMPLES).unwrap();
-        let mut epsilon = vec![0.0f32; SAMPLES];
-        for (index, timestep) in plan.timesteps().enumerate() {
-            exact_epsilon(&x, self.alpha_cumprod(timestep), &mut epsilon);
-            plan.step(index, &mut x, &epsilon, &mut history, &mut [])
-                .unwrap();
-        }
-        self.error(plan.timesteps().next().unwrap(), &x)
-    }
-
-    fn ddim(&self, steps: u32) -> f64 {
-        let plan: Plan<50> = Plan::new(
-            &ScheduleConfig::default(),
-            &timesteps(steps),
-            &SamplerConfig::default(),
-        )
-        .unwrap();
-        let mut x = self.x_t.clone();
-        let mut epsilon = vec![0.0f32; SAMPLES];
-        let mut no_noise = noise_stream(0, 1);
-        for (index, timestep) in plan.timesteps().enumerate() {
-            exact_epsilon(&x, self.alpha_cumprod(timestep), &mut epsilon);
-            plan.step(index, &mut x, &epsilon, &mut no_noise, &mut [])
-                .unwrap();
-        }
-        self.error(plan.timesteps().next().unwrap(), &x)
-    }
-}
 
 #[test]
 fn dpm_solver_matches_diffusers_on_the_exact_gaussian_problem() {
-    let problem = Problem::new();
+    let problem = Problem::new(SAMPLES);
     // (steps, order, diffusers' figure from the issue)
     let references = [
         (10, 2, 0.165),
@@ -137,7 +31,13 @@ fn dpm_solver_matches_diffusers_on_the_exact_gaussian_problem() {
         (20, 3, 0.035),
     ];
     for (steps, order, reference) in references {
-        let ours = problem.dpm_solver(steps, order);
+        let ours = problem.dpm_solver(
+            steps,
+            &DpmSolverConfig {
+                solver_order: order,
+                ..DpmSolverConfig::default()
+            },
+        );
         let ddim = problem.ddim(steps);
         eprintln!(
             "{steps} calls: DPM-Solver++ {order}M {ours:.4} (diffusers {reference}), DDIM {ddim:.4}"
@@ -163,7 +63,7 @@ fn dpm_solver_matches_diffusers_on_the_exact_gaussian_problem() {
 
 #[test]
 fn unipc_matches_diffusers_on_the_exact_gaussian_problem() {
-    let problem = Problem::new();
+    let problem = Problem::new(SAMPLES);
     // (steps, diffusers' figure from the issue) for UniPC bh2 order 2, diffusers' defaults.
     for (steps, reference) in [(10, 0.156), (20, 0.035)] {
         let ours = problem.unipc(steps, &UniPcConfig::default());
