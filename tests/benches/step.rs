@@ -15,7 +15,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use diffusion_core::{
     DpmSolverConfig, DpmSolverPlan, InlinedStream, NoiseSource, Plan, Sampler, ScheduleConfig,
-    TimestepConfig, TimestepSpacing, VarianceType, noise_stream,
+    TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, VarianceType, noise_stream,
 };
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -127,6 +127,38 @@ fn step_throughput(c: &mut Criterion) {
                         &mut x,
                         black_box(&model_output),
                         &mut history,
+                        &mut [],
+                    )
+                    .unwrap();
+            }
+        })
+    });
+    // UniPC bh2, order 2 (diffusers' default), steps 0 and 1: the corrector reads the last sample
+    // kept in the history as well. Counted like DPM-Solver's.
+    let unipc: UniPcPlan<25> = UniPcPlan::new(
+        &ScheduleConfig::default(),
+        &TimestepConfig {
+            num_inference_steps: 25,
+            spacing: TimestepSpacing::Leading,
+            steps_offset: 1,
+        },
+        &UniPcConfig::default(),
+    )
+    .expect("a valid plan");
+    let mut unipc_buffer = vec![0.0f32; unipc.history_len() * ELEMENTS];
+    let mut unipc_history = unipc
+        .history(&mut unipc_buffer, ELEMENTS)
+        .expect("a sized history");
+    group.bench_function("UniPC bh2 order 2, steps 0 and 1", |b| {
+        b.iter(|| {
+            unipc_history.reset();
+            for index in 0..2 {
+                unipc
+                    .step(
+                        index,
+                        &mut x,
+                        black_box(&model_output),
+                        &mut unipc_history,
                         &mut [],
                     )
                     .unwrap();
