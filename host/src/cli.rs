@@ -235,7 +235,7 @@ pub struct Cli {
 
 /// `host merge`: check the parts of a sharded job and assemble them.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "host merge", version, after_help = MERGE_AFTER_HELP)]
+#[command(name = "host merge", bin_name = "host merge", version, after_help = MERGE_AFTER_HELP)]
 pub struct MergeCli {
     /// Write the merged samples here (the parts are .npy files written with --save-npy, each
     /// with its manifest PART.npy.json beside it).
