@@ -7,7 +7,7 @@ use clap::Parser;
 /// clap's usage error on one line, keeping everything it names (the missing flags, the allowed
 /// values, its "did you mean"): its own lines joined, without the usage block and the pointer
 /// to --help.
-fn usage_error_line(error: &clap::Error) -> String {
+fn usage_error_line(error: &clap::Error, help: &str) -> String {
     let text = error.render().to_string();
     let kept: Vec<&str> = text
         .lines()
@@ -16,7 +16,7 @@ fn usage_error_line(error: &clap::Error) -> String {
         .take_while(|line| !line.starts_with("Usage:"))
         .filter(|line| !line.starts_with("For more information"))
         .collect();
-    format!("{} (see host --help)", kept.join(" "))
+    format!("{} (see {help})", kept.join(" "))
 }
 
 fn main() -> ExitCode {
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             Ok(cli) => cli,
             Err(error) if !error.use_stderr() => error.exit(),
             Err(error) => {
-                eprintln!("{}", usage_error_line(&error));
+                eprintln!("{}", usage_error_line(&error, "host merge --help"));
                 return ExitCode::from(2);
             }
         };
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         // --help and --version print in full.
         Err(error) if !error.use_stderr() => error.exit(),
         Err(error) => {
-            eprintln!("{}", usage_error_line(&error));
+            eprintln!("{}", usage_error_line(&error, "host --help"));
             return ExitCode::from(2);
         }
     };
