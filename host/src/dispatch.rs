@@ -9,7 +9,9 @@
 //! the step and of noise v1 is an exact-rounded f32 operation, Rust never fuses a·b + c into an
 //! FMA (and FMA is not enabled here), and the tests below compare the paths bit for bit.
 
-use diffusion_core::{DpmSolverPlan, Error, InlinedStream, MultistepHistory, NoiseSource, Plan};
+use diffusion_core::{
+    DpmSolverPlan, Error, EulerPlan, InlinedStream, MultistepHistory, NoiseSource, Plan, UniPcPlan,
+};
 
 /// The instruction set the sampler runs on this CPU: "AVX2" or "SSE2" (x86_64), "portable"
 /// elsewhere.
@@ -68,6 +70,69 @@ pub fn dpm_solver_step_batch<const CAP: usize>(
     plan.step_batch(index, batch, samples, model_output, history, scratch)
 }
 
+/// [`UniPcPlan::step_batch`] on the widest vectors this CPU has.
+pub fn unipc_step_batch<const CAP: usize>(
+    plan: &UniPcPlan<CAP>,
+    index: usize,
+    batch: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    history: &mut MultistepHistory<'_>,
+    scratch: &mut [f32],
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe {
+            avx2::unipc_step_batch(plan, index, batch, samples, model_output, history, scratch)
+        };
+    }
+    plan.step_batch(index, batch, samples, model_output, history, scratch)
+}
+
+/// [`EulerPlan::step_batch`] on the widest vectors this CPU has.
+pub fn euler_step_batch<const CAP: usize>(
+    plan: &EulerPlan<CAP>,
+    index: usize,
+    batch: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    noise: &mut [InlinedStream],
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { avx2::euler_step_batch(plan, index, batch, samples, model_output, noise) };
+    }
+    plan.step_batch(index, batch, samples, model_output, noise)
+}
+
+/// `out[i] = scale·x[i]`: the model input of a sigma-space step, exactly as
+/// [`EulerPlan::scale_model_input`] computes it (one f32 product per element).
+pub fn scale_into(scale: f32, x: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { avx2::scale_into(scale, x, out) };
+        return;
+    }
+    portable_scale_into(scale, x, out);
+}
+
+/// `x[i] *= scale` (x_T times `init_noise_sigma`).
+pub fn scale(scale: f32, x: &mut [f32]) {
+    for value in x {
+        *value *= scale;
+    }
+}
+
+#[inline(always)]
+fn portable_scale_into(scale: f32, x: &[f32], out: &mut [f32]) {
+    for (out, &x) in out.iter_mut().zip(x) {
+        *out = scale * x;
+    }
+}
+
 /// Noise v1 ([`NoiseSource::fill_standard_normal`]) on the widest vectors this CPU has.
 pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -82,7 +147,39 @@ pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::InlinedStream;
-    use diffusion_core::{DpmSolverPlan, Error, MultistepHistory, NoiseSource, Plan};
+    use diffusion_core::{
+        DpmSolverPlan, Error, EulerPlan, MultistepHistory, NoiseSource, Plan, UniPcPlan,
+    };
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn unipc_step_batch<const CAP: usize>(
+        plan: &UniPcPlan<CAP>,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        plan.step_batch(index, batch, samples, model_output, history, scratch)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn euler_step_batch<const CAP: usize>(
+        plan: &EulerPlan<CAP>,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        noise: &mut [InlinedStream],
+    ) -> Result<(), Error> {
+        plan.step_batch(index, batch, samples, model_output, noise)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn scale_into(scale: f32, x: &[f32], out: &mut [f32]) {
+        super::portable_scale_into(scale, x, out);
+    }
 
     #[target_feature(enable = "avx2")]
     pub(super) fn step_batch<const CAP: usize>(
