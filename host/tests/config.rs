@@ -49,10 +49,10 @@ fn python_json_extensions_are_read() {
 #[test]
 fn an_unsupported_class_is_refused_unless_a_scheduler_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("unipc.json");
+    let path = dir.path().join("pndm.json");
     std::fs::write(
         &path,
-        "{ \"_class_name\": \"UniPCMultistepScheduler\", \"steps_offset\": 1 }",
+        "{ \"_class_name\": \"PNDMScheduler\", \"steps_offset\": 1 }",
     )
     .unwrap();
     let model = fixture("gaussian/unet.onnx").display().to_string();
@@ -65,7 +65,7 @@ fn an_unsupported_class_is_refused_unless_a_scheduler_is_named() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("_class_name UniPCMultistepScheduler is not supported"),
+        stderr.contains("_class_name PNDMScheduler is not supported"),
         "{stderr}"
     );
     let path = path.display().to_string();
