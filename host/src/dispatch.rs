@@ -217,9 +217,10 @@ mod avx2 {
 mod tests {
     use super::*;
     use diffusion_core::{
-        DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType, FinalSigmasType, Pcg32, PredictionType,
-        SampleClipping, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
-        VarianceType, noise_stream,
+        DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType, EulerConfig, EulerVariant,
+        FinalSigmasType, Pcg32, PredictionType, SampleClipping, Sampler, SamplerConfig,
+        ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing, UniPcConfig,
+        UniPcSolverType, VarianceType, noise_stream,
     };
 
     /// Every sampler path of the core: noise or not, clipping kinds, learned variance (`expf`).
@@ -430,6 +431,170 @@ mod tests {
         samples.iter().map(|v| v.to_bits()).collect()
     }
 
+    /// Every UniPC path: orders 1 to 3 (ring lengths 1 to 3), bh1 and bh2, with and without the
+    /// corrector (and the last sample), noise prediction, both final sigmas, the prediction types
+    /// and thresholding.
+    fn unipc_configs() -> Vec<UniPcConfig<'static>> {
+        let threshold = SampleClipping::DynamicThreshold {
+            ratio: 0.995,
+            max_value: 1.5,
+        };
+        vec![
+            UniPcConfig::default(),
+            UniPcConfig {
+                solver_order: 1,
+                ..UniPcConfig::default()
+            },
+            UniPcConfig {
+                solver_order: 3,
+                solver_type: UniPcSolverType::Bh1,
+                final_sigmas_type: FinalSigmasType::SigmaMin,
+                prediction_type: PredictionType::VPrediction,
+                clipping: threshold,
+                ..UniPcConfig::default()
+            },
+            UniPcConfig {
+                solver_order: 3,
+                predict_x0: false,
+                lower_order_final: false,
+                disable_corrector: &[0, 1, 2, 3, 4, 5, 6, 7, 8],
+                prediction_type: PredictionType::Sample,
+                ..UniPcConfig::default()
+            },
+            UniPcConfig {
+                solver_order: 2,
+                solver_type: UniPcSolverType::Bh1,
+                disable_corrector: &[3],
+                clipping: SampleClipping::Range(1.0),
+                ..UniPcConfig::default()
+            },
+        ]
+    }
+
+    fn run_unipc(config: &UniPcConfig<'_>, path: Path) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Trailing,
+            steps_offset: 0,
+        };
+        let plan: UniPcPlan<10> =
+            UniPcPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for (i, sample) in samples.chunks_mut(per_sample).enumerate() {
+            noise_stream(8, i as u64).fill_standard_normal(sample);
+        }
+        let mut buffer = vec![f32::NAN; plan.history_len() * samples.len()];
+        let mut history = plan.history(&mut buffer, samples.len()).unwrap();
+        let mut prediction = vec![0.0f32; samples.len()];
+        let mut scratch = vec![0.0f32; per_sample];
+        for index in 0..plan.len() {
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let (samples, scratch) = (&mut samples, &mut scratch);
+            match path {
+                Path::Core | Path::Fallback => {
+                    plan.step_batch(index, batch, samples, &prediction, &mut history, scratch)
+                }
+                Path::Dispatched => unipc_step_batch(
+                    &plan,
+                    index,
+                    batch,
+                    samples,
+                    &prediction,
+                    &mut history,
+                    scratch,
+                ),
+            }
+            .unwrap();
+        }
+        assert!(samples.iter().all(|v| v.is_finite()), "{config:?}");
+        samples.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Euler and Euler ancestral (noise at every step but the last), the sigma schedules, final
+    /// sigmas and prediction types; the model input scaling of every step too.
+    fn euler_configs() -> Vec<EulerConfig> {
+        let ancestral = EulerVariant::Ancestral;
+        vec![
+            EulerConfig::default(),
+            EulerConfig {
+                variant: ancestral,
+                ..EulerConfig::default()
+            },
+            EulerConfig {
+                sigma_schedule: SigmaSchedule::Karras,
+                prediction_type: PredictionType::VPrediction,
+                final_sigmas_type: FinalSigmasType::SigmaMin,
+                ..EulerConfig::default()
+            },
+            EulerConfig {
+                variant: ancestral,
+                sigma_schedule: SigmaSchedule::Exponential,
+                prediction_type: PredictionType::Sample,
+                ..EulerConfig::default()
+            },
+            EulerConfig {
+                sigma_schedule: SigmaSchedule::Beta,
+                sigma_min: Some(0.05),
+                sigma_max: Some(80.0),
+                ..EulerConfig::default()
+            },
+        ]
+    }
+
+    fn run_euler(config: &EulerConfig, path: Path) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Leading,
+            steps_offset: 1,
+        };
+        let plan: EulerPlan<10> =
+            EulerPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut streams: Vec<Pcg32> = (0..batch as u64).map(|i| noise_stream(8, i)).collect();
+        let mut wrapped: Vec<InlinedStream> = (0..batch as u64)
+            .map(|i| InlinedStream(noise_stream(8, i)))
+            .collect();
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for ((sample, stream), wrapped) in samples
+            .chunks_mut(per_sample)
+            .zip(&mut streams)
+            .zip(&mut wrapped)
+        {
+            match path {
+                Path::Core => stream.fill_standard_normal(sample),
+                Path::Fallback => wrapped.fill_standard_normal(sample),
+                Path::Dispatched => fill_standard_normal(wrapped, sample),
+            }
+        }
+        let sigma = plan.init_noise_sigma();
+        scale(sigma, &mut samples);
+        let mut input = vec![0.0f32; samples.len()];
+        let mut prediction = vec![0.0f32; samples.len()];
+        let mut inputs = Vec::new();
+        for (index, input_scale) in plan.input_scales().enumerate() {
+            match path {
+                Path::Core => plan.scale_model_input(index, &samples, &mut input).unwrap(),
+                Path::Fallback => portable_scale_into(input_scale, &samples, &mut input),
+                Path::Dispatched => scale_into(input_scale, &samples, &mut input),
+            }
+            inputs.extend(input.iter().map(|v| v.to_bits()));
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let samples = &mut samples;
+            match path {
+                Path::Core => plan.step_batch(index, batch, samples, &prediction, &mut streams),
+                Path::Fallback => plan.step_batch(index, batch, samples, &prediction, &mut wrapped),
+                Path::Dispatched => {
+                    euler_step_batch(&plan, index, batch, samples, &prediction, &mut wrapped)
+                }
+            }
+            .unwrap();
+        }
+        assert!(samples.iter().all(|v| v.is_finite()), "{config:?}");
+        inputs.extend(samples.iter().map(|v| v.to_bits()));
+        inputs
+    }
+
     #[test]
     fn the_dispatched_path_gives_the_portable_bits() {
         eprintln!("instruction set: {}", instruction_set());
@@ -443,6 +608,20 @@ mod tests {
             let core = run_dpm_solver(&config, Path::Core);
             for path in [Path::Fallback, Path::Dispatched] {
                 assert_eq!(run_dpm_solver(&config, path), core, "{path:?}, {config:?}");
+            }
+        }
+        for config in unipc_configs() {
+            let core = run_unipc(&config, Path::Core);
+            assert_eq!(
+                run_unipc(&config, Path::Dispatched),
+                core,
+                "dispatched, {config:?}"
+            );
+        }
+        for config in euler_configs() {
+            let core = run_euler(&config, Path::Core);
+            for path in [Path::Fallback, Path::Dispatched] {
+                assert_eq!(run_euler(&config, path), core, "{path:?}, {config:?}");
             }
         }
     }
