@@ -535,3 +535,50 @@ pub fn run(
     }
     Ok(timing)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diffusion_core::{EulerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+
+    /// A float model gets Euler's fractional timestep, an integer model the truncated one; the
+    /// model sees c_in·x; x_T is scaled by σ_max; DDIM's timesteps are whole for both.
+    #[test]
+    fn euler_timesteps_input_scales_and_init_noise_sigma() {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 25,
+            spacing: TimestepSpacing::Linspace,
+            steps_offset: 0,
+        };
+        let schedule = ScheduleConfig::default();
+        let euler = EulerPlan::new(&schedule, &timesteps, &EulerConfig::default()).unwrap();
+        let plan = SamplingPlan::Euler(euler.clone());
+        let second = plan.timesteps()[1];
+        assert_eq!(
+            second,
+            ModelTimestep {
+                float: 957.375,
+                integer: 957
+            }
+        );
+        assert_eq!(second.to_string(), "957.375");
+        assert_eq!(plan.timesteps()[0].to_string(), "999");
+        assert!(
+            plan.input_scales()
+                .unwrap()
+                .iter()
+                .eq(euler.input_scales().collect::<Vec<_>>().iter())
+        );
+        assert_eq!(plan.init_noise_sigma(), euler.init_noise_sigma());
+        assert!(plan.init_noise_sigma() > 100.0);
+        let ddim = Plan::new(&schedule, &timesteps, &Default::default()).unwrap();
+        let plan = SamplingPlan::Plan(ddim);
+        assert!(plan.input_scales().is_none());
+        assert_eq!(plan.init_noise_sigma(), 1.0);
+        assert!(
+            plan.timesteps()
+                .iter()
+                .all(|t| t.float == t.integer as f32 && t.float.fract() == 0.0)
+        );
+    }
+}
