@@ -41,7 +41,7 @@ impl std::str::FromStr for SampleSize {
 }
 
 /// Sample a diffusers-style ONNX U-Net with DDPM, DDIM, DPM-Solver, UniPC, Euler or Euler
-/// ancestral, through ONNX Runtime.
+/// ancestral or Heun, through ONNX Runtime.
 ///
 /// Scheduler options use diffusers' names. They come from `scheduler_config.json` (given with
 /// --scheduler-config, or found next to the model), and flags override the file.
@@ -178,15 +178,15 @@ pub struct Cli {
     #[arg(long, value_name = "I,J,...", value_delimiter = ',', num_args = 0..)]
     pub disable_corrector: Option<Vec<usize>>,
 
-    /// Override (Euler): Karras et al.'s sigmas (rho = 7) between sigma-min and sigma-max.
+    /// Override (Euler, Heun): Karras et al.'s sigmas (rho = 7) between sigma-min and sigma-max.
     #[arg(long, value_name = "BOOL")]
     pub use_karras_sigmas: Option<bool>,
 
-    /// Override (Euler): sigmas evenly spaced in log sigma.
+    /// Override (Euler, Heun): sigmas evenly spaced in log sigma.
     #[arg(long, value_name = "BOOL")]
     pub use_exponential_sigmas: Option<bool>,
 
-    /// Override (Euler): sigmas from the Beta(0.6, 0.6) quantiles.
+    /// Override (Euler, Heun): sigmas from the Beta(0.6, 0.6) quantiles.
     #[arg(long, value_name = "BOOL")]
     pub use_beta_sigmas: Option<bool>,
 
@@ -209,7 +209,8 @@ pub struct Cli {
 
     /// Start from this x_T instead of drawing it: float32 .npy of shape [num-samples, C, H, W],
     /// standard normal; it is multiplied by the scheduler's init_noise_sigma (1 for DDPM, DDIM,
-    /// DPM-Solver and UniPC; sigma_max, or sqrt(sigma_max² + 1) with leading spacing, for Euler).
+    /// DPM-Solver and UniPC; sigma_max, or sqrt(sigma_max² + 1) with leading spacing, for Euler and
+    /// Heun).
     #[arg(long, value_name = "FILE.npy")]
     pub init_noise: Option<PathBuf>,
 
@@ -319,6 +320,9 @@ pub enum SchedulerKind {
     Euler,
     /// Euler ancestral, diffusers' EulerAncestralDiscreteScheduler (noise v1 at each step).
     EulerAncestral,
+    /// Heun (second order, two model calls per step but the last), diffusers'
+    /// HeunDiscreteScheduler.
+    Heun,
 }
 
 /// Where the model runs.

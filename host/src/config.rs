@@ -13,9 +13,10 @@ use anyhow::{Context, Result, bail};
 use diffusion_core::schedule::BetaScheduleName;
 use diffusion_core::{
     BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, EulerConfig,
-    EulerPlan, EulerVariant, FinalAlphaCumprod, FinalSigmasType, Plan, PredictionType,
-    SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule, TimestepConfig,
-    TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType,
+    EulerPlan, EulerVariant, FinalAlphaCumprod, FinalSigmasType, HeunConfig, HeunPlan, Plan,
+    PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule,
+    TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan, UniPcSolverType,
+    VarianceType,
 };
 use serde::Deserialize;
 
@@ -27,7 +28,7 @@ use crate::sampling::SamplingPlan;
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// The `_class_name`s whose update rule host runs, and the rule each names.
-const SUPPORTED_CLASSES: [(&str, SchedulerKind); 6] = [
+const SUPPORTED_CLASSES: [(&str, SchedulerKind); 7] = [
     ("DDIMScheduler", SchedulerKind::Ddim),
     ("DDPMScheduler", SchedulerKind::Ddpm),
     ("DPMSolverMultistepScheduler", SchedulerKind::DpmSolver),
@@ -37,6 +38,7 @@ const SUPPORTED_CLASSES: [(&str, SchedulerKind); 6] = [
         "EulerAncestralDiscreteScheduler",
         SchedulerKind::EulerAncestral,
     ),
+    ("HeunDiscreteScheduler", SchedulerKind::Heun),
 ];
 
 impl SchedulerKind {
@@ -57,6 +59,7 @@ impl SchedulerKind {
             SchedulerKind::Unipc => "unipc",
             SchedulerKind::Euler => "euler",
             SchedulerKind::EulerAncestral => "euler-ancestral",
+            SchedulerKind::Heun => "heun",
         }
     }
 
@@ -69,6 +72,7 @@ impl SchedulerKind {
             SchedulerKind::Unipc => "UniPC",
             SchedulerKind::Euler => "Euler",
             SchedulerKind::EulerAncestral => "Euler ancestral",
+            SchedulerKind::Heun => "Heun",
         }
     }
 
@@ -186,6 +190,8 @@ pub struct Resolved {
     pub unipc: Option<UniPcSettings>,
     /// Euler's or Euler ancestral's configuration, when that is the scheduler.
     pub euler: Option<EulerConfig>,
+    /// Heun's configuration, when that is the scheduler.
+    pub heun: Option<HeunConfig>,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
     /// Where each value that the plan validates came from.
@@ -317,6 +323,10 @@ impl Resolved {
     /// (steps, betas, trained_betas length, η, clipping…).
     pub fn plan(&self) -> Result<Box<SamplingPlan>> {
         let schedule = self.schedule();
+        if let Some(config) = &self.heun {
+            let plan = HeunPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::Heun);
+            return Ok(Box::new(plan.map_err(|error| self.blame(error))?));
+        }
         let plan = match (&self.dpm_solver, &self.unipc, &self.euler) {
             (Some(config), _, _) => {
                 DpmSolverPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::DpmSolver)
@@ -351,18 +361,15 @@ impl Resolved {
                 settings.solver_order
             );
         }
+        if let Some(config) = &self.heun {
+            return format!("Heun{}", sigma_schedule_suffix(config.sigma_schedule));
+        }
         if let Some(config) = &self.euler {
             let name = match config.variant {
                 EulerVariant::Ancestral => "Euler ancestral",
                 _ => "Euler",
             };
-            let sigmas = match config.sigma_schedule {
-                SigmaSchedule::Karras => " (Karras sigmas)",
-                SigmaSchedule::Exponential => " (exponential sigmas)",
-                SigmaSchedule::Beta => " (beta sigmas)",
-                _ => "",
-            };
-            return format!("{name}{sigmas}");
+            return format!("{name}{}", sigma_schedule_suffix(config.sigma_schedule));
         }
         let Some(config) = &self.dpm_solver else {
             return match self.scheduler {
@@ -433,6 +440,16 @@ impl Resolved {
     }
 }
 
+/// " (Karras sigmas)" and the like, for the sampler's name.
+fn sigma_schedule_suffix(schedule: SigmaSchedule) -> &'static str {
+    match schedule {
+        SigmaSchedule::Karras => " (Karras sigmas)",
+        SigmaSchedule::Exponential => " (exponential sigmas)",
+        SigmaSchedule::Beta => " (beta sigmas)",
+        _ => "",
+    }
+}
+
 /// The scheduler config to use: the flag's, else `scheduler_config.json` beside the model.
 pub fn config_path(cli: &Cli) -> Option<PathBuf> {
     cli.scheduler_config.clone().or_else(|| {
@@ -474,8 +491,8 @@ fn scheduler_kind(
         Some(&(_, kind)) => Ok(kind),
         None => bail!(
             "scheduler config {}: _class_name {class_name} is not supported (host runs {}); \
-             pass --scheduler ddim, ddpm, dpm-solver, unipc, euler or euler-ancestral to sample \
-             with one of those instead",
+             pass --scheduler ddim, ddpm, dpm-solver, unipc, euler, euler-ancestral or heun to \
+             sample with one of those instead",
             path.as_ref()
                 .map_or(String::new(), |p| p.display().to_string()),
             SUPPORTED_CLASSES.map(|(name, _)| name).join(", ")
@@ -501,19 +518,21 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         key("num_train_timesteps"),
         1000,
     );
+    // diffusers' HeunDiscreteScheduler has other default betas ("sensible defaults").
+    let heun = scheduler == SchedulerKind::Heun;
     let (beta_start, beta_start_source) = layered(
         cli.beta_start,
         "--beta-start",
         file.beta_start,
         key("beta_start"),
-        0.0001,
+        if heun { 0.00085 } else { 0.0001 },
     );
     let (beta_end, beta_end_source) = layered(
         cli.beta_end,
         "--beta-end",
         file.beta_end,
         key("beta_end"),
-        0.02,
+        if heun { 0.012 } else { 0.02 },
     );
     // trained_betas only come from the file; a --beta-schedule flag replaces them.
     let (betas, betas_source) = match (&cli.beta_schedule, &file.trained_betas, &config_file) {
@@ -588,6 +607,7 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             dpm_solver_clipping(cli, &file, &config_file, scheduler)?
         }
         SchedulerKind::Euler | SchedulerKind::EulerAncestral => euler_clipping(cli, scheduler)?,
+        SchedulerKind::Heun => heun_clipping(cli, &file, &config_file)?,
     };
     match scheduler {
         SchedulerKind::Ddpm if cli.eta != 0.0 => {
@@ -598,7 +618,7 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
                 "--eta applies to DDIM only; DPM-Solver (dpmsolver++, dpmsolver) is deterministic"
             )
         }
-        SchedulerKind::Unipc | SchedulerKind::Euler if cli.eta != 0.0 => {
+        SchedulerKind::Unipc | SchedulerKind::Euler | SchedulerKind::Heun if cli.eta != 0.0 => {
             bail!(
                 "--eta applies to DDIM only; {} is deterministic (--scheduler euler-ancestral \
                  adds noise at every step)",
@@ -620,10 +640,12 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
              --final-sigmas-type",
             scheduler.class_name()
         ),
-        SchedulerKind::EulerAncestral if cli.set_alpha_to_one.is_some() => bail!(
-            "--set-alpha-to-one applies to DDIM and DDPM only; EulerAncestralDiscreteScheduler \
-             always ends at sigma 0"
-        ),
+        SchedulerKind::EulerAncestral | SchedulerKind::Heun if cli.set_alpha_to_one.is_some() => {
+            bail!(
+                "--set-alpha-to-one applies to DDIM and DDPM only; {} always ends at sigma 0",
+                scheduler.class_name()
+            )
+        }
         _ => {}
     }
     // diffusers' DDPM always steps to ᾱ = 1 after the last timestep; only an explicit flag changes that.
@@ -690,6 +712,19 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         }
         _ => (None, Source::Default("sigma_min")),
     };
+    let heun = if heun {
+        let (sigma_schedule, _) = sigma_schedule(cli, &file, &config_file)?;
+        Some(HeunConfig {
+            sigma_schedule,
+            prediction_type,
+            clip_sample: match clipping {
+                SampleClipping::Range(range) => Some(range),
+                _ => None,
+            },
+        })
+    } else {
+        None
+    };
     Ok(Resolved {
         scheduler,
         num_train_timesteps,
@@ -700,6 +735,7 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         dpm_solver,
         unipc,
         euler,
+        heun,
         config_file,
         sources: Sources {
             num_train_timesteps: num_train_timesteps_source,
@@ -717,7 +753,7 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
 /// Flags of keys the chosen scheduler's diffusers class does not have: refused rather than
 /// ignored, naming the schedulers they apply to.
 fn refuse_foreign_flags(cli: &Cli, scheduler: SchedulerKind) -> Result<()> {
-    use SchedulerKind::{DpmSolver, Euler, Unipc};
+    use SchedulerKind::{DpmSolver, Euler, Heun, Unipc};
     let given: [(bool, &str, &[SchedulerKind]); 14] = [
         (
             cli.algorithm_type.is_some(),
@@ -758,17 +794,17 @@ fn refuse_foreign_flags(cli: &Cli, scheduler: SchedulerKind) -> Result<()> {
         (
             cli.use_karras_sigmas.is_some(),
             "--use-karras-sigmas",
-            &[DpmSolver, Unipc, Euler],
+            &[DpmSolver, Unipc, Euler, Heun],
         ),
         (
             cli.use_exponential_sigmas.is_some(),
             "--use-exponential-sigmas",
-            &[DpmSolver, Unipc, Euler],
+            &[DpmSolver, Unipc, Euler, Heun],
         ),
         (
             cli.use_beta_sigmas.is_some(),
             "--use-beta-sigmas",
-            &[DpmSolver, Unipc, Euler],
+            &[DpmSolver, Unipc, Euler, Heun],
         ),
         (cli.sigma_min.is_some(), "--sigma-min", &[Euler]),
         (cli.sigma_max.is_some(), "--sigma-max", &[Euler]),
@@ -1033,6 +1069,50 @@ fn euler_config(
         prediction_type,
     };
     Ok((config, sigma_range_source))
+}
+
+/// Heun's clipping: `clip_sample` (default false, as diffusers' HeunDiscreteScheduler) with
+/// `clip_sample_range`; it has no thresholding (such file keys are ignored, the flags refused).
+fn heun_clipping(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> Result<(SampleClipping, Source)> {
+    if let Some(flag) = [
+        (cli.thresholding.is_some(), "--thresholding"),
+        (
+            cli.dynamic_thresholding_ratio.is_some(),
+            "--dynamic-thresholding-ratio",
+        ),
+        (cli.sample_max_value.is_some(), "--sample-max-value"),
+    ]
+    .iter()
+    .find_map(|&(given, flag)| given.then_some(flag))
+    {
+        bail!(
+            "{flag} applies to DDIM, DDPM, DPM-Solver and UniPC only; HeunDiscreteScheduler has \
+             no thresholding (use --clip-sample)"
+        );
+    }
+    let key = |name: &'static str| (path, name);
+    let (clip_sample, clip_source) = layered(
+        cli.clip_sample,
+        "--clip-sample",
+        file.clip_sample,
+        key("clip_sample"),
+        false,
+    );
+    if !clip_sample {
+        return Ok((SampleClipping::None, clip_source));
+    }
+    let (range, source) = layered(
+        cli.clip_sample_range,
+        "--clip-sample-range",
+        file.clip_sample_range,
+        key("clip_sample_range"),
+        1.0,
+    );
+    Ok((SampleClipping::Range(range), source))
 }
 
 /// Euler's clipping: none (neither Euler class has clip_sample or thresholding; such file keys

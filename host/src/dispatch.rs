@@ -10,7 +10,8 @@
 //! FMA (and FMA is not enabled here), and the tests below compare the paths bit for bit.
 
 use diffusion_core::{
-    DpmSolverPlan, Error, EulerPlan, InlinedStream, MultistepHistory, NoiseSource, Plan, UniPcPlan,
+    DpmSolverPlan, Error, EulerPlan, HeunPlan, InlinedStream, MultistepHistory, NoiseSource, Plan,
+    UniPcPlan,
 };
 
 /// The instruction set the sampler runs on this CPU: "AVX2" or "SSE2" (x86_64), "portable"
@@ -107,6 +108,25 @@ pub fn euler_step_batch<const CAP: usize>(
     plan.step_batch(index, batch, samples, model_output, noise)
 }
 
+/// [`HeunPlan::step_batch`] (one model evaluation) on the widest vectors this CPU has.
+pub fn heun_step_batch<const CAP: usize>(
+    plan: &HeunPlan<CAP>,
+    index: usize,
+    batch: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    history: &mut MultistepHistory<'_>,
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe {
+            avx2::heun_step_batch(plan, index, batch, samples, model_output, history)
+        };
+    }
+    plan.step_batch(index, batch, samples, model_output, history)
+}
+
 /// `out[i] = scale·x[i]`: the model input of a sigma-space step, exactly as
 /// [`EulerPlan::scale_model_input`] computes it (one f32 product per element).
 pub fn scale_into(scale: f32, x: &[f32], out: &mut [f32]) {
@@ -148,8 +168,20 @@ pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
 mod avx2 {
     use super::InlinedStream;
     use diffusion_core::{
-        DpmSolverPlan, Error, EulerPlan, MultistepHistory, NoiseSource, Plan, UniPcPlan,
+        DpmSolverPlan, Error, EulerPlan, HeunPlan, MultistepHistory, NoiseSource, Plan, UniPcPlan,
     };
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn heun_step_batch<const CAP: usize>(
+        plan: &HeunPlan<CAP>,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+    ) -> Result<(), Error> {
+        plan.step_batch(index, batch, samples, model_output, history)
+    }
 
     #[target_feature(enable = "avx2")]
     pub(super) fn unipc_step_batch<const CAP: usize>(
@@ -218,7 +250,7 @@ mod tests {
     use super::*;
     use diffusion_core::{
         DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType, EulerConfig, EulerVariant,
-        FinalSigmasType, Pcg32, PredictionType, SampleClipping, Sampler, SamplerConfig,
+        FinalSigmasType, HeunConfig, Pcg32, PredictionType, SampleClipping, Sampler, SamplerConfig,
         ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing, UniPcConfig,
         UniPcSolverType, VarianceType, noise_stream,
     };
@@ -595,6 +627,49 @@ mod tests {
         inputs
     }
 
+    fn run_heun(config: &HeunConfig, path: Path) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Trailing,
+            steps_offset: 0,
+        };
+        let plan: HeunPlan<10> =
+            HeunPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for (i, sample) in samples.chunks_mut(per_sample).enumerate() {
+            noise_stream(8, i as u64).fill_standard_normal(sample);
+        }
+        scale(plan.init_noise_sigma(), &mut samples);
+        let mut buffer = vec![f32::NAN; plan.history_len() * samples.len()];
+        let mut history = plan.history(&mut buffer, samples.len()).unwrap();
+        let mut input = vec![0.0f32; samples.len()];
+        let mut prediction = vec![0.0f32; samples.len()];
+        let mut bits = Vec::new();
+        for (index, input_scale) in plan.input_scales().enumerate() {
+            match path {
+                Path::Core => plan.scale_model_input(index, &samples, &mut input).unwrap(),
+                Path::Fallback => portable_scale_into(input_scale, &samples, &mut input),
+                Path::Dispatched => scale_into(input_scale, &samples, &mut input),
+            }
+            bits.extend(input.iter().map(|v| v.to_bits()));
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let samples = &mut samples;
+            match path {
+                Path::Core | Path::Fallback => {
+                    plan.step_batch(index, batch, samples, &prediction, &mut history)
+                }
+                Path::Dispatched => {
+                    heun_step_batch(&plan, index, batch, samples, &prediction, &mut history)
+                }
+            }
+            .unwrap();
+        }
+        assert!(samples.iter().all(|v| v.is_finite()), "{config:?}");
+        bits.extend(samples.iter().map(|v| v.to_bits()));
+        bits
+    }
+
     #[test]
     fn the_dispatched_path_gives_the_portable_bits() {
         eprintln!("instruction set: {}", instruction_set());
@@ -617,6 +692,24 @@ mod tests {
                 core,
                 "dispatched, {config:?}"
             );
+        }
+        for config in [
+            HeunConfig::default(),
+            HeunConfig {
+                sigma_schedule: SigmaSchedule::Karras,
+                prediction_type: PredictionType::VPrediction,
+                clip_sample: Some(1.0),
+            },
+            HeunConfig {
+                sigma_schedule: SigmaSchedule::Exponential,
+                prediction_type: PredictionType::Sample,
+                clip_sample: None,
+            },
+        ] {
+            let core = run_heun(&config, Path::Core);
+            for path in [Path::Fallback, Path::Dispatched] {
+                assert_eq!(run_heun(&config, path), core, "{path:?}, {config:?}");
+            }
         }
         for config in euler_configs() {
             let core = run_euler(&config, Path::Core);

@@ -121,7 +121,7 @@ impl JobIdentity {
 /// The resolved sampler as (field, value) pairs: every value that decides the samples.
 pub fn sampler_fields(resolved: &crate::config::Resolved) -> BTreeMap<String, String> {
     let field = |name: &str, value: String| (name.to_string(), value);
-    // UniPC's and Euler's settings only where they apply (DDIM, DDPM and DPM-Solver manifests
+    // UniPC's, Euler's and Heun's settings only where they apply (DDIM, DDPM and DPM-Solver manifests
     // keep their fields).
     let mut fields = BTreeMap::new();
     if let Some(unipc) = &resolved.unipc {
@@ -129,6 +129,9 @@ pub fn sampler_fields(resolved: &crate::config::Resolved) -> BTreeMap<String, St
     }
     if let Some(euler) = &resolved.euler {
         fields.insert("euler".to_string(), format!("{euler:?}"));
+    }
+    if let Some(heun) = &resolved.heun {
+        fields.insert("heun".to_string(), format!("{heun:?}"));
     }
     fields.extend([
         field("scheduler", format!("{:?}", resolved.scheduler)),

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use diffusion_core::{
-    DpmSolverPlan, EulerPlan, InlinedStream, MultistepHistory, Plan, UniPcPlan, noise_stream,
+    DpmSolverPlan, EulerPlan, HeunPlan, InlinedStream, MultistepHistory, Plan, UniPcPlan,
+    noise_stream,
 };
 use half::f16;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
@@ -58,6 +59,9 @@ pub enum SamplingPlan {
     /// Euler or Euler ancestral: the model sees c_in·x at a possibly fractional timestep; each
     /// step needs x, the model output and (ancestral) noise.
     Euler(EulerPlan<MAX_STEPS>),
+    /// Heun: as Euler, with two model evaluations per step but the last (2N − 1 in all) and the
+    /// step's starting x remembered in a one-buffer history.
+    Heun(HeunPlan<MAX_STEPS>),
 }
 
 /// The timestep the model sees at a step: `float` for a float32/float16 timestep input (possibly
@@ -98,6 +102,15 @@ impl SamplingPlan {
             Self::DpmSolver(plan) => plan.len(),
             Self::UniPc(plan) => plan.len(),
             Self::Euler(plan) => plan.len(),
+            Self::Heun(plan) => plan.len(),
+        }
+    }
+
+    /// Denoising steps (`--steps`): the model calls per sample but for Heun, which makes 2N − 1.
+    pub fn num_inference_steps(&self) -> usize {
+        match self {
+            Self::Heun(plan) => plan.num_inference_steps(),
+            _ => self.len(),
         }
     }
 
@@ -117,6 +130,11 @@ impl SamplingPlan {
                 .zip(plan.integer_timesteps())
                 .map(|(float, integer)| ModelTimestep { float, integer })
                 .collect(),
+            Self::Heun(plan) => plan
+                .timesteps()
+                .zip(plan.integer_timesteps())
+                .map(|(float, integer)| ModelTimestep { float, integer })
+                .collect(),
         }
     }
 
@@ -125,6 +143,7 @@ impl SamplingPlan {
     pub fn input_scales(&self) -> Option<Vec<f32>> {
         match self {
             Self::Euler(plan) => Some(plan.input_scales().collect()),
+            Self::Heun(plan) => Some(plan.input_scales().collect()),
             _ => None,
         }
     }
@@ -133,6 +152,7 @@ impl SamplingPlan {
     pub fn init_noise_sigma(&self) -> f32 {
         match self {
             Self::Euler(plan) => plan.init_noise_sigma(),
+            Self::Heun(plan) => plan.init_noise_sigma(),
             _ => 1.0,
         }
     }
@@ -143,6 +163,7 @@ impl SamplingPlan {
             Self::Plan(_) | Self::Euler(_) => 0,
             Self::DpmSolver(plan) => plan.history_len(),
             Self::UniPc(plan) => plan.history_len(),
+            Self::Heun(plan) => plan.history_len(),
         }
     }
 }
@@ -153,6 +174,7 @@ enum Stepper<'p, 'h> {
     DpmSolver(&'p DpmSolverPlan<MAX_STEPS>, MultistepHistory<'h>),
     UniPc(&'p UniPcPlan<MAX_STEPS>, MultistepHistory<'h>),
     Euler(&'p EulerPlan<MAX_STEPS>),
+    Heun(&'p HeunPlan<MAX_STEPS>, MultistepHistory<'h>),
 }
 
 /// What to sample.
@@ -351,6 +373,7 @@ pub fn run(
         let name = match job.plan {
             SamplingPlan::UniPc(_) => "UniPC",
             SamplingPlan::Euler(_) => "Euler",
+            SamplingPlan::Heun(_) => "Heun",
             _ => "DPM-Solver",
         };
         bail!(
@@ -391,6 +414,9 @@ pub fn run(
                 Stepper::UniPc(plan, plan.history(&mut history_buffer, values)?)
             }
             SamplingPlan::Euler(plan) => Stepper::Euler(plan),
+            SamplingPlan::Heun(plan) => {
+                Stepper::Heun(plan, plan.history(&mut history_buffer, values)?)
+            }
         };
         let start = job.samples.start + first;
         let mut streams: Vec<InlinedStream> = (start..start + size as u64)
@@ -507,6 +533,9 @@ pub fn run(
                 ),
                 Stepper::Euler(plan) => {
                     dispatch::euler_step_batch(plan, index, size, x, prediction, &mut streams)
+                }
+                Stepper::Heun(plan, history) => {
+                    dispatch::heun_step_batch(plan, index, size, x, prediction, history)
                 }
             }
             .map_err(|error| {
