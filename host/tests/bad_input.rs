@@ -135,8 +135,8 @@ fn unknown_names() {
         "unknown prediction type",
     );
     fails(
-        &["--onnx", &gaussian(), "--scheduler", "heun"],
-        "invalid value 'heun'",
+        &["--onnx", &gaussian(), "--scheduler", "pndm"],
+        "invalid value 'pndm'",
     );
 }
 
@@ -181,7 +181,7 @@ fn malformed_or_contradictory_scheduler_config() {
         "{ \"_class_name\": \"PNDMScheduler\" }",
         "_class_name PNDMScheduler is not supported (host runs DDIMScheduler, DDPMScheduler, \
          DPMSolverMultistepScheduler, UniPCMultistepScheduler, EulerDiscreteScheduler, \
-         EulerAncestralDiscreteScheduler)",
+         EulerAncestralDiscreteScheduler, HeunDiscreteScheduler)",
     );
     fails(
         &[
@@ -500,7 +500,7 @@ fn unipc_and_euler_refusals() {
     with_scheduler(
         "euler-ancestral",
         &["--use-karras-sigmas", "true"],
-        "error: --use-karras-sigmas applies to DPM-Solver, UniPC and Euler only",
+        "error: --use-karras-sigmas applies to DPM-Solver, UniPC, Euler and Heun only",
     );
     with_scheduler(
         "euler-ancestral",
@@ -517,10 +517,42 @@ fn unipc_and_euler_refusals() {
         &["--variance-type", "learned"],
         "error: --variance-type \"learned\": Euler does not support a learned variance",
     );
+    with_scheduler(
+        "heun",
+        &["--thresholding", "true"],
+        "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
+         HeunDiscreteScheduler has no thresholding (use --clip-sample)",
+    );
+    with_scheduler(
+        "heun",
+        &["--final-sigmas-type", "zero"],
+        "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only",
+    );
+    with_scheduler(
+        "heun",
+        &["--clip-sample", "true", "--clip-sample-range", "0"],
+        "error: --clip-sample-range: ",
+    );
+    with_scheduler(
+        "heun",
+        &["--eta", "1"],
+        "error: --eta applies to DDIM only; HeunDiscreteScheduler is deterministic",
+    );
+    with_config(
+        &class(
+            "HeunDiscreteScheduler",
+            ", \"use_exponential_sigmas\": true, \"use_karras_sigmas\": true",
+        ),
+        "use_exponential_sigmas are both true",
+    );
     let learned = fixture("gaussian-learned-variance/unet.onnx")
         .display()
         .to_string();
-    for (scheduler, name) in [("unipc", "UniPC"), ("euler-ancestral", "Euler")] {
+    for (scheduler, name) in [
+        ("unipc", "UniPC"),
+        ("euler-ancestral", "Euler"),
+        ("heun", "Heun"),
+    ] {
         fails(
             &["--onnx", &learned, "--scheduler", scheduler],
             &format!("{name} takes a prediction of the sample's channels only"),
@@ -621,7 +653,7 @@ fn usage_errors_keep_what_clap_names() {
     );
     let stderr = fails(
         &["--onnx", &gaussian(), "--scheduler", "ddmi"],
-        "[possible values: ddim, ddpm, dpm-solver, unipc, euler, euler-ancestral]",
+        "[possible values: ddim, ddpm, dpm-solver, unipc, euler, euler-ancestral, heun]",
     );
     assert!(
         stderr.contains("a similar value exists: 'ddim'"),

@@ -178,7 +178,7 @@ fn the_dpm_solver_class_selects_dpm_solver_with_its_keys() {
     assert!(default_spacing != second);
 }
 
-/// A diffusers-saved config of each new class (tests/fixtures/unet-tiny/<class>/) selects its
+/// A diffusers-saved config of each new class (Heun included) (tests/fixtures/unet-tiny/<class>/) selects its
 /// sampler with its keys: the same samples as `--scheduler` with a DDIM file and the class's
 /// defaults as flags; flags beat its keys.
 #[test]
@@ -195,6 +195,7 @@ fn the_unipc_and_euler_classes_select_their_samplers() {
         ("unipc", "unipc"),
         ("euler", "euler"),
         ("euler_ancestral", "euler-ancestral"),
+        ("heun", "heun"),
     ] {
         let by_class = run(dir.path(), directory, &saved(directory), &[]);
         let mut flags = vec!["--scheduler", scheduler];
@@ -256,4 +257,25 @@ fn the_unipc_and_euler_classes_select_their_samplers() {
         &["--use-karras-sigmas", "true"],
     );
     assert!(karras != run(dir.path(), "euler_again", &saved("euler"), &[]));
+    // HeunDiscreteScheduler's default betas are 0.00085 ... 0.012, not DDIM's.
+    let bare = dir.path().join("heun_bare.json");
+    std::fs::write(&bare, "{ \"_class_name\": \"HeunDiscreteScheduler\" }").unwrap();
+    let bare = bare.display().to_string();
+    let heun_defaults = run(dir.path(), "heun_bare", &bare, &[]);
+    let explicit = run(
+        dir.path(),
+        "heun_explicit",
+        &bare,
+        &["--beta-start", "0.00085", "--beta-end", "0.012"],
+    );
+    assert!(heun_defaults == explicit);
+    assert!(
+        heun_defaults
+            != run(
+                dir.path(),
+                "heun_ddim_betas",
+                &bare,
+                &["--beta-start", "0.0001", "--beta-end", "0.02"]
+            )
+    );
 }

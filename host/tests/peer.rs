@@ -1,7 +1,7 @@
 //! host against diffusers 0.42.1 on a small randomly initialised UNet2DModel (exported and run by
 //! tests/fixtures/make_unet.py): same x_T, or the same noise v1 stream, same result within 1e-4.
-//! DDIM and DDPM run with the DDIM config beside the model; DPM-Solver, UniPC, Euler and Euler
-//! ancestral with the config diffusers' `save_config` wrote for their class (its `_class_name`
+//! DDIM and DDPM run with the DDIM config beside the model; DPM-Solver, UniPC, Euler, Euler
+//! ancestral and Heun with the config diffusers' `save_config` wrote for their class (its `_class_name`
 //! selects the sampler). The model's timestep input is int64, so the Euler cases check what an
 //! integer model gets for a fractional timestep: the truncated one, as diffusers' ONNX pipelines
 //! feed it (the script passes `int(t)`).
@@ -224,7 +224,7 @@ fn host_matches_diffusers_dpm_solver() {
     }
 }
 
-/// UniPC, Euler and Euler ancestral (make_unet.py's SOLVER_CASES): (reference file, directory of
+/// UniPC, Euler, Euler ancestral and Heun (make_unet.py's SOLVER_CASES): (reference file, directory of
 /// the class's saved config, host flags besides the model, the config and 3 samples; X_T is the
 /// committed x_T). Euler ancestral draws x_T and its step noise from noise v1 (--seed 7), as the
 /// script does. No beta sigmas: diffusers needs scipy for them, which the pinned peer lacks. No
@@ -572,10 +572,71 @@ const SOLVER_CASES: &[(&str, &str, &[&str])] = &[
             "v_prediction",
         ],
     ),
+    (
+        "heun_linspace_epsilon",
+        "heun",
+        &["--steps", "10", "--init-noise", "X_T"],
+    ),
+    (
+        "heun_leading_v_prediction",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "heun_trailing_epsilon",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
+    (
+        "heun_karras_linspace_v_prediction",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--use-karras-sigmas",
+            "true",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "heun_clip_sample_trailing_epsilon",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--clip-sample",
+            "true",
+            "--clip-sample-range",
+            "1.5",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
 ];
 
 #[test]
-fn host_matches_diffusers_unipc_and_euler() {
+fn host_matches_diffusers_unipc_euler_and_heun() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture("unet-tiny/unet.onnx").display().to_string();
     let x_t = fixture("unet-tiny/reference/x_T.npy").display().to_string();

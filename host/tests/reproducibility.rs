@@ -171,17 +171,18 @@ fn dpm_solver_sample_i_does_not_depend_on_the_batch_or_the_shard() {
     assert_ne!(whole[..PER_SAMPLE], whole[PER_SAMPLE..2 * PER_SAMPLE]);
 }
 
-/// Euler ancestral draws every step's noise from each sample's stream, and UniPC remembers earlier
-/// outputs and its last corrected sample: sample i is still the same at any batch size and in any
+/// Euler ancestral draws every step's noise from each sample's stream, UniPC remembers earlier
+/// outputs and its last corrected sample, Heun the start of its step: sample i is still the same at any batch size and in any
 /// shard (and with x_T from a file holding the seed's own x_T, Euler's scaled x_T included).
 #[test]
-fn unipc_and_euler_sample_i_does_not_depend_on_the_batch_or_the_shard() {
+fn unipc_euler_and_heun_sample_i_does_not_depend_on_the_batch_or_the_shard() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture("unet-tiny/unet.onnx").display().to_string();
     for scheduler in [
         &["--scheduler", "euler-ancestral"][..],
         &["--scheduler", "unipc", "--solver-order", "3"],
         &["--scheduler", "euler", "--use-karras-sigmas", "true"],
+        &["--scheduler", "heun", "--clip-sample", "true"],
     ] {
         let run = |name: &str, extra: &[&str]| {
             let mut args = vec![
