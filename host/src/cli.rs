@@ -40,7 +40,8 @@ impl std::str::FromStr for SampleSize {
     }
 }
 
-/// Sample a diffusers-style ONNX U-Net with DDPM, DDIM or DPM-Solver, through ONNX Runtime.
+/// Sample a diffusers-style ONNX U-Net with DDPM, DDIM, DPM-Solver, UniPC, Euler or Euler
+/// ancestral or Heun, through ONNX Runtime.
 ///
 /// Scheduler options use diffusers' names. They come from `scheduler_config.json` (given with
 /// --scheduler-config, or found next to the model), and flags override the file.
@@ -145,15 +146,17 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub algorithm_type: Option<String>,
 
-    /// Override (DPM-Solver): 1, 2 or 3 (2 is DPM-Solver++ 2M, 3 is 3M).
+    /// Override (DPM-Solver, UniPC): 1, 2 or 3 (2 is DPM-Solver++ 2M, 3 is 3M).
     #[arg(long, value_name = "K")]
     pub solver_order: Option<u32>,
 
-    /// Override (DPM-Solver): midpoint or heun, the form of the second-order step.
+    /// Override (DPM-Solver: midpoint or heun, the form of the second-order step; UniPC: bh1 or
+    /// bh2, the form of B(h)).
     #[arg(long, value_name = "NAME")]
     pub solver_type: Option<String>,
 
-    /// Override (DPM-Solver): below 15 steps, lower the order of the last two steps.
+    /// Override (DPM-Solver, UniPC): lower the order of the last steps (DPM-Solver: below 15
+    /// steps).
     #[arg(long, value_name = "BOOL")]
     pub lower_order_final: Option<bool>,
 
@@ -161,17 +164,53 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL")]
     pub euler_at_final: Option<bool>,
 
-    /// Override (DPM-Solver): zero (the last step lands on x0) or sigma_min (stops at t = 0).
+    /// Override (DPM-Solver, UniPC, Euler): zero (the last step lands on x0) or sigma_min (stops
+    /// at t = 0).
     #[arg(long, value_name = "NAME")]
     pub final_sigmas_type: Option<String>,
+
+    /// Override (UniPC): the solver combines x0 predictions (true, default) or noise predictions.
+    #[arg(long, value_name = "BOOL")]
+    pub predict_x0: Option<bool>,
+
+    /// Override (UniPC): step indices whose result is not corrected, comma-separated (e.g. 0,1);
+    /// an empty value corrects every step.
+    #[arg(long, value_name = "I,J,...", value_delimiter = ',', num_args = 0..)]
+    pub disable_corrector: Option<Vec<usize>>,
+
+    /// Override (Euler, Heun): Karras et al.'s sigmas (rho = 7) between sigma-min and sigma-max.
+    #[arg(long, value_name = "BOOL")]
+    pub use_karras_sigmas: Option<bool>,
+
+    /// Override (Euler, Heun): sigmas evenly spaced in log sigma.
+    #[arg(long, value_name = "BOOL")]
+    pub use_exponential_sigmas: Option<bool>,
+
+    /// Override (Euler, Heun): sigmas from the Beta(0.6, 0.6) quantiles.
+    #[arg(long, value_name = "BOOL")]
+    pub use_beta_sigmas: Option<bool>,
+
+    /// Override (Euler): the smallest sigma of Karras, exponential and beta sigmas.
+    #[arg(long, value_name = "SIGMA")]
+    pub sigma_min: Option<f64>,
+
+    /// Override (Euler): the largest sigma of Karras, exponential and beta sigmas.
+    #[arg(long, value_name = "SIGMA")]
+    pub sigma_max: Option<f64>,
+
+    /// Override (Euler): discrete (the training timestep, possibly fractional) or continuous
+    /// (with v_prediction: 0.25·ln sigma).
+    #[arg(long, value_name = "NAME")]
+    pub timestep_type: Option<String>,
 
     /// Override: rescale the schedule to zero terminal SNR.
     #[arg(long, value_name = "BOOL")]
     pub rescale_betas_zero_snr: Option<bool>,
 
     /// Start from this x_T instead of drawing it: float32 .npy of shape [num-samples, C, H, W],
-    /// standard normal; it is multiplied by the scheduler's init_noise_sigma (1 for DDPM, DDIM and
-    /// DPM-Solver).
+    /// standard normal; it is multiplied by the scheduler's init_noise_sigma (1 for DDPM, DDIM,
+    /// DPM-Solver and UniPC; sigma_max, or sqrt(sigma_max² + 1) with leading spacing, for Euler and
+    /// Heun).
     #[arg(long, value_name = "FILE.npy")]
     pub init_noise: Option<PathBuf>,
 
@@ -275,6 +314,15 @@ pub enum SchedulerKind {
     /// DPM-Solver(++) multistep, diffusers' DPMSolverMultistepScheduler (also: dpmsolver++).
     #[value(name = "dpm-solver", alias = "dpmsolver++")]
     DpmSolver,
+    /// UniPC multistep, diffusers' UniPCMultistepScheduler.
+    Unipc,
+    /// Euler, diffusers' EulerDiscreteScheduler.
+    Euler,
+    /// Euler ancestral, diffusers' EulerAncestralDiscreteScheduler (noise v1 at each step).
+    EulerAncestral,
+    /// Heun (second order, two model calls per step but the last), diffusers'
+    /// HeunDiscreteScheduler.
+    Heun,
 }
 
 /// Where the model runs.

@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use diffusion_core::schedule::BetaScheduleName;
 use diffusion_core::{
-    BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType,
-    FinalAlphaCumprod, FinalSigmasType, Plan, PredictionType, SampleClipping, Sampler,
-    SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing, VarianceType,
+    BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, EulerConfig,
+    EulerPlan, EulerVariant, FinalAlphaCumprod, FinalSigmasType, HeunConfig, HeunPlan, Plan,
+    PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule,
+    TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan, UniPcSolverType,
+    VarianceType,
 };
 use serde::Deserialize;
 
@@ -26,17 +28,65 @@ use crate::sampling::SamplingPlan;
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// The `_class_name`s whose update rule host runs, and the rule each names.
-const SUPPORTED_CLASSES: [(&str, SchedulerKind); 3] = [
+const SUPPORTED_CLASSES: [(&str, SchedulerKind); 7] = [
     ("DDIMScheduler", SchedulerKind::Ddim),
     ("DDPMScheduler", SchedulerKind::Ddpm),
     ("DPMSolverMultistepScheduler", SchedulerKind::DpmSolver),
+    ("UniPCMultistepScheduler", SchedulerKind::Unipc),
+    ("EulerDiscreteScheduler", SchedulerKind::Euler),
+    (
+        "EulerAncestralDiscreteScheduler",
+        SchedulerKind::EulerAncestral,
+    ),
+    ("HeunDiscreteScheduler", SchedulerKind::Heun),
 ];
+
+impl SchedulerKind {
+    /// diffusers' class of this update rule.
+    pub fn class_name(self) -> &'static str {
+        SUPPORTED_CLASSES
+            .iter()
+            .find(|(_, kind)| *kind == self)
+            .map_or("?", |(name, _)| name)
+    }
+
+    /// The `--scheduler` value.
+    pub fn flag_value(self) -> &'static str {
+        match self {
+            SchedulerKind::Ddim => "ddim",
+            SchedulerKind::Ddpm => "ddpm",
+            SchedulerKind::DpmSolver => "dpm-solver",
+            SchedulerKind::Unipc => "unipc",
+            SchedulerKind::Euler => "euler",
+            SchedulerKind::EulerAncestral => "euler-ancestral",
+            SchedulerKind::Heun => "heun",
+        }
+    }
+
+    /// The short name in messages: "DPM-Solver", "UniPC", "Euler ancestral"…
+    pub fn display_name(self) -> &'static str {
+        match self {
+            SchedulerKind::Ddim => "DDIM",
+            SchedulerKind::Ddpm => "DDPM",
+            SchedulerKind::DpmSolver => "DPM-Solver",
+            SchedulerKind::Unipc => "UniPC",
+            SchedulerKind::Euler => "Euler",
+            SchedulerKind::EulerAncestral => "Euler ancestral",
+            SchedulerKind::Heun => "Heun",
+        }
+    }
+
+    /// DDIM and DDPM: `Plan` and its config keys (clip_sample, set_alpha_to_one, eta…).
+    fn is_classic(self) -> bool {
+        matches!(self, SchedulerKind::Ddim | SchedulerKind::Ddpm)
+    }
+}
 
 /// The largest plan the host builds (T is at most this many steps in practice).
 pub const MAX_STEPS: usize = 4096;
 
-/// The fields of diffusers' DDIM, DDPM and DPMSolverMultistep `scheduler_config.json` that
-/// sampling depends on (or that select something host does not run, which is refused).
+/// The fields of diffusers' DDIM, DDPM, DPMSolverMultistep, UniPCMultistep, EulerDiscrete and
+/// EulerAncestralDiscrete `scheduler_config.json` that sampling depends on (or that select something host does not run, which is refused).
 /// Other keys are ignored; a missing key takes diffusers' default for the scheduler.
 #[derive(Debug, Default, Deserialize)]
 pub struct SchedulerConfigFile {
@@ -72,6 +122,15 @@ pub struct SchedulerConfigFile {
     use_flow_sigmas: Option<bool>,
     use_dynamic_shifting: Option<bool>,
     lambda_min_clipped: Option<f64>,
+    // UniPCMultistepScheduler.
+    predict_x0: Option<bool>,
+    disable_corrector: Option<Vec<usize>>,
+    solver_p: Option<serde_json::Value>,
+    // EulerDiscreteScheduler.
+    interpolation_type: Option<String>,
+    sigma_min: Option<f64>,
+    sigma_max: Option<f64>,
+    timestep_type: Option<String>,
 }
 
 impl SchedulerConfigFile {
@@ -127,10 +186,53 @@ pub struct Resolved {
     pub sampler: SamplerConfig,
     /// DPM-Solver's configuration, when that is the scheduler.
     pub dpm_solver: Option<DpmSolverConfig>,
+    /// UniPC's configuration, when that is the scheduler.
+    pub unipc: Option<UniPcSettings>,
+    /// Euler's or Euler ancestral's configuration, when that is the scheduler.
+    pub euler: Option<EulerConfig>,
+    /// Heun's configuration, when that is the scheduler.
+    pub heun: Option<HeunConfig>,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
     /// Where each value that the plan validates came from.
     pub sources: Sources,
+}
+
+/// UniPC's configuration, owning `disable_corrector` ([`UniPcConfig`] borrows it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UniPcSettings {
+    /// `solver_order`.
+    pub solver_order: u8,
+    /// `solver_type`.
+    pub solver_type: UniPcSolverType,
+    /// `predict_x0`.
+    pub predict_x0: bool,
+    /// `lower_order_final`.
+    pub lower_order_final: bool,
+    /// `disable_corrector`.
+    pub disable_corrector: Vec<usize>,
+    /// `final_sigmas_type`.
+    pub final_sigmas_type: FinalSigmasType,
+    /// `prediction_type`.
+    pub prediction_type: PredictionType,
+    /// `thresholding`.
+    pub clipping: SampleClipping,
+}
+
+impl UniPcSettings {
+    /// The core's config, borrowing `disable_corrector`.
+    pub fn config(&self) -> UniPcConfig<'_> {
+        UniPcConfig {
+            solver_order: self.solver_order,
+            solver_type: self.solver_type,
+            predict_x0: self.predict_x0,
+            lower_order_final: self.lower_order_final,
+            disable_corrector: &self.disable_corrector,
+            final_sigmas_type: self.final_sigmas_type,
+            prediction_type: self.prediction_type,
+            clipping: self.clipping,
+        }
+    }
 }
 
 /// Where a value came from: the flag that gave it, the config file's key, or diffusers' default.
@@ -164,6 +266,7 @@ pub struct Sources {
     eta: Source,
     clipping: Source,
     solver_order: Source,
+    sigma_range: Source,
 }
 
 /// `flag`, else the file's `key`, else `default`; with where it came from.
@@ -220,17 +323,54 @@ impl Resolved {
     /// (steps, betas, trained_betas length, η, clipping…).
     pub fn plan(&self) -> Result<Box<SamplingPlan>> {
         let schedule = self.schedule();
-        let plan = match &self.dpm_solver {
-            None => Plan::new(&schedule, &self.timesteps, &self.sampler).map(SamplingPlan::Plan),
-            Some(config) => {
+        if let Some(config) = &self.heun {
+            let plan = HeunPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::Heun);
+            return Ok(Box::new(plan.map_err(|error| self.blame(error))?));
+        }
+        let plan = match (&self.dpm_solver, &self.unipc, &self.euler) {
+            (Some(config), _, _) => {
                 DpmSolverPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::DpmSolver)
             }
+            (_, Some(settings), _) => {
+                UniPcPlan::new(&schedule, &self.timesteps, &settings.config())
+                    .map(SamplingPlan::UniPc)
+            }
+            (_, _, Some(config)) => {
+                EulerPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::Euler)
+            }
+            _ => Plan::new(&schedule, &self.timesteps, &self.sampler).map(SamplingPlan::Plan),
         };
         Ok(Box::new(plan.map_err(|error| self.blame(error))?))
     }
 
-    /// The name of the sampler, for the summary: "DDIM", "DDPM", "DPM-Solver++ 2M"…
+    /// The name of the sampler, for the summary: "DDIM", "DDPM", "DPM-Solver++ 2M", "UniPC bh2
+    /// order 2", "Euler (Karras sigmas)"…
     pub fn sampler_name(&self) -> String {
+        if let Some(settings) = &self.unipc {
+            let solver_type = match settings.solver_type {
+                UniPcSolverType::Bh1 => "bh1",
+                _ => "bh2",
+            };
+            let prediction = if settings.predict_x0 {
+                ""
+            } else {
+                ", noise prediction"
+            };
+            return format!(
+                "UniPC {solver_type} order {}{prediction}",
+                settings.solver_order
+            );
+        }
+        if let Some(config) = &self.heun {
+            return format!("Heun{}", sigma_schedule_suffix(config.sigma_schedule));
+        }
+        if let Some(config) = &self.euler {
+            let name = match config.variant {
+                EulerVariant::Ancestral => "Euler ancestral",
+                _ => "Euler",
+            };
+            return format!("{name}{}", sigma_schedule_suffix(config.sigma_schedule));
+        }
         let Some(config) = &self.dpm_solver else {
             return match self.scheduler {
                 SchedulerKind::Ddpm => "DDPM",
@@ -253,21 +393,24 @@ impl Resolved {
     fn blame(&self, error: diffusion_core::Error) -> anyhow::Error {
         use diffusion_core::Error;
         let sources = &self.sources;
-        if let (
-            Some(_),
-            Error::InvalidStepCount {
-                steps,
-                num_train_timesteps,
-            },
-        ) = (&self.dpm_solver, error)
+        if let Error::InvalidStepCount {
+            steps,
+            num_train_timesteps,
+        } = error
+            && (self.dpm_solver.is_some() || self.unipc.is_some())
             && steps >= num_train_timesteps
             && self.timesteps.spacing != TimestepSpacing::Trailing
         {
             return anyhow::anyhow!(
-                "{}: DPM-Solver with linspace or leading spacing places N + 1 points among the \
+                "{}: {} with linspace or leading spacing places N + 1 points among the \
                  {num_train_timesteps} training timesteps, so steps must be in \
                  1..={}, got {steps} (or use --timestep-spacing trailing)",
                 sources.steps,
+                if self.unipc.is_some() {
+                    "UniPC"
+                } else {
+                    "DPM-Solver"
+                },
                 num_train_timesteps - 1
             );
         }
@@ -281,6 +424,7 @@ impl Resolved {
             Error::InvalidEta => Some(&sources.eta),
             Error::InvalidClipRange | Error::InvalidThreshold => Some(&sources.clipping),
             Error::InvalidSolverOrder { .. } => Some(&sources.solver_order),
+            Error::InvalidSigmaRange { .. } => Some(&sources.sigma_range),
             _ => None,
         };
         match source {
@@ -293,6 +437,16 @@ impl Resolved {
                 anyhow::anyhow!("invalid sampler configuration ({file}): {error}")
             }
         }
+    }
+}
+
+/// " (Karras sigmas)" and the like, for the sampler's name.
+fn sigma_schedule_suffix(schedule: SigmaSchedule) -> &'static str {
+    match schedule {
+        SigmaSchedule::Karras => " (Karras sigmas)",
+        SigmaSchedule::Exponential => " (exponential sigmas)",
+        SigmaSchedule::Beta => " (beta sigmas)",
+        _ => "",
     }
 }
 
@@ -337,7 +491,8 @@ fn scheduler_kind(
         Some(&(_, kind)) => Ok(kind),
         None => bail!(
             "scheduler config {}: _class_name {class_name} is not supported (host runs {}); \
-             pass --scheduler ddim, ddpm or dpm-solver to sample with one of those instead",
+             pass --scheduler ddim, ddpm, dpm-solver, unipc, euler, euler-ancestral or heun to \
+             sample with one of those instead",
             path.as_ref()
                 .map_or(String::new(), |p| p.display().to_string()),
             SUPPORTED_CLASSES.map(|(name, _)| name).join(", ")
@@ -355,9 +510,7 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
     let key = |name: &'static str| (&config_file, name);
     let scheduler = scheduler_kind(cli, &file, &config_file)?;
     let dpm_solver = scheduler == SchedulerKind::DpmSolver;
-    if !dpm_solver {
-        refuse_dpm_solver_flags(cli)?;
-    }
+    refuse_foreign_flags(cli, scheduler)?;
     let (num_train_timesteps, num_train_timesteps_source) = layered(
         cli.num_train_timesteps,
         "--num-train-timesteps",
@@ -365,19 +518,21 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         key("num_train_timesteps"),
         1000,
     );
+    // diffusers' HeunDiscreteScheduler has other default betas ("sensible defaults").
+    let heun = scheduler == SchedulerKind::Heun;
     let (beta_start, beta_start_source) = layered(
         cli.beta_start,
         "--beta-start",
         file.beta_start,
         key("beta_start"),
-        0.0001,
+        if heun { 0.00085 } else { 0.0001 },
     );
     let (beta_end, beta_end_source) = layered(
         cli.beta_end,
         "--beta-end",
         file.beta_end,
         key("beta_end"),
-        0.02,
+        if heun { 0.012 } else { 0.02 },
     );
     // trained_betas only come from the file; a --beta-schedule flag replaces them.
     let (betas, betas_source) = match (&cli.beta_schedule, &file.trained_betas, &config_file) {
@@ -408,13 +563,19 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             (betas, range_source)
         }
     };
-    // diffusers' DPMSolverMultistepScheduler defaults to linspace, DDIM and DDPM to leading.
+    // diffusers' DPMSolverMultistep, UniPCMultistep and Euler(Ancestral)Discrete schedulers
+    // default to linspace, DDIM and DDPM to leading.
     let (spacing, source) = layered(
         cli.timestep_spacing.clone(),
         "--timestep-spacing",
         file.timestep_spacing.clone(),
         key("timestep_spacing"),
-        if dpm_solver { "linspace" } else { "leading" }.to_string(),
+        if scheduler.is_classic() {
+            "leading"
+        } else {
+            "linspace"
+        }
+        .to_string(),
     );
     let spacing: TimestepSpacing = parse_name(&source, &spacing)?;
     let (prediction_type, source) = layered(
@@ -433,16 +594,20 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         "fixed_small".to_string(),
     );
     let variance_type: VarianceType = parse_name(&source, &variance_name)?;
-    if dpm_solver && variance_type.needs_variance_channels() {
+    if !scheduler.is_classic() && variance_type.needs_variance_channels() {
         bail!(
-            "{source} {variance_name:?}: DPM-Solver does not support a learned variance \
-             (diffusers would drop the model's variance channels); use --scheduler ddpm"
+            "{source} {variance_name:?}: {} does not support a learned variance \
+             (diffusers would drop the model's variance channels); use --scheduler ddpm",
+            scheduler.display_name()
         );
     }
-    let (clipping, clipping_source) = if dpm_solver {
-        dpm_solver_clipping(cli, &file, &config_file)?
-    } else {
-        clipping(cli, &file, &config_file)?
+    let (clipping, clipping_source) = match scheduler {
+        SchedulerKind::Ddim | SchedulerKind::Ddpm => clipping(cli, &file, &config_file)?,
+        SchedulerKind::DpmSolver | SchedulerKind::Unipc => {
+            dpm_solver_clipping(cli, &file, &config_file, scheduler)?
+        }
+        SchedulerKind::Euler | SchedulerKind::EulerAncestral => euler_clipping(cli, scheduler)?,
+        SchedulerKind::Heun => heun_clipping(cli, &file, &config_file)?,
     };
     match scheduler {
         SchedulerKind::Ddpm if cli.eta != 0.0 => {
@@ -453,10 +618,34 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
                 "--eta applies to DDIM only; DPM-Solver (dpmsolver++, dpmsolver) is deterministic"
             )
         }
+        SchedulerKind::Unipc | SchedulerKind::Euler | SchedulerKind::Heun if cli.eta != 0.0 => {
+            bail!(
+                "--eta applies to DDIM only; {} is deterministic (--scheduler euler-ancestral \
+                 adds noise at every step)",
+                scheduler.class_name()
+            )
+        }
+        SchedulerKind::EulerAncestral if cli.eta != 0.0 => {
+            bail!(
+                "--eta applies to DDIM only; EulerAncestralDiscreteScheduler always adds its \
+                 ancestral noise"
+            )
+        }
         SchedulerKind::DpmSolver if cli.set_alpha_to_one.is_some() => bail!(
             "--set-alpha-to-one applies to DDIM and DDPM only; DPM-Solver's last step is set by \
              --final-sigmas-type"
         ),
+        SchedulerKind::Unipc | SchedulerKind::Euler if cli.set_alpha_to_one.is_some() => bail!(
+            "--set-alpha-to-one applies to DDIM and DDPM only; {}'s last step is set by \
+             --final-sigmas-type",
+            scheduler.class_name()
+        ),
+        SchedulerKind::EulerAncestral | SchedulerKind::Heun if cli.set_alpha_to_one.is_some() => {
+            bail!(
+                "--set-alpha-to-one applies to DDIM and DDPM only; {} always ends at sigma 0",
+                scheduler.class_name()
+            )
+        }
         _ => {}
     }
     // diffusers' DDPM always steps to ᾱ = 1 after the last timestep; only an explicit flag changes that.
@@ -465,15 +654,15 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             .set_alpha_to_one
             .or(file.set_alpha_to_one)
             .unwrap_or(true),
-        SchedulerKind::Ddpm | SchedulerKind::DpmSolver => cli.set_alpha_to_one.unwrap_or(true),
+        _ => cli.set_alpha_to_one.unwrap_or(true),
     };
     let sampler = SamplerConfig {
         sampler: match scheduler {
-            SchedulerKind::Ddim | SchedulerKind::DpmSolver => Sampler::Ddim {
+            SchedulerKind::Ddpm => Sampler::Ddpm { variance_type },
+            _ => Sampler::Ddim {
                 eta: cli.eta,
                 use_clipped_model_output: false,
             },
-            SchedulerKind::Ddpm => Sampler::Ddpm { variance_type },
         },
         prediction_type,
         clipping,
@@ -509,6 +698,33 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
     } else {
         (None, Source::Default("solver_order"))
     };
+    let (unipc, solver_order_source) = if scheduler == SchedulerKind::Unipc {
+        let (settings, source) = unipc_config(cli, &file, &config_file, prediction_type, clipping)?;
+        (Some(settings), source)
+    } else {
+        (None, solver_order_source)
+    };
+    let (euler, sigma_range_source) = match scheduler {
+        SchedulerKind::Euler | SchedulerKind::EulerAncestral => {
+            let (config, source) =
+                euler_config(cli, &file, &config_file, scheduler, prediction_type)?;
+            (Some(config), source)
+        }
+        _ => (None, Source::Default("sigma_min")),
+    };
+    let heun = if heun {
+        let (sigma_schedule, _) = sigma_schedule(cli, &file, &config_file)?;
+        Some(HeunConfig {
+            sigma_schedule,
+            prediction_type,
+            clip_sample: match clipping {
+                SampleClipping::Range(range) => Some(range),
+                _ => None,
+            },
+        })
+    } else {
+        None
+    };
     Ok(Resolved {
         scheduler,
         num_train_timesteps,
@@ -517,6 +733,9 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
         timesteps,
         sampler,
         dpm_solver,
+        unipc,
+        euler,
+        heun,
         config_file,
         sources: Sources {
             num_train_timesteps: num_train_timesteps_source,
@@ -526,24 +745,398 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             eta: Source::Flag("--eta"),
             clipping: clipping_source,
             solver_order: solver_order_source,
+            sigma_range: sigma_range_source,
         },
     })
 }
 
-/// The DPM-Solver flags, refused with any other scheduler rather than ignored.
-fn refuse_dpm_solver_flags(cli: &Cli) -> Result<()> {
-    let given = [
-        (cli.algorithm_type.is_some(), "--algorithm-type"),
-        (cli.solver_order.is_some(), "--solver-order"),
-        (cli.solver_type.is_some(), "--solver-type"),
-        (cli.lower_order_final.is_some(), "--lower-order-final"),
-        (cli.euler_at_final.is_some(), "--euler-at-final"),
-        (cli.final_sigmas_type.is_some(), "--final-sigmas-type"),
+/// Flags of keys the chosen scheduler's diffusers class does not have: refused rather than
+/// ignored, naming the schedulers they apply to.
+fn refuse_foreign_flags(cli: &Cli, scheduler: SchedulerKind) -> Result<()> {
+    use SchedulerKind::{DpmSolver, Euler, Heun, Unipc};
+    let given: [(bool, &str, &[SchedulerKind]); 14] = [
+        (
+            cli.algorithm_type.is_some(),
+            "--algorithm-type",
+            &[DpmSolver],
+        ),
+        (
+            cli.solver_order.is_some(),
+            "--solver-order",
+            &[DpmSolver, Unipc],
+        ),
+        (
+            cli.solver_type.is_some(),
+            "--solver-type",
+            &[DpmSolver, Unipc],
+        ),
+        (
+            cli.lower_order_final.is_some(),
+            "--lower-order-final",
+            &[DpmSolver, Unipc],
+        ),
+        (
+            cli.euler_at_final.is_some(),
+            "--euler-at-final",
+            &[DpmSolver],
+        ),
+        (
+            cli.final_sigmas_type.is_some(),
+            "--final-sigmas-type",
+            &[DpmSolver, Unipc, Euler],
+        ),
+        (cli.predict_x0.is_some(), "--predict-x0", &[Unipc]),
+        (
+            cli.disable_corrector.is_some(),
+            "--disable-corrector",
+            &[Unipc],
+        ),
+        (
+            cli.use_karras_sigmas.is_some(),
+            "--use-karras-sigmas",
+            &[DpmSolver, Unipc, Euler, Heun],
+        ),
+        (
+            cli.use_exponential_sigmas.is_some(),
+            "--use-exponential-sigmas",
+            &[DpmSolver, Unipc, Euler, Heun],
+        ),
+        (
+            cli.use_beta_sigmas.is_some(),
+            "--use-beta-sigmas",
+            &[DpmSolver, Unipc, Euler, Heun],
+        ),
+        (cli.sigma_min.is_some(), "--sigma-min", &[Euler]),
+        (cli.sigma_max.is_some(), "--sigma-max", &[Euler]),
+        (cli.timestep_type.is_some(), "--timestep-type", &[Euler]),
     ];
-    match given.iter().find(|(given, _)| *given) {
-        Some((_, flag)) => bail!("{flag} applies to DPM-Solver only (--scheduler dpm-solver)"),
+    match given
+        .iter()
+        .find(|(given, _, applies)| *given && !applies.contains(&scheduler))
+    {
+        Some((_, flag, applies)) => {
+            let list = |name: fn(SchedulerKind) -> &'static str, last: &str| {
+                let names: Vec<&str> = applies.iter().map(|&kind| name(kind)).collect();
+                match names.split_last() {
+                    Some((final_name, rest)) if !rest.is_empty() => {
+                        format!("{} {last} {final_name}", rest.join(", "))
+                    }
+                    _ => names.concat(),
+                }
+            };
+            bail!(
+                "{flag} applies to {} only (--scheduler {})",
+                list(SchedulerKind::display_name, "and"),
+                list(SchedulerKind::flag_value, "or")
+            )
+        }
         None => Ok(()),
     }
+}
+
+/// `use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`: each a flag over the file
+/// over false; the one set (at most one), with its source.
+fn sigma_schedule(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> Result<(SigmaSchedule, Option<Source>)> {
+    let key = |name: &'static str| (path, name);
+    let layers = [
+        (
+            layered(
+                cli.use_karras_sigmas,
+                "--use-karras-sigmas",
+                file.use_karras_sigmas,
+                key("use_karras_sigmas"),
+                false,
+            ),
+            SigmaSchedule::Karras,
+        ),
+        (
+            layered(
+                cli.use_exponential_sigmas,
+                "--use-exponential-sigmas",
+                file.use_exponential_sigmas,
+                key("use_exponential_sigmas"),
+                false,
+            ),
+            SigmaSchedule::Exponential,
+        ),
+        (
+            layered(
+                cli.use_beta_sigmas,
+                "--use-beta-sigmas",
+                file.use_beta_sigmas,
+                key("use_beta_sigmas"),
+                false,
+            ),
+            SigmaSchedule::Beta,
+        ),
+    ];
+    let mut set = layers.into_iter().filter(|((on, _), _)| *on);
+    match (set.next(), set.next()) {
+        (None, _) => Ok((SigmaSchedule::Interpolated, None)),
+        (Some(((_, source), schedule)), None) => Ok((schedule, Some(source))),
+        (Some(((_, first), _)), Some(((_, second), _))) => bail!(
+            "{first} and {second} are both true: at most one of use_karras_sigmas, \
+             use_exponential_sigmas and use_beta_sigmas may be set"
+        ),
+    }
+}
+
+/// Keys with no flag: only a file can set them.
+fn file_key(path: &Option<PathBuf>, name: &'static str) -> Source {
+    path.as_ref()
+        .map_or(Source::Default(name), |p| Source::File(p.clone(), name))
+}
+
+/// UniPCMultistepScheduler's own keys, flag over file over diffusers' default; what the core
+/// does not implement is refused by the file key (or flag) that asks for it. Returns the settings
+/// and where `solver_order` came from.
+fn unipc_config(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+    prediction_type: PredictionType,
+    clipping: SampleClipping,
+) -> Result<(UniPcSettings, Source)> {
+    let key = |name: &'static str| (path, name);
+    if let (schedule, Some(source)) = sigma_schedule(cli, file, path)?
+        && schedule != SigmaSchedule::Interpolated
+    {
+        bail!(
+            "{source} true: not supported with UniPC (host's UniPC steps through the schedule's \
+             own sigmas, diffusers' default; Karras, exponential and beta sigmas run with \
+             --scheduler euler); set it to false"
+        );
+    }
+    for (value, name) in [
+        (file.use_flow_sigmas, "use_flow_sigmas"),
+        (file.use_dynamic_shifting, "use_dynamic_shifting"),
+    ] {
+        if value == Some(true) {
+            bail!(
+                "{} true: not supported (host's UniPC steps through the schedule's own sigmas, \
+                 diffusers' default); set it to false",
+                file_key(path, name)
+            );
+        }
+    }
+    if let Some(solver_p) = &file.solver_p
+        && !solver_p.is_null()
+    {
+        bail!(
+            "{}: not supported (only null, diffusers' default: UniPC's own predictor)",
+            file_key(path, "solver_p")
+        );
+    }
+    let (order, order_source) = layered(
+        cli.solver_order,
+        "--solver-order",
+        file.solver_order,
+        key("solver_order"),
+        2,
+    );
+    let solver_order = match u8::try_from(order) {
+        Ok(order @ 1..=3) => order,
+        _ => bail!("{order_source}: solver_order must be 1, 2 or 3, got {order}"),
+    };
+    let (name, source) = layered(
+        cli.solver_type.clone(),
+        "--solver-type",
+        file.solver_type.clone(),
+        key("solver_type"),
+        "bh2".to_string(),
+    );
+    let solver_type: UniPcSolverType = parse_name(&source, &name)?;
+    let (predict_x0, _) = layered(
+        cli.predict_x0,
+        "--predict-x0",
+        file.predict_x0,
+        key("predict_x0"),
+        true,
+    );
+    let (lower_order_final, _) = layered(
+        cli.lower_order_final,
+        "--lower-order-final",
+        file.lower_order_final,
+        key("lower_order_final"),
+        true,
+    );
+    let (disable_corrector, _) = layered(
+        cli.disable_corrector.clone(),
+        "--disable-corrector",
+        file.disable_corrector.clone(),
+        key("disable_corrector"),
+        Vec::new(),
+    );
+    let (name, source) = layered(
+        cli.final_sigmas_type.clone(),
+        "--final-sigmas-type",
+        file.final_sigmas_type.clone(),
+        key("final_sigmas_type"),
+        "zero".to_string(),
+    );
+    let final_sigmas_type: FinalSigmasType = parse_name(&source, &name)?;
+    let settings = UniPcSettings {
+        solver_order,
+        solver_type,
+        predict_x0,
+        lower_order_final,
+        disable_corrector,
+        final_sigmas_type,
+        prediction_type,
+        clipping,
+    };
+    Ok((settings, order_source))
+}
+
+/// EulerDiscreteScheduler's own keys (EulerAncestralDiscreteScheduler has none of them: its
+/// file's are ignored as diffusers ignores them, and the flags are refused before this), flag
+/// over file over diffusers' default. Returns the config and the source to blame for a bad
+/// sigma range.
+fn euler_config(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+    scheduler: SchedulerKind,
+    prediction_type: PredictionType,
+) -> Result<(EulerConfig, Source)> {
+    if scheduler == SchedulerKind::EulerAncestral {
+        let config = EulerConfig {
+            variant: EulerVariant::Ancestral,
+            prediction_type,
+            ..EulerConfig::default()
+        };
+        return Ok((config, Source::Default("sigma_min")));
+    }
+    let key = |name: &'static str| (path, name);
+    if let Some(interpolation) = &file.interpolation_type
+        && interpolation != "linear"
+    {
+        bail!(
+            "{} {interpolation:?}: not supported (only \"linear\", diffusers' default)",
+            file_key(path, "interpolation_type")
+        );
+    }
+    let (sigma_schedule, _) = sigma_schedule(cli, file, path)?;
+    let (sigma_min, min_source) = layered(
+        cli.sigma_min.map(Some),
+        "--sigma-min",
+        file.sigma_min.map(Some),
+        key("sigma_min"),
+        None,
+    );
+    let (sigma_max, max_source) = layered(
+        cli.sigma_max.map(Some),
+        "--sigma-max",
+        file.sigma_max.map(Some),
+        key("sigma_max"),
+        None,
+    );
+    // Blame the value that is bad on its own, else the one from higher up.
+    let bad = |sigma: Option<f64>| sigma.is_some_and(|s| !(s.is_finite() && s > 0.0));
+    let sigma_range_source = match (&min_source, &max_source) {
+        _ if bad(sigma_min) => min_source,
+        _ if bad(sigma_max) => max_source,
+        (Source::Flag(_), _) | (Source::File(..), Source::Default(_)) => min_source,
+        _ => max_source,
+    };
+    let (name, source) = layered(
+        cli.timestep_type.clone(),
+        "--timestep-type",
+        file.timestep_type.clone(),
+        key("timestep_type"),
+        "discrete".to_string(),
+    );
+    let timestep_type: TimestepType = parse_name(&source, &name)?;
+    let (name, source) = layered(
+        cli.final_sigmas_type.clone(),
+        "--final-sigmas-type",
+        file.final_sigmas_type.clone(),
+        key("final_sigmas_type"),
+        "zero".to_string(),
+    );
+    let final_sigmas_type: FinalSigmasType = parse_name(&source, &name)?;
+    let config = EulerConfig {
+        variant: EulerVariant::Euler,
+        sigma_schedule,
+        sigma_min,
+        sigma_max,
+        final_sigmas_type,
+        timestep_type,
+        prediction_type,
+    };
+    Ok((config, sigma_range_source))
+}
+
+/// Heun's clipping: `clip_sample` (default false, as diffusers' HeunDiscreteScheduler) with
+/// `clip_sample_range`; it has no thresholding (such file keys are ignored, the flags refused).
+fn heun_clipping(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> Result<(SampleClipping, Source)> {
+    if let Some(flag) = [
+        (cli.thresholding.is_some(), "--thresholding"),
+        (
+            cli.dynamic_thresholding_ratio.is_some(),
+            "--dynamic-thresholding-ratio",
+        ),
+        (cli.sample_max_value.is_some(), "--sample-max-value"),
+    ]
+    .iter()
+    .find_map(|&(given, flag)| given.then_some(flag))
+    {
+        bail!(
+            "{flag} applies to DDIM, DDPM, DPM-Solver and UniPC only; HeunDiscreteScheduler has \
+             no thresholding (use --clip-sample)"
+        );
+    }
+    let key = |name: &'static str| (path, name);
+    let (clip_sample, clip_source) = layered(
+        cli.clip_sample,
+        "--clip-sample",
+        file.clip_sample,
+        key("clip_sample"),
+        false,
+    );
+    if !clip_sample {
+        return Ok((SampleClipping::None, clip_source));
+    }
+    let (range, source) = layered(
+        cli.clip_sample_range,
+        "--clip-sample-range",
+        file.clip_sample_range,
+        key("clip_sample_range"),
+        1.0,
+    );
+    Ok((SampleClipping::Range(range), source))
+}
+
+/// Euler's clipping: none (neither Euler class has clip_sample or thresholding; such file keys
+/// are ignored as diffusers ignores them, the flags are refused).
+fn euler_clipping(cli: &Cli, scheduler: SchedulerKind) -> Result<(SampleClipping, Source)> {
+    if let Some(flag) = [
+        (cli.clip_sample.is_some(), "--clip-sample"),
+        (cli.clip_sample_range.is_some(), "--clip-sample-range"),
+        (cli.thresholding.is_some(), "--thresholding"),
+        (
+            cli.dynamic_thresholding_ratio.is_some(),
+            "--dynamic-thresholding-ratio",
+        ),
+        (cli.sample_max_value.is_some(), "--sample-max-value"),
+    ]
+    .iter()
+    .find_map(|&(given, flag)| given.then_some(flag))
+    {
+        bail!(
+            "{flag} applies to DDIM, DDPM, DPM-Solver and UniPC only; {} has no clipping",
+            scheduler.class_name()
+        );
+    }
+    Ok((SampleClipping::None, Source::Default("clip_sample")))
 }
 
 /// DPMSolverMultistepScheduler's own keys, flag over file over diffusers' default; what the core
@@ -562,10 +1155,16 @@ fn dpm_solver_config(
         path.as_ref()
             .map_or(Source::Default(name), |p| Source::File(p.clone(), name))
     };
+    if let (schedule, Some(source)) = sigma_schedule(cli, file, path)?
+        && schedule != SigmaSchedule::Interpolated
+    {
+        bail!(
+            "{source} true: not supported (host's DPM-Solver steps through the schedule's own \
+             sigmas, diffusers' default; Karras, exponential and beta sigmas run with \
+             --scheduler euler); set it to false"
+        );
+    }
     let sigma_schedules = [
-        (file.use_karras_sigmas, "use_karras_sigmas"),
-        (file.use_exponential_sigmas, "use_exponential_sigmas"),
-        (file.use_beta_sigmas, "use_beta_sigmas"),
         (file.use_lu_lambdas, "use_lu_lambdas"),
         (file.use_flow_sigmas, "use_flow_sigmas"),
         (file.use_dynamic_shifting, "use_dynamic_shifting"),
@@ -668,6 +1267,7 @@ fn dpm_solver_clipping(
     cli: &Cli,
     file: &SchedulerConfigFile,
     path: &Option<PathBuf>,
+    scheduler: SchedulerKind,
 ) -> Result<(SampleClipping, Source)> {
     if let Some(flag) = [
         (cli.clip_sample.is_some(), "--clip-sample"),
@@ -677,8 +1277,8 @@ fn dpm_solver_clipping(
     .find_map(|&(given, flag)| given.then_some(flag))
     {
         bail!(
-            "{flag} applies to DDIM and DDPM only; DPMSolverMultistepScheduler has no clip_sample \
-             (use --thresholding)"
+            "{flag} applies to DDIM and DDPM only; {} has no clip_sample (use --thresholding)",
+            scheduler.class_name()
         );
     }
     let (thresholding, source) = layered(

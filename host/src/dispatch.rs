@@ -9,7 +9,10 @@
 //! the step and of noise v1 is an exact-rounded f32 operation, Rust never fuses a·b + c into an
 //! FMA (and FMA is not enabled here), and the tests below compare the paths bit for bit.
 
-use diffusion_core::{DpmSolverPlan, Error, InlinedStream, MultistepHistory, NoiseSource, Plan};
+use diffusion_core::{
+    DpmSolverPlan, Error, EulerPlan, HeunPlan, InlinedStream, MultistepHistory, NoiseSource, Plan,
+    UniPcPlan,
+};
 
 /// The instruction set the sampler runs on this CPU: "AVX2" or "SSE2" (x86_64), "portable"
 /// elsewhere.
@@ -68,6 +71,88 @@ pub fn dpm_solver_step_batch<const CAP: usize>(
     plan.step_batch(index, batch, samples, model_output, history, scratch)
 }
 
+/// [`UniPcPlan::step_batch`] on the widest vectors this CPU has.
+pub fn unipc_step_batch<const CAP: usize>(
+    plan: &UniPcPlan<CAP>,
+    index: usize,
+    batch: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    history: &mut MultistepHistory<'_>,
+    scratch: &mut [f32],
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe {
+            avx2::unipc_step_batch(plan, index, batch, samples, model_output, history, scratch)
+        };
+    }
+    plan.step_batch(index, batch, samples, model_output, history, scratch)
+}
+
+/// [`EulerPlan::step_batch`] on the widest vectors this CPU has.
+pub fn euler_step_batch<const CAP: usize>(
+    plan: &EulerPlan<CAP>,
+    index: usize,
+    batch: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    noise: &mut [InlinedStream],
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { avx2::euler_step_batch(plan, index, batch, samples, model_output, noise) };
+    }
+    plan.step_batch(index, batch, samples, model_output, noise)
+}
+
+/// [`HeunPlan::step_batch`] (one model evaluation) on the widest vectors this CPU has.
+pub fn heun_step_batch<const CAP: usize>(
+    plan: &HeunPlan<CAP>,
+    index: usize,
+    batch: usize,
+    samples: &mut [f32],
+    model_output: &[f32],
+    history: &mut MultistepHistory<'_>,
+) -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe {
+            avx2::heun_step_batch(plan, index, batch, samples, model_output, history)
+        };
+    }
+    plan.step_batch(index, batch, samples, model_output, history)
+}
+
+/// `out[i] = scale·x[i]`: the model input of a sigma-space step, exactly as
+/// [`EulerPlan::scale_model_input`] computes it (one f32 product per element).
+pub fn scale_into(scale: f32, x: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { avx2::scale_into(scale, x, out) };
+        return;
+    }
+    portable_scale_into(scale, x, out);
+}
+
+/// `x[i] *= scale` (x_T times `init_noise_sigma`).
+pub fn scale(scale: f32, x: &mut [f32]) {
+    for value in x {
+        *value *= scale;
+    }
+}
+
+#[inline(always)]
+fn portable_scale_into(scale: f32, x: &[f32], out: &mut [f32]) {
+    for (out, &x) in out.iter_mut().zip(x) {
+        *out = scale * x;
+    }
+}
+
 /// Noise v1 ([`NoiseSource::fill_standard_normal`]) on the widest vectors this CPU has.
 pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -82,7 +167,51 @@ pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::InlinedStream;
-    use diffusion_core::{DpmSolverPlan, Error, MultistepHistory, NoiseSource, Plan};
+    use diffusion_core::{
+        DpmSolverPlan, Error, EulerPlan, HeunPlan, MultistepHistory, NoiseSource, Plan, UniPcPlan,
+    };
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn heun_step_batch<const CAP: usize>(
+        plan: &HeunPlan<CAP>,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+    ) -> Result<(), Error> {
+        plan.step_batch(index, batch, samples, model_output, history)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn unipc_step_batch<const CAP: usize>(
+        plan: &UniPcPlan<CAP>,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        plan.step_batch(index, batch, samples, model_output, history, scratch)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn euler_step_batch<const CAP: usize>(
+        plan: &EulerPlan<CAP>,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        noise: &mut [InlinedStream],
+    ) -> Result<(), Error> {
+        plan.step_batch(index, batch, samples, model_output, noise)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn scale_into(scale: f32, x: &[f32], out: &mut [f32]) {
+        super::portable_scale_into(scale, x, out);
+    }
 
     #[target_feature(enable = "avx2")]
     pub(super) fn step_batch<const CAP: usize>(
@@ -120,9 +249,10 @@ mod avx2 {
 mod tests {
     use super::*;
     use diffusion_core::{
-        DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType, FinalSigmasType, Pcg32, PredictionType,
-        SampleClipping, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
-        VarianceType, noise_stream,
+        DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType, EulerConfig, EulerVariant,
+        FinalSigmasType, HeunConfig, Pcg32, PredictionType, SampleClipping, Sampler, SamplerConfig,
+        ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing, UniPcConfig,
+        UniPcSolverType, VarianceType, noise_stream,
     };
 
     /// Every sampler path of the core: noise or not, clipping kinds, learned variance (`expf`).
@@ -333,6 +463,213 @@ mod tests {
         samples.iter().map(|v| v.to_bits()).collect()
     }
 
+    /// Every UniPC path: orders 1 to 3 (ring lengths 1 to 3), bh1 and bh2, with and without the
+    /// corrector (and the last sample), noise prediction, both final sigmas, the prediction types
+    /// and thresholding.
+    fn unipc_configs() -> Vec<UniPcConfig<'static>> {
+        let threshold = SampleClipping::DynamicThreshold {
+            ratio: 0.995,
+            max_value: 1.5,
+        };
+        vec![
+            UniPcConfig::default(),
+            UniPcConfig {
+                solver_order: 1,
+                ..UniPcConfig::default()
+            },
+            UniPcConfig {
+                solver_order: 3,
+                solver_type: UniPcSolverType::Bh1,
+                final_sigmas_type: FinalSigmasType::SigmaMin,
+                prediction_type: PredictionType::VPrediction,
+                clipping: threshold,
+                ..UniPcConfig::default()
+            },
+            UniPcConfig {
+                solver_order: 3,
+                predict_x0: false,
+                lower_order_final: false,
+                disable_corrector: &[0, 1, 2, 3, 4, 5, 6, 7, 8],
+                prediction_type: PredictionType::Sample,
+                ..UniPcConfig::default()
+            },
+            UniPcConfig {
+                solver_order: 2,
+                solver_type: UniPcSolverType::Bh1,
+                disable_corrector: &[3],
+                clipping: SampleClipping::Range(1.0),
+                ..UniPcConfig::default()
+            },
+        ]
+    }
+
+    fn run_unipc(config: &UniPcConfig<'_>, path: Path) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Trailing,
+            steps_offset: 0,
+        };
+        let plan: UniPcPlan<10> =
+            UniPcPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for (i, sample) in samples.chunks_mut(per_sample).enumerate() {
+            noise_stream(8, i as u64).fill_standard_normal(sample);
+        }
+        let mut buffer = vec![f32::NAN; plan.history_len() * samples.len()];
+        let mut history = plan.history(&mut buffer, samples.len()).unwrap();
+        let mut prediction = vec![0.0f32; samples.len()];
+        let mut scratch = vec![0.0f32; per_sample];
+        for index in 0..plan.len() {
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let (samples, scratch) = (&mut samples, &mut scratch);
+            match path {
+                Path::Core | Path::Fallback => {
+                    plan.step_batch(index, batch, samples, &prediction, &mut history, scratch)
+                }
+                Path::Dispatched => unipc_step_batch(
+                    &plan,
+                    index,
+                    batch,
+                    samples,
+                    &prediction,
+                    &mut history,
+                    scratch,
+                ),
+            }
+            .unwrap();
+        }
+        assert!(samples.iter().all(|v| v.is_finite()), "{config:?}");
+        samples.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Euler and Euler ancestral (noise at every step but the last), the sigma schedules, final
+    /// sigmas and prediction types; the model input scaling of every step too.
+    fn euler_configs() -> Vec<EulerConfig> {
+        let ancestral = EulerVariant::Ancestral;
+        vec![
+            EulerConfig::default(),
+            EulerConfig {
+                variant: ancestral,
+                ..EulerConfig::default()
+            },
+            EulerConfig {
+                sigma_schedule: SigmaSchedule::Karras,
+                prediction_type: PredictionType::VPrediction,
+                final_sigmas_type: FinalSigmasType::SigmaMin,
+                ..EulerConfig::default()
+            },
+            EulerConfig {
+                variant: ancestral,
+                sigma_schedule: SigmaSchedule::Exponential,
+                prediction_type: PredictionType::Sample,
+                ..EulerConfig::default()
+            },
+            EulerConfig {
+                sigma_schedule: SigmaSchedule::Beta,
+                sigma_min: Some(0.05),
+                sigma_max: Some(80.0),
+                ..EulerConfig::default()
+            },
+        ]
+    }
+
+    fn run_euler(config: &EulerConfig, path: Path) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Leading,
+            steps_offset: 1,
+        };
+        let plan: EulerPlan<10> =
+            EulerPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut streams: Vec<Pcg32> = (0..batch as u64).map(|i| noise_stream(8, i)).collect();
+        let mut wrapped: Vec<InlinedStream> = (0..batch as u64)
+            .map(|i| InlinedStream(noise_stream(8, i)))
+            .collect();
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for ((sample, stream), wrapped) in samples
+            .chunks_mut(per_sample)
+            .zip(&mut streams)
+            .zip(&mut wrapped)
+        {
+            match path {
+                Path::Core => stream.fill_standard_normal(sample),
+                Path::Fallback => wrapped.fill_standard_normal(sample),
+                Path::Dispatched => fill_standard_normal(wrapped, sample),
+            }
+        }
+        let sigma = plan.init_noise_sigma();
+        scale(sigma, &mut samples);
+        let mut input = vec![0.0f32; samples.len()];
+        let mut prediction = vec![0.0f32; samples.len()];
+        let mut inputs = Vec::new();
+        for (index, input_scale) in plan.input_scales().enumerate() {
+            match path {
+                Path::Core => plan.scale_model_input(index, &samples, &mut input).unwrap(),
+                Path::Fallback => portable_scale_into(input_scale, &samples, &mut input),
+                Path::Dispatched => scale_into(input_scale, &samples, &mut input),
+            }
+            inputs.extend(input.iter().map(|v| v.to_bits()));
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let samples = &mut samples;
+            match path {
+                Path::Core => plan.step_batch(index, batch, samples, &prediction, &mut streams),
+                Path::Fallback => plan.step_batch(index, batch, samples, &prediction, &mut wrapped),
+                Path::Dispatched => {
+                    euler_step_batch(&plan, index, batch, samples, &prediction, &mut wrapped)
+                }
+            }
+            .unwrap();
+        }
+        assert!(samples.iter().all(|v| v.is_finite()), "{config:?}");
+        inputs.extend(samples.iter().map(|v| v.to_bits()));
+        inputs
+    }
+
+    fn run_heun(config: &HeunConfig, path: Path) -> Vec<u32> {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Trailing,
+            steps_offset: 0,
+        };
+        let plan: HeunPlan<10> =
+            HeunPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let (batch, per_sample) = (3, 3 * 17 * 19);
+        let mut samples = vec![0.0f32; batch * per_sample];
+        for (i, sample) in samples.chunks_mut(per_sample).enumerate() {
+            noise_stream(8, i as u64).fill_standard_normal(sample);
+        }
+        scale(plan.init_noise_sigma(), &mut samples);
+        let mut buffer = vec![f32::NAN; plan.history_len() * samples.len()];
+        let mut history = plan.history(&mut buffer, samples.len()).unwrap();
+        let mut input = vec![0.0f32; samples.len()];
+        let mut prediction = vec![0.0f32; samples.len()];
+        let mut bits = Vec::new();
+        for (index, input_scale) in plan.input_scales().enumerate() {
+            match path {
+                Path::Core => plan.scale_model_input(index, &samples, &mut input).unwrap(),
+                Path::Fallback => portable_scale_into(input_scale, &samples, &mut input),
+                Path::Dispatched => scale_into(input_scale, &samples, &mut input),
+            }
+            bits.extend(input.iter().map(|v| v.to_bits()));
+            noise_stream(100 + index as u64, 0).fill_standard_normal(&mut prediction);
+            let samples = &mut samples;
+            match path {
+                Path::Core | Path::Fallback => {
+                    plan.step_batch(index, batch, samples, &prediction, &mut history)
+                }
+                Path::Dispatched => {
+                    heun_step_batch(&plan, index, batch, samples, &prediction, &mut history)
+                }
+            }
+            .unwrap();
+        }
+        assert!(samples.iter().all(|v| v.is_finite()), "{config:?}");
+        bits.extend(samples.iter().map(|v| v.to_bits()));
+        bits
+    }
+
     #[test]
     fn the_dispatched_path_gives_the_portable_bits() {
         eprintln!("instruction set: {}", instruction_set());
@@ -346,6 +683,38 @@ mod tests {
             let core = run_dpm_solver(&config, Path::Core);
             for path in [Path::Fallback, Path::Dispatched] {
                 assert_eq!(run_dpm_solver(&config, path), core, "{path:?}, {config:?}");
+            }
+        }
+        for config in unipc_configs() {
+            let core = run_unipc(&config, Path::Core);
+            assert_eq!(
+                run_unipc(&config, Path::Dispatched),
+                core,
+                "dispatched, {config:?}"
+            );
+        }
+        for config in [
+            HeunConfig::default(),
+            HeunConfig {
+                sigma_schedule: SigmaSchedule::Karras,
+                prediction_type: PredictionType::VPrediction,
+                clip_sample: Some(1.0),
+            },
+            HeunConfig {
+                sigma_schedule: SigmaSchedule::Exponential,
+                prediction_type: PredictionType::Sample,
+                clip_sample: None,
+            },
+        ] {
+            let core = run_heun(&config, Path::Core);
+            for path in [Path::Fallback, Path::Dispatched] {
+                assert_eq!(run_heun(&config, path), core, "{path:?}, {config:?}");
+            }
+        }
+        for config in euler_configs() {
+            let core = run_euler(&config, Path::Core);
+            for path in [Path::Fallback, Path::Dispatched] {
+                assert_eq!(run_euler(&config, path), core, "{path:?}, {config:?}");
             }
         }
     }

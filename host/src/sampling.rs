@@ -1,13 +1,18 @@
-//! The sampling loop: per batch, x_T from noise v1 (or a file), then for each step one model call
-//! and one in-place core step (DDPM/DDIM's [`Plan`], or DPM-Solver's [`DpmSolverPlan`] with the
-//! batch's history of earlier outputs). Tensors, the I/O binding and the history buffer are
-//! created once per batch size; the step loop allocates no sample-sized buffer.
+//! The sampling loop: per batch, x_T from noise v1 (or a file) times the plan's
+//! `init_noise_sigma`, then for each step one model call and one in-place core step (DDPM/DDIM's
+//! [`Plan`]; DPM-Solver's [`DpmSolverPlan`] or UniPC's [`UniPcPlan`] with the batch's history of
+//! earlier outputs; Euler's [`EulerPlan`], whose model sees c_in·x while the core steps x, kept in
+//! a buffer of its own). Tensors, the I/O binding, the history and x's own buffer are created
+//! once per batch size; the step loop allocates no sample-sized buffer.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use diffusion_core::{DpmSolverPlan, InlinedStream, MultistepHistory, Plan, noise_stream};
+use diffusion_core::{
+    DpmSolverPlan, EulerPlan, HeunPlan, InlinedStream, MultistepHistory, Plan, UniPcPlan,
+    noise_stream,
+};
 use half::f16;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, Session};
@@ -38,14 +43,55 @@ impl Geometry {
     }
 }
 
-/// The realized steps of a run, by update rule.
+/// The realized steps of a run, by update rule. Made once per run and boxed
+/// ([`crate::config::Resolved::plan`]), so the variants' sizes (UniPC's weights are the largest)
+/// do not matter.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum SamplingPlan {
     /// DDPM or DDIM: each step needs x_t, the model output and noise.
     Plan(Plan<MAX_STEPS>),
     /// DPM-Solver(++) multistep: each step needs x_t, the model output and the history of the
     /// earlier steps' outputs; no noise.
     DpmSolver(DpmSolverPlan<MAX_STEPS>),
+    /// UniPC multistep: as DPM-Solver, with the last corrected sample in the history too.
+    UniPc(UniPcPlan<MAX_STEPS>),
+    /// Euler or Euler ancestral: the model sees c_in·x at a possibly fractional timestep; each
+    /// step needs x, the model output and (ancestral) noise.
+    Euler(EulerPlan<MAX_STEPS>),
+    /// Heun: as Euler, with two model evaluations per step but the last (2N − 1 in all) and the
+    /// step's starting x remembered in a one-buffer history.
+    Heun(HeunPlan<MAX_STEPS>),
+}
+
+/// The timestep the model sees at a step: `float` for a float32/float16 timestep input (possibly
+/// fractional), `integer` for an int64/int32 one (the float truncated toward zero, as diffusers'
+/// ONNX pipelines feed it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelTimestep {
+    /// For float models.
+    pub float: f32,
+    /// For integer models.
+    pub integer: i64,
+}
+
+impl ModelTimestep {
+    fn whole(timestep: u32) -> Self {
+        ModelTimestep {
+            float: timestep as f32,
+            integer: timestep as i64,
+        }
+    }
+}
+
+impl std::fmt::Display for ModelTimestep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.float == self.integer as f32 {
+            write!(f, "{}", self.integer)
+        } else {
+            write!(f, "{}", self.float)
+        }
+    }
 }
 
 impl SamplingPlan {
@@ -54,6 +100,17 @@ impl SamplingPlan {
         match self {
             Self::Plan(plan) => plan.len(),
             Self::DpmSolver(plan) => plan.len(),
+            Self::UniPc(plan) => plan.len(),
+            Self::Euler(plan) => plan.len(),
+            Self::Heun(plan) => plan.len(),
+        }
+    }
+
+    /// Denoising steps (`--steps`): the model calls per sample but for Heun, which makes 2N − 1.
+    pub fn num_inference_steps(&self) -> usize {
+        match self {
+            Self::Heun(plan) => plan.num_inference_steps(),
+            _ => self.len(),
         }
     }
 
@@ -63,18 +120,50 @@ impl SamplingPlan {
     }
 
     /// The timestep the model sees at each step, in order.
-    pub fn timesteps(&self) -> Vec<u32> {
+    pub fn timesteps(&self) -> Vec<ModelTimestep> {
         match self {
-            Self::Plan(plan) => plan.timesteps().collect(),
-            Self::DpmSolver(plan) => plan.timesteps().collect(),
+            Self::Plan(plan) => plan.timesteps().map(ModelTimestep::whole).collect(),
+            Self::DpmSolver(plan) => plan.timesteps().map(ModelTimestep::whole).collect(),
+            Self::UniPc(plan) => plan.timesteps().map(ModelTimestep::whole).collect(),
+            Self::Euler(plan) => plan
+                .timesteps()
+                .zip(plan.integer_timesteps())
+                .map(|(float, integer)| ModelTimestep { float, integer })
+                .collect(),
+            Self::Heun(plan) => plan
+                .timesteps()
+                .zip(plan.integer_timesteps())
+                .map(|(float, integer)| ModelTimestep { float, integer })
+                .collect(),
         }
     }
 
-    /// Sample-sized buffers of history a run needs (0 for DDPM/DDIM).
+    /// The factor the model's input is x times at each step (Euler's c_in), when it is not x
+    /// itself.
+    pub fn input_scales(&self) -> Option<Vec<f32>> {
+        match self {
+            Self::Euler(plan) => Some(plan.input_scales().collect()),
+            Self::Heun(plan) => Some(plan.input_scales().collect()),
+            _ => None,
+        }
+    }
+
+    /// diffusers' `init_noise_sigma`: x_T is standard normal noise times this.
+    pub fn init_noise_sigma(&self) -> f32 {
+        match self {
+            Self::Euler(plan) => plan.init_noise_sigma(),
+            Self::Heun(plan) => plan.init_noise_sigma(),
+            _ => 1.0,
+        }
+    }
+
+    /// Sample-sized buffers of history a run needs (0 for DDPM/DDIM and Euler).
     pub fn history_len(&self) -> usize {
         match self {
-            Self::Plan(_) => 0,
+            Self::Plan(_) | Self::Euler(_) => 0,
             Self::DpmSolver(plan) => plan.history_len(),
+            Self::UniPc(plan) => plan.history_len(),
+            Self::Heun(plan) => plan.history_len(),
         }
     }
 }
@@ -83,6 +172,9 @@ impl SamplingPlan {
 enum Stepper<'p, 'h> {
     Plan(&'p Plan<MAX_STEPS>),
     DpmSolver(&'p DpmSolverPlan<MAX_STEPS>, MultistepHistory<'h>),
+    UniPc(&'p UniPcPlan<MAX_STEPS>, MultistepHistory<'h>),
+    Euler(&'p EulerPlan<MAX_STEPS>),
+    Heun(&'p HeunPlan<MAX_STEPS>, MultistepHistory<'h>),
 }
 
 /// What to sample.
@@ -144,16 +236,14 @@ impl TimestepTensor {
         Ok(tensor)
     }
 
-    fn set(&mut self, timestep: u32) {
+    fn set(&mut self, timestep: ModelTimestep) {
         match self {
-            Self::Int64(t) => t.extract_tensor_mut().1.fill(timestep as i64),
-            Self::Int32(t) => t.extract_tensor_mut().1.fill(timestep as i32),
-            Self::Float32(t) => t.extract_tensor_mut().1.fill(timestep as f32),
-            // Exact up to 2048; larger timesteps round as any float16 model sees them.
-            Self::Float16(t) => t
-                .extract_tensor_mut()
-                .1
-                .fill(f16::from_f32(timestep as f32)),
+            Self::Int64(t) => t.extract_tensor_mut().1.fill(timestep.integer),
+            // Timesteps are below 2^31 (T is at most MAX_TRAIN_TIMESTEPS).
+            Self::Int32(t) => t.extract_tensor_mut().1.fill(timestep.integer as i32),
+            Self::Float32(t) => t.extract_tensor_mut().1.fill(timestep.float),
+            // Whole timesteps are exact up to 2048; others round as any float16 model sees them.
+            Self::Float16(t) => t.extract_tensor_mut().1.fill(f16::from_f32(timestep.float)),
         }
     }
 
@@ -271,12 +361,23 @@ pub fn run(
     // A multistep solver's earlier outputs: history_len × batch × per_sample floats, made once per
     // batch size like the tensors; each batch starts a new trajectory, so a new history.
     let mut history_buffer: Vec<f32> = Vec::new();
-    let multistep = matches!(job.plan, SamplingPlan::DpmSolver(_));
+    // Euler's x, when the model's input tensor holds c_in·x: made once per batch size too.
+    let input_scales = job.plan.input_scales();
+    let init_noise_sigma = job.plan.init_noise_sigma();
+    let mut own_samples: Vec<f32> = Vec::new();
+    // Only DDPM/DDIM's plan reads variance channels.
+    let multistep = !matches!(job.plan, SamplingPlan::Plan(_));
     if let (true, Some(channels)) = (multistep, signature.output_channels)
         && channels != job.geometry.channels
     {
+        let name = match job.plan {
+            SamplingPlan::UniPc(_) => "UniPC",
+            SamplingPlan::Euler(_) => "Euler",
+            SamplingPlan::Heun(_) => "Heun",
+            _ => "DPM-Solver",
+        };
         bail!(
-            "the model outputs {channels} channels for samples of {}: DPM-Solver takes a \
+            "the model outputs {channels} channels for samples of {}: {name} takes a \
              prediction of the sample's channels only (a learned variance needs --scheduler ddpm)",
             job.geometry.channels
         );
@@ -301,10 +402,20 @@ pub fn run(
         if history_buffer.len() != job.plan.history_len() * values {
             history_buffer = vec![0.0f32; job.plan.history_len() * values];
         }
+        if input_scales.is_some() && own_samples.len() != values {
+            own_samples = vec![0.0f32; values];
+        }
         let mut stepper = match job.plan {
             SamplingPlan::Plan(plan) => Stepper::Plan(plan),
             SamplingPlan::DpmSolver(plan) => {
                 Stepper::DpmSolver(plan, plan.history(&mut history_buffer, values)?)
+            }
+            SamplingPlan::UniPc(plan) => {
+                Stepper::UniPc(plan, plan.history(&mut history_buffer, values)?)
+            }
+            SamplingPlan::Euler(plan) => Stepper::Euler(plan),
+            SamplingPlan::Heun(plan) => {
+                Stepper::Heun(plan, plan.history(&mut history_buffer, values)?)
             }
         };
         let start = job.samples.start + first;
@@ -313,7 +424,12 @@ pub fn run(
             .collect();
         let (first, real_values) = (first as usize, real * per_sample);
         {
-            let (_, x) = buffers.sample.extract_tensor_mut();
+            let (_, tensor) = buffers.sample.extract_tensor_mut();
+            let x = if input_scales.is_some() {
+                &mut own_samples[..]
+            } else {
+                tensor
+            };
             for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
                 // Always drawn, so that step noise is the same with or without --init-noise.
                 dispatch::fill_standard_normal(stream, sample);
@@ -322,6 +438,10 @@ pub fn run(
                 // Padding samples keep their drawn x_T: they are discarded.
                 x[..real_values]
                     .copy_from_slice(&init[first * per_sample..first * per_sample + real_values]);
+            }
+            // x_T = init_noise_sigma·z, as diffusers' pipelines scale their latents.
+            if init_noise_sigma != 1.0 {
+                dispatch::scale(init_noise_sigma, x);
             }
         }
         let expected = [
@@ -332,6 +452,10 @@ pub fn run(
         ];
         let doubled = [expected[0], 2 * expected[1], expected[2], expected[3]];
         for (index, &timestep) in timesteps.iter().enumerate() {
+            if let Some(scales) = &input_scales {
+                let (_, input) = buffers.sample.extract_tensor_mut();
+                dispatch::scale_into(scales[index], &own_samples, input);
+            }
             buffers.timestep.set(timestep);
             if buffers.rebind_inputs {
                 buffers
@@ -373,7 +497,12 @@ pub fn run(
                     index + 1
                 );
             }
-            let (_, x) = buffers.sample.extract_tensor_mut();
+            let (_, tensor) = buffers.sample.extract_tensor_mut();
+            let x = if input_scales.is_some() {
+                &mut own_samples[..]
+            } else {
+                tensor
+            };
             match &mut stepper {
                 Stepper::Plan(plan) => dispatch::step_batch(
                     plan,
@@ -393,6 +522,21 @@ pub fn run(
                     history,
                     &mut scratch,
                 ),
+                Stepper::UniPc(plan, history) => dispatch::unipc_step_batch(
+                    plan,
+                    index,
+                    size,
+                    x,
+                    prediction,
+                    history,
+                    &mut scratch,
+                ),
+                Stepper::Euler(plan) => {
+                    dispatch::euler_step_batch(plan, index, size, x, prediction, &mut streams)
+                }
+                Stepper::Heun(plan, history) => {
+                    dispatch::heun_step_batch(plan, index, size, x, prediction, history)
+                }
             }
             .map_err(|error| {
                 anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
@@ -410,8 +554,60 @@ pub fn run(
                 })?;
             }
         }
-        let (_, x) = buffers.sample.extract_tensor();
+        let (_, tensor) = buffers.sample.extract_tensor();
+        let x = if input_scales.is_some() {
+            &own_samples[..]
+        } else {
+            tensor
+        };
         on_batch(&x[..real_values])?;
     }
     Ok(timing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diffusion_core::{EulerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+
+    /// A float model gets Euler's fractional timestep, an integer model the truncated one; the
+    /// model sees c_in·x; x_T is scaled by σ_max; DDIM's timesteps are whole for both.
+    #[test]
+    fn euler_timesteps_input_scales_and_init_noise_sigma() {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 25,
+            spacing: TimestepSpacing::Linspace,
+            steps_offset: 0,
+        };
+        let schedule = ScheduleConfig::default();
+        let euler = EulerPlan::new(&schedule, &timesteps, &EulerConfig::default()).unwrap();
+        let plan = SamplingPlan::Euler(euler.clone());
+        let second = plan.timesteps()[1];
+        assert_eq!(
+            second,
+            ModelTimestep {
+                float: 957.375,
+                integer: 957
+            }
+        );
+        assert_eq!(second.to_string(), "957.375");
+        assert_eq!(plan.timesteps()[0].to_string(), "999");
+        assert!(
+            plan.input_scales()
+                .unwrap()
+                .iter()
+                .eq(euler.input_scales().collect::<Vec<_>>().iter())
+        );
+        assert_eq!(plan.init_noise_sigma(), euler.init_noise_sigma());
+        assert!(plan.init_noise_sigma() > 100.0);
+        let ddim = Plan::new(&schedule, &timesteps, &Default::default()).unwrap();
+        let plan = SamplingPlan::Plan(ddim);
+        assert!(plan.input_scales().is_none());
+        assert_eq!(plan.init_noise_sigma(), 1.0);
+        assert!(
+            plan.timesteps()
+                .iter()
+                .all(|t| t.float == t.integer as f32 && t.float.fract() == 0.0)
+        );
+    }
 }

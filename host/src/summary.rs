@@ -17,6 +17,8 @@ pub struct Summary {
     pub scheduler: String,
     /// Steps per sample.
     pub steps: usize,
+    /// Model calls per sample (Heun: 2·steps − 1; the others: steps).
+    pub calls_per_sample: usize,
     /// The seed (printed so that a run can be repeated).
     pub seed: u64,
     /// Global indices computed here.
@@ -62,16 +64,26 @@ impl fmt::Display for Summary {
             self.batch,
             self.seed
         )?;
+        let evaluations = if self.calls_per_sample == self.steps {
+            String::new()
+        } else {
+            format!(" ({} model calls)", self.calls_per_sample)
+        };
         writeln!(
             f,
-            "provider {}, {scheduler}, {} steps, sampler on {}",
+            "provider {}, {scheduler}, {} steps{evaluations}, sampler on {}",
             self.provider.name(),
             self.steps,
             self.instruction_set
         )?;
+        let per = if evaluations.is_empty() {
+            "step"
+        } else {
+            "model call"
+        };
         writeln!(
             f,
-            "time: total {:.1} ms, sampling {:.1} ms; per step: model {:.3} ms, sampler {:.1} µs ({sampler_share:.1}% of sampling)",
+            "time: total {:.1} ms, sampling {:.1} ms; per {per}: model {:.3} ms, sampler {:.1} µs ({sampler_share:.1}% of sampling)",
             milliseconds(self.total_time),
             milliseconds(self.sampling_time),
             milliseconds(self.timing.model) / calls,

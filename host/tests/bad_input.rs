@@ -135,8 +135,8 @@ fn unknown_names() {
         "unknown prediction type",
     );
     fails(
-        &["--onnx", &gaussian(), "--scheduler", "euler"],
-        "invalid value 'euler'",
+        &["--onnx", &gaussian(), "--scheduler", "pndm"],
+        "invalid value 'pndm'",
     );
 }
 
@@ -180,7 +180,8 @@ fn malformed_or_contradictory_scheduler_config() {
     with_config(
         "{ \"_class_name\": \"PNDMScheduler\" }",
         "_class_name PNDMScheduler is not supported (host runs DDIMScheduler, DDPMScheduler, \
-         DPMSolverMultistepScheduler)",
+         DPMSolverMultistepScheduler, UniPCMultistepScheduler, EulerDiscreteScheduler, \
+         EulerAncestralDiscreteScheduler, HeunDiscreteScheduler)",
     );
     fails(
         &[
@@ -301,13 +302,31 @@ fn dpm_solver_refusals() {
         &["--onnx", &learned, "--scheduler", "dpm-solver"],
         "DPM-Solver takes a prediction of the sample's channels only",
     );
-    for flag in [
-        "--algorithm-type",
-        "--solver-order",
-        "--solver-type",
-        "--lower-order-final",
-        "--euler-at-final",
-        "--final-sigmas-type",
+    for (flag, applies) in [
+        (
+            "--algorithm-type",
+            "DPM-Solver only (--scheduler dpm-solver)",
+        ),
+        (
+            "--solver-order",
+            "DPM-Solver and UniPC only (--scheduler dpm-solver or unipc)",
+        ),
+        (
+            "--solver-type",
+            "DPM-Solver and UniPC only (--scheduler dpm-solver or unipc)",
+        ),
+        (
+            "--lower-order-final",
+            "DPM-Solver and UniPC only (--scheduler dpm-solver or unipc)",
+        ),
+        (
+            "--euler-at-final",
+            "DPM-Solver only (--scheduler dpm-solver)",
+        ),
+        (
+            "--final-sigmas-type",
+            "DPM-Solver, UniPC and Euler only (--scheduler dpm-solver, unipc or euler)",
+        ),
     ] {
         let value = match flag {
             "--algorithm-type" => "dpmsolver++",
@@ -318,7 +337,225 @@ fn dpm_solver_refusals() {
         };
         fails(
             &["--onnx", &gaussian(), flag, value],
-            &format!("error: {flag} applies to DPM-Solver only (--scheduler dpm-solver)"),
+            &format!("error: {flag} applies to {applies}"),
+        );
+    }
+    // Karras sigmas run with Euler, not with DPM-Solver.
+    dpm_flags(
+        &["--use-karras-sigmas", "true"],
+        "error: --use-karras-sigmas true: not supported (host's DPM-Solver steps through",
+    );
+}
+
+/// What UniPC, Euler and Euler ancestral do not support, refused by the file key or the flag
+/// that asks for it, in one line.
+#[test]
+fn unipc_and_euler_refusals() {
+    let class = |name: &str, keys: &str| {
+        format!("{{ \"_class_name\": \"{name}\", \"steps_offset\": 1{keys} }}")
+    };
+    let unipc = |keys: &str| class("UniPCMultistepScheduler", keys);
+    for key in [
+        "use_karras_sigmas",
+        "use_exponential_sigmas",
+        "use_beta_sigmas",
+    ] {
+        with_config(
+            &unipc(&format!(", \"{key}\": true")),
+            &format!("scheduler_config.json: {key} true: not supported with UniPC"),
+        );
+    }
+    for key in ["use_flow_sigmas", "use_dynamic_shifting"] {
+        with_config(
+            &unipc(&format!(", \"{key}\": true")),
+            &format!("scheduler_config.json: {key} true: not supported"),
+        );
+    }
+    with_config(
+        &unipc(", \"solver_p\": {\"_class_name\": \"DPMSolverMultistepScheduler\"}"),
+        "scheduler_config.json: solver_p: not supported (only null",
+    );
+    with_config(
+        &unipc(", \"solver_order\": 4"),
+        "scheduler_config.json: solver_order: solver_order must be 1, 2 or 3, got 4",
+    );
+    with_config(
+        &unipc(", \"solver_type\": \"bh3\""),
+        "scheduler_config.json: solver_type \"bh3\": unknown",
+    );
+    with_config(
+        &unipc(", \"final_sigmas_type\": \"karras\""),
+        "scheduler_config.json: final_sigmas_type \"karras\": unknown final sigmas type",
+    );
+    with_config(
+        &unipc(", \"prediction_type\": \"flow_prediction\""),
+        "prediction_type \"flow_prediction\": unknown prediction type",
+    );
+    with_config(
+        &unipc(", \"variance_type\": \"learned_range\""),
+        "scheduler_config.json: variance_type \"learned_range\": UniPC does not support a \
+         learned variance",
+    );
+    let euler = |keys: &str| class("EulerDiscreteScheduler", keys);
+    with_config(
+        &euler(", \"interpolation_type\": \"log_linear\""),
+        "scheduler_config.json: interpolation_type \"log_linear\": not supported (only \"linear\"",
+    );
+    with_config(
+        &euler(", \"use_karras_sigmas\": true, \"use_beta_sigmas\": true"),
+        "use_beta_sigmas are both true: at most one of use_karras_sigmas",
+    );
+    with_config(
+        &euler(", \"sigma_min\": -1"),
+        "scheduler_config.json: sigma_min: ",
+    );
+    with_config(
+        &euler(", \"timestep_type\": \"edm\""),
+        "scheduler_config.json: timestep_type \"edm\": unknown",
+    );
+    let with_scheduler = |scheduler: &str, extra: &[&str], expected: &str| {
+        let model = gaussian();
+        let mut args = vec!["--onnx", model.as_str(), "--scheduler", scheduler];
+        args.extend_from_slice(extra);
+        fails(&args, expected);
+    };
+    with_scheduler(
+        "unipc",
+        &["--use-karras-sigmas", "true"],
+        "error: --use-karras-sigmas true: not supported with UniPC",
+    );
+    with_scheduler(
+        "unipc",
+        &["--solver-type", "midpoint2"],
+        "error: --solver-type \"midpoint2\": unknown",
+    );
+    with_scheduler(
+        "unipc",
+        &["--eta", "1"],
+        "error: --eta applies to DDIM only; UniPCMultistepScheduler is deterministic",
+    );
+    with_scheduler(
+        "unipc",
+        &["--clip-sample", "true"],
+        "error: --clip-sample applies to DDIM and DDPM only; UniPCMultistepScheduler has no \
+         clip_sample (use --thresholding)",
+    );
+    with_scheduler(
+        "unipc",
+        &["--set-alpha-to-one", "true"],
+        "error: --set-alpha-to-one applies to DDIM and DDPM only",
+    );
+    with_scheduler(
+        "unipc",
+        &["--sigma-max", "80"],
+        "error: --sigma-max applies to Euler only (--scheduler euler)",
+    );
+    with_scheduler(
+        "unipc",
+        &["--steps", "1000", "--timestep-spacing", "leading"],
+        "error: --steps: UniPC with linspace or leading spacing places N + 1 points",
+    );
+    with_scheduler(
+        "euler",
+        &["--predict-x0", "false"],
+        "error: --predict-x0 applies to UniPC only (--scheduler unipc)",
+    );
+    with_scheduler(
+        "euler",
+        &["--disable-corrector", "0,1"],
+        "error: --disable-corrector applies to UniPC only (--scheduler unipc)",
+    );
+    with_scheduler(
+        "euler",
+        &[
+            "--use-karras-sigmas",
+            "true",
+            "--use-exponential-sigmas",
+            "true",
+        ],
+        "error: --use-karras-sigmas and --use-exponential-sigmas are both true",
+    );
+    with_scheduler("euler", &["--sigma-min", "0"], "error: --sigma-min: ");
+    with_scheduler(
+        "euler",
+        &["--sigma-min", "10", "--sigma-max", "1"],
+        "error: --sigma-min: ",
+    );
+    with_scheduler(
+        "euler",
+        &["--timestep-type", "edm"],
+        "error: --timestep-type \"edm\": unknown",
+    );
+    with_scheduler(
+        "euler",
+        &["--thresholding", "true"],
+        "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
+         EulerDiscreteScheduler has no clipping",
+    );
+    with_scheduler(
+        "euler",
+        &["--solver-order", "2"],
+        "error: --solver-order applies to DPM-Solver and UniPC only",
+    );
+    with_scheduler(
+        "euler-ancestral",
+        &["--use-karras-sigmas", "true"],
+        "error: --use-karras-sigmas applies to DPM-Solver, UniPC, Euler and Heun only",
+    );
+    with_scheduler(
+        "euler-ancestral",
+        &["--final-sigmas-type", "sigma_min"],
+        "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only",
+    );
+    with_scheduler(
+        "euler-ancestral",
+        &["--eta", "0.5"],
+        "error: --eta applies to DDIM only; EulerAncestralDiscreteScheduler always adds",
+    );
+    with_scheduler(
+        "euler",
+        &["--variance-type", "learned"],
+        "error: --variance-type \"learned\": Euler does not support a learned variance",
+    );
+    with_scheduler(
+        "heun",
+        &["--thresholding", "true"],
+        "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
+         HeunDiscreteScheduler has no thresholding (use --clip-sample)",
+    );
+    with_scheduler(
+        "heun",
+        &["--final-sigmas-type", "zero"],
+        "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only",
+    );
+    with_scheduler(
+        "heun",
+        &["--clip-sample", "true", "--clip-sample-range", "0"],
+        "error: --clip-sample-range: ",
+    );
+    with_scheduler(
+        "heun",
+        &["--eta", "1"],
+        "error: --eta applies to DDIM only; HeunDiscreteScheduler is deterministic",
+    );
+    with_config(
+        &class(
+            "HeunDiscreteScheduler",
+            ", \"use_exponential_sigmas\": true, \"use_karras_sigmas\": true",
+        ),
+        "use_exponential_sigmas are both true",
+    );
+    let learned = fixture("gaussian-learned-variance/unet.onnx")
+        .display()
+        .to_string();
+    for (scheduler, name) in [
+        ("unipc", "UniPC"),
+        ("euler-ancestral", "Euler"),
+        ("heun", "Heun"),
+    ] {
+        fails(
+            &["--onnx", &learned, "--scheduler", scheduler],
+            &format!("{name} takes a prediction of the sample's channels only"),
         );
     }
 }
@@ -416,7 +653,7 @@ fn usage_errors_keep_what_clap_names() {
     );
     let stderr = fails(
         &["--onnx", &gaussian(), "--scheduler", "ddmi"],
-        "[possible values: ddim, ddpm, dpm-solver]",
+        "[possible values: ddim, ddpm, dpm-solver, unipc, euler, euler-ancestral, heun]",
     );
     assert!(
         stderr.contains("a similar value exists: 'ddim'"),

@@ -49,10 +49,10 @@ fn python_json_extensions_are_read() {
 #[test]
 fn an_unsupported_class_is_refused_unless_a_scheduler_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("unipc.json");
+    let path = dir.path().join("pndm.json");
     std::fs::write(
         &path,
-        "{ \"_class_name\": \"UniPCMultistepScheduler\", \"steps_offset\": 1 }",
+        "{ \"_class_name\": \"PNDMScheduler\", \"steps_offset\": 1 }",
     )
     .unwrap();
     let model = fixture("gaussian/unet.onnx").display().to_string();
@@ -65,7 +65,7 @@ fn an_unsupported_class_is_refused_unless_a_scheduler_is_named() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("_class_name UniPCMultistepScheduler is not supported"),
+        stderr.contains("_class_name PNDMScheduler is not supported"),
         "{stderr}"
     );
     let path = path.display().to_string();
@@ -176,4 +176,106 @@ fn the_dpm_solver_class_selects_dpm_solver_with_its_keys() {
     let default_spacing = run(dir.path(), "unspaced", &unspaced, &[]);
     assert!(default_spacing == run(dir.path(), "linspace", &linspace, &[]));
     assert!(default_spacing != second);
+}
+
+/// A diffusers-saved config of each new class (Heun included) (tests/fixtures/unet-tiny/<class>/) selects its
+/// sampler with its keys: the same samples as `--scheduler` with a DDIM file and the class's
+/// defaults as flags; flags beat its keys.
+#[test]
+fn the_unipc_and_euler_classes_select_their_samplers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ddim = config(dir.path(), "ddim.json", "");
+    let saved = |directory: &str| {
+        fixture(&format!("unet-tiny/{directory}/scheduler_config.json"))
+            .display()
+            .to_string()
+    };
+    let linspace = ["--timestep-spacing", "linspace"];
+    for (directory, scheduler) in [
+        ("unipc", "unipc"),
+        ("euler", "euler"),
+        ("euler_ancestral", "euler-ancestral"),
+        ("heun", "heun"),
+    ] {
+        let by_class = run(dir.path(), directory, &saved(directory), &[]);
+        let mut flags = vec!["--scheduler", scheduler];
+        flags.extend(linspace);
+        let by_flag = run(dir.path(), scheduler, &ddim, &flags);
+        assert!(by_class == by_flag, "{directory}");
+        assert!(
+            by_class != run(dir.path(), "ddim", &ddim, &[]),
+            "{directory}"
+        );
+    }
+    // Flags beat the saved keys: bh1 order 3 by flags equals a file that says so.
+    let bh1 = dir.path().join("bh1.json");
+    let text = std::fs::read_to_string(saved("unipc"))
+        .unwrap()
+        .replace("\"solver_order\": 2", "\"solver_order\": 3")
+        .replace("\"solver_type\": \"bh2\"", "\"solver_type\": \"bh1\"")
+        .replace(
+            "\"final_sigmas_type\": \"zero\"",
+            "\"final_sigmas_type\": \"sigma_min\"",
+        );
+    std::fs::write(&bh1, text).unwrap();
+    let bh1 = bh1.display().to_string();
+    let from_file = run(dir.path(), "bh1_file", &bh1, &[]);
+    let from_flags = run(
+        dir.path(),
+        "bh1_flags",
+        &saved("unipc"),
+        &[
+            "--solver-order",
+            "3",
+            "--solver-type",
+            "bh1",
+            "--final-sigmas-type",
+            "sigma_min",
+        ],
+    );
+    assert!(from_file == from_flags);
+    assert!(from_file != run(dir.path(), "unipc_default", &saved("unipc"), &[]));
+    let back = run(
+        dir.path(),
+        "bh2_back",
+        &bh1,
+        &[
+            "--solver-order",
+            "2",
+            "--solver-type",
+            "bh2",
+            "--final-sigmas-type",
+            "zero",
+        ],
+    );
+    assert!(back == run(dir.path(), "unipc_again", &saved("unipc"), &[]));
+    // Euler: --use-karras-sigmas true over the file's false.
+    let karras = run(
+        dir.path(),
+        "karras",
+        &saved("euler"),
+        &["--use-karras-sigmas", "true"],
+    );
+    assert!(karras != run(dir.path(), "euler_again", &saved("euler"), &[]));
+    // HeunDiscreteScheduler's default betas are 0.00085 ... 0.012, not DDIM's.
+    let bare = dir.path().join("heun_bare.json");
+    std::fs::write(&bare, "{ \"_class_name\": \"HeunDiscreteScheduler\" }").unwrap();
+    let bare = bare.display().to_string();
+    let heun_defaults = run(dir.path(), "heun_bare", &bare, &[]);
+    let explicit = run(
+        dir.path(),
+        "heun_explicit",
+        &bare,
+        &["--beta-start", "0.00085", "--beta-end", "0.012"],
+    );
+    assert!(heun_defaults == explicit);
+    assert!(
+        heun_defaults
+            != run(
+                dir.path(),
+                "heun_ddim_betas",
+                &bare,
+                &["--beta-start", "0.0001", "--beta-end", "0.02"]
+            )
+    );
 }

@@ -1,7 +1,10 @@
 //! host against diffusers 0.42.1 on a small randomly initialised UNet2DModel (exported and run by
 //! tests/fixtures/make_unet.py): same x_T, or the same noise v1 stream, same result within 1e-4.
-//! DDIM and DDPM run with the DDIM config beside the model; DPM-Solver with the config diffusers'
-//! `DPMSolverMultistepScheduler.save_config` wrote (its `_class_name` selects the sampler).
+//! DDIM and DDPM run with the DDIM config beside the model; DPM-Solver, UniPC, Euler, Euler
+//! ancestral and Heun with the config diffusers' `save_config` wrote for their class (its `_class_name`
+//! selects the sampler). The model's timestep input is int64, so the Euler cases check what an
+//! integer model gets for a fractional timestep: the truncated one, as diffusers' ONNX pipelines
+//! feed it (the script passes `int(t)`).
 
 mod common;
 
@@ -219,4 +222,451 @@ fn host_matches_diffusers_dpm_solver() {
         eprintln!("{name}: relative L2 vs diffusers {error:.2e}");
         assert!(error <= 1e-4, "{name}: relative L2 {error:e}");
     }
+}
+
+/// UniPC, Euler, Euler ancestral and Heun (make_unet.py's SOLVER_CASES): (reference file, directory of
+/// the class's saved config, host flags besides the model, the config and 3 samples; X_T is the
+/// committed x_T). Euler ancestral draws x_T and its step noise from noise v1 (--seed 7), as the
+/// script does. No beta sigmas: diffusers needs scipy for them, which the pinned peer lacks. No
+/// Karras or exponential sigmas with trailing spacing: their last sigma is that of t = 99, which
+/// diffusers maps back to 98.99999 and the core to 99.00001, so this int64 model gets 98 from
+/// diffusers and 99 from host at the last step (relative L2 3e-3; see the README).
+const SOLVER_CASES: &[(&str, &str, &[&str])] = &[
+    (
+        "unipc_bh2_2_leading_epsilon",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "unipc_bh2_2_leading_v_prediction",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "unipc_bh2_2_trailing_epsilon",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "trailing",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "unipc_bh2_2_trailing_v_prediction",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "trailing",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "unipc_bh1_3_leading_epsilon",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--solver-type",
+            "bh1",
+            "--solver-order",
+            "3",
+            "--final-sigmas-type",
+            "sigma_min",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "unipc_bh1_3_leading_v_prediction",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--solver-type",
+            "bh1",
+            "--solver-order",
+            "3",
+            "--final-sigmas-type",
+            "sigma_min",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "unipc_bh1_3_trailing_epsilon",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--solver-type",
+            "bh1",
+            "--solver-order",
+            "3",
+            "--final-sigmas-type",
+            "sigma_min",
+            "--timestep-spacing",
+            "trailing",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "unipc_bh1_3_trailing_v_prediction",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--solver-type",
+            "bh1",
+            "--solver-order",
+            "3",
+            "--final-sigmas-type",
+            "sigma_min",
+            "--timestep-spacing",
+            "trailing",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "unipc_bh2_2_linspace_epsilon",
+        "unipc",
+        &["--steps", "10", "--init-noise", "X_T"],
+    ),
+    (
+        "unipc_bh2_2_noise_prediction_disable_corrector_trailing_epsilon",
+        "unipc",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--predict-x0",
+            "false",
+            "--disable-corrector",
+            "0,1",
+            "--final-sigmas-type",
+            "sigma_min",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
+    (
+        "unipc_bh2_3_thresholding_trailing_epsilon",
+        "unipc",
+        &[
+            "--steps",
+            "20",
+            "--init-noise",
+            "X_T",
+            "--solver-order",
+            "3",
+            "--thresholding",
+            "true",
+            "--sample-max-value",
+            "1.5",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
+    (
+        "euler_leading_epsilon",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "euler_leading_v_prediction",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "euler_trailing_epsilon",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "trailing",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "euler_trailing_v_prediction",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "trailing",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "euler_linspace_epsilon",
+        "euler",
+        &["--steps", "10", "--init-noise", "X_T"],
+    ),
+    (
+        "euler_karras_linspace_epsilon",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--use-karras-sigmas",
+            "true",
+        ],
+    ),
+    (
+        "euler_karras_linspace_v_prediction",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--use-karras-sigmas",
+            "true",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "euler_exponential_sigma_min_leading_epsilon",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--use-exponential-sigmas",
+            "true",
+            "--final-sigmas-type",
+            "sigma_min",
+            "--timestep-spacing",
+            "leading",
+        ],
+    ),
+    (
+        "euler_karras_range_trailing_epsilon",
+        "euler",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--use-karras-sigmas",
+            "true",
+            "--sigma-min",
+            "0.05",
+            "--sigma-max",
+            "80.0",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
+    (
+        "euler_ancestral_linspace_epsilon",
+        "euler_ancestral",
+        &[
+            "--steps",
+            "10",
+            "--seed",
+            "7",
+            "--timestep-spacing",
+            "linspace",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "euler_ancestral_leading_epsilon",
+        "euler_ancestral",
+        &[
+            "--steps",
+            "10",
+            "--seed",
+            "7",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "epsilon",
+        ],
+    ),
+    (
+        "euler_ancestral_trailing_v_prediction",
+        "euler_ancestral",
+        &[
+            "--steps",
+            "10",
+            "--seed",
+            "7",
+            "--timestep-spacing",
+            "trailing",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "heun_linspace_epsilon",
+        "heun",
+        &["--steps", "10", "--init-noise", "X_T"],
+    ),
+    (
+        "heun_leading_v_prediction",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "leading",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "heun_trailing_epsilon",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
+    (
+        "heun_karras_linspace_v_prediction",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--use-karras-sigmas",
+            "true",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
+        "heun_clip_sample_trailing_epsilon",
+        "heun",
+        &[
+            "--steps",
+            "10",
+            "--init-noise",
+            "X_T",
+            "--clip-sample",
+            "true",
+            "--clip-sample-range",
+            "1.5",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
+];
+
+#[test]
+fn host_matches_diffusers_unipc_euler_and_heun() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("unet-tiny/unet.onnx").display().to_string();
+    let x_t = fixture("unet-tiny/reference/x_T.npy").display().to_string();
+    let mut failures = Vec::new();
+    for (name, directory, flags) in SOLVER_CASES {
+        let config = fixture(&format!("unet-tiny/{directory}/scheduler_config.json"))
+            .display()
+            .to_string();
+        let mut args = vec![
+            "--onnx",
+            model.as_str(),
+            "--scheduler-config",
+            config.as_str(),
+            "--num-samples",
+            "3",
+        ];
+        args.extend(
+            flags
+                .iter()
+                .map(|&flag| if flag == "X_T" { x_t.as_str() } else { flag }),
+        );
+        let (shape, ours) = sample(dir.path(), name, &args);
+        let (expected_shape, expected) =
+            read_npy(&fixture(&format!("unet-tiny/reference/{name}.npy")));
+        assert_eq!(shape, expected_shape, "{name}");
+        let error = relative_l2(&ours, &expected);
+        eprintln!("{name}: relative L2 vs diffusers {error:.2e}");
+        if error.is_nan() || error > 1e-4 {
+            failures.push(format!("{name}: relative L2 {error:e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

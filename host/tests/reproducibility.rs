@@ -170,3 +170,86 @@ fn dpm_solver_sample_i_does_not_depend_on_the_batch_or_the_shard() {
     assert_eq!(union, whole);
     assert_ne!(whole[..PER_SAMPLE], whole[PER_SAMPLE..2 * PER_SAMPLE]);
 }
+
+/// Euler ancestral draws every step's noise from each sample's stream, UniPC remembers earlier
+/// outputs and its last corrected sample, Heun the start of its step: sample i is still the same at any batch size and in any
+/// shard (and with x_T from a file holding the seed's own x_T, Euler's scaled x_T included).
+#[test]
+fn unipc_euler_and_heun_sample_i_does_not_depend_on_the_batch_or_the_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("unet-tiny/unet.onnx").display().to_string();
+    for scheduler in [
+        &["--scheduler", "euler-ancestral"][..],
+        &["--scheduler", "unipc", "--solver-order", "3"],
+        &["--scheduler", "euler", "--use-karras-sigmas", "true"],
+        &["--scheduler", "heun", "--clip-sample", "true"],
+    ] {
+        let run = |name: &str, extra: &[&str]| {
+            let mut args = vec![
+                "--onnx",
+                model.as_str(),
+                "--steps",
+                "10",
+                "--timestep-spacing",
+                "trailing",
+                "--num-samples",
+                "5",
+                "--seed",
+                "9",
+            ];
+            args.extend_from_slice(scheduler);
+            args.extend_from_slice(extra);
+            sample(dir.path(), name, &args)
+                .1
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<u32>>()
+        };
+        let whole = run("whole", &["--batch", "5"]);
+        for batch in ["1", "2"] {
+            assert_eq!(
+                run(&format!("b{batch}"), &["--batch", batch]),
+                whole,
+                "{scheduler:?}, batch {batch}"
+            );
+        }
+        let mut union = run("s0", &["--batch", "2", "--shard", "0/2"]);
+        union.extend(run("s1", &["--batch", "2", "--shard", "1/2"]));
+        assert_eq!(union, whole, "{scheduler:?}");
+        assert_ne!(whole[..PER_SAMPLE], whole[PER_SAMPLE..2 * PER_SAMPLE]);
+    }
+}
+
+/// `--init-noise` holds standard-normal noise, which host multiplies by Euler's init_noise_sigma
+/// (σ_max, about 157 here): a file with the seed's own x_T reproduces the seeded Euler ancestral
+/// run, whose later steps draw from the same streams.
+#[test]
+fn init_noise_is_scaled_by_init_noise_sigma() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("unet-tiny/unet.onnx").display().to_string();
+    let x_t = fixture("unet-tiny/reference/x_T.npy").display().to_string();
+    let run = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--onnx",
+            model.as_str(),
+            "--scheduler",
+            "euler-ancestral",
+            "--steps",
+            "10",
+            "--num-samples",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        sample(dir.path(), name, &args)
+            .1
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<u32>>()
+    };
+    // x_T.npy is noise v1 of seed 7, samples 0..3.
+    let seeded = run("seeded", &["--seed", "7"]);
+    assert_eq!(
+        run("from_file", &["--seed", "7", "--init-noise", &x_t]),
+        seeded
+    );
+}
