@@ -107,10 +107,12 @@ use heapless::Vec;
 
 use crate::clipping::SampleClipping;
 use crate::error::{Error, NameKind, SliceKind};
-use crate::multistep::{Memory, MultistepHistory, MultistepWeights, Slots};
+use crate::multistep::{
+    Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, fill_points,
+};
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
-use crate::timesteps::{TimestepConfig, TimestepSpacing};
+use crate::timesteps::TimestepConfig;
 
 /// What the solver integrates (diffusers `algorithm_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -257,6 +259,23 @@ struct DpmSolverStep {
     weights: MultistepWeights,
 }
 
+impl MultistepPoint for DpmSolverStep {
+    fn at(timestep: u32) -> Self {
+        DpmSolverStep {
+            timestep,
+            ..DpmSolverStep::default()
+        }
+    }
+
+    fn timestep(&self) -> u32 {
+        self.timestep
+    }
+
+    fn set_alpha_cumprod(&mut self, alpha_cumprod: f32) {
+        self.alpha_cumprod = alpha_cumprod;
+    }
+}
+
 /// A point of the noise schedule in the solver's variables, in f64.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Point {
@@ -340,66 +359,10 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
         timesteps: &TimestepConfig,
         config: &DpmSolverConfig,
     ) -> Result<(), Error> {
-        let train_timesteps = schedule.num_train_timesteps;
-        let alphas_cumprod = schedule.alphas_cumprod()?;
         config.validate()?;
-        let count = timesteps.num_inference_steps;
-        // linspace and leading: the first N of the N + 1 points of the core's array.
-        let realized = match timesteps.spacing {
-            TimestepSpacing::Trailing => *timesteps,
-            _ => TimestepConfig {
-                num_inference_steps: count.saturating_add(1),
-                ..*timesteps
-            },
-        };
-        let invalid_count = Error::InvalidStepCount {
-            steps: count,
-            num_train_timesteps: train_timesteps,
-        };
-        if count == 0 {
-            return Err(invalid_count);
-        }
-        let planned = realized
-            .timesteps(train_timesteps)
-            .map_err(|error| match error {
-                Error::InvalidStepCount { .. } => invalid_count,
-                other => other,
-            })?;
-        let count = count as usize;
-        if count > CAPACITY {
-            return Err(Error::CapacityExceeded {
-                needed: count,
-                capacity: CAPACITY,
-            });
-        }
+        let first_alpha_cumprod = fill_points(schedule, timesteps, &mut self.steps)?;
+        let count = self.steps.len();
         let steps = &mut self.steps;
-        for timestep in planned.take(count) {
-            let entry = DpmSolverStep {
-                timestep,
-                ..DpmSolverStep::default()
-            };
-            steps.push(entry).map_err(|_| Error::CapacityExceeded {
-                needed: CAPACITY + 1,
-                capacity: CAPACITY,
-            })?;
-        }
-
-        // One ascending pass over ᾱ fills the descending plan from its end.
-        let mut first_alpha_cumprod = 1.0f32;
-        let mut pending = steps.iter_mut().rev().peekable();
-        for (t, alpha_cumprod) in alphas_cumprod {
-            let mut alpha_cumprod = alpha_cumprod as f32;
-            // diffusers: "close to 0 without being 0 so first sigma is not inf".
-            if schedule.rescale_betas_zero_snr && t + 1 == train_timesteps {
-                alpha_cumprod = libm::ldexpf(1.0, -24);
-            }
-            if t == 0 {
-                first_alpha_cumprod = alpha_cumprod;
-            }
-            if let Some(step) = pending.next_if(|step| step.timestep == t) {
-                step.alpha_cumprod = alpha_cumprod;
-            }
-        }
         let final_point = match config.final_sigmas_type {
             FinalSigmasType::Zero => Point::new(1.0),
             FinalSigmasType::SigmaMin => Point::new(first_alpha_cumprod as f64),
@@ -710,6 +673,7 @@ fn weights(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timesteps::TimestepSpacing;
 
     fn timesteps(steps: u32, spacing: TimestepSpacing) -> TimestepConfig {
         TimestepConfig {

@@ -23,6 +23,85 @@
 
 use crate::clipping::{SampleClipping, quantile};
 use crate::error::{Error, SliceKind};
+use crate::schedule::ScheduleConfig;
+use crate::timesteps::{TimestepConfig, TimestepSpacing};
+use heapless::Vec;
+
+/// A step of a multistep plan, as [`fill_points`] fills it: its timestep and ᾱ there.
+pub(crate) trait MultistepPoint: Default {
+    /// The step at `timestep`, ᾱ still to be set.
+    fn at(timestep: u32) -> Self;
+    /// Its timestep.
+    fn timestep(&self) -> u32;
+    /// Sets ᾱ at its timestep.
+    fn set_alpha_cumprod(&mut self, alpha_cumprod: f32);
+}
+
+/// Fills `steps` with the timesteps of a DPM-Solver or UniPC run as diffusers builds them (for
+/// `linspace` and `leading` the first N of N + 1 points of the core's array; `trailing` as is) and
+/// ᾱ at each, in one ascending pass over the schedule (a zero-terminal-SNR ᾱ_{T−1} becomes 2⁻²⁴,
+/// diffusers' "close to 0 without being 0 so first sigma is not inf"). Returns ᾱ₀.
+#[inline(always)]
+pub(crate) fn fill_points<S: MultistepPoint, const CAPACITY: usize>(
+    schedule: &ScheduleConfig<'_>,
+    timesteps: &TimestepConfig,
+    steps: &mut Vec<S, CAPACITY>,
+) -> Result<f32, Error> {
+    let train_timesteps = schedule.num_train_timesteps;
+    let alphas_cumprod = schedule.alphas_cumprod()?;
+    let count = timesteps.num_inference_steps;
+    let realized = match timesteps.spacing {
+        TimestepSpacing::Trailing => *timesteps,
+        _ => TimestepConfig {
+            num_inference_steps: count.saturating_add(1),
+            ..*timesteps
+        },
+    };
+    let invalid_count = Error::InvalidStepCount {
+        steps: count,
+        num_train_timesteps: train_timesteps,
+    };
+    if count == 0 {
+        return Err(invalid_count);
+    }
+    let planned = realized
+        .timesteps(train_timesteps)
+        .map_err(|error| match error {
+            Error::InvalidStepCount { .. } => invalid_count,
+            other => other,
+        })?;
+    let count = count as usize;
+    if count > CAPACITY {
+        return Err(Error::CapacityExceeded {
+            needed: count,
+            capacity: CAPACITY,
+        });
+    }
+    for timestep in planned.take(count) {
+        steps
+            .push(S::at(timestep))
+            .map_err(|_| Error::CapacityExceeded {
+                needed: CAPACITY + 1,
+                capacity: CAPACITY,
+            })?;
+    }
+    // One ascending pass over ᾱ fills the descending plan from its end.
+    let mut first_alpha_cumprod = 1.0f32;
+    let mut pending = steps.iter_mut().rev().peekable();
+    for (t, alpha_cumprod) in alphas_cumprod {
+        let mut alpha_cumprod = alpha_cumprod as f32;
+        if schedule.rescale_betas_zero_snr && t + 1 == train_timesteps {
+            alpha_cumprod = libm::ldexpf(1.0, -24);
+        }
+        if t == 0 {
+            first_alpha_cumprod = alpha_cumprod;
+        }
+        if let Some(step) = pending.next_if(|step| step.timestep() == t) {
+            step.set_alpha_cumprod(alpha_cumprod);
+        }
+    }
+    Ok(first_alpha_cumprod)
+}
 
 /// A multistep solver's memory: earlier converted model outputs in a caller-provided slice, and
 /// the index of the step that may run next.
