@@ -885,6 +885,25 @@ fn sigma_schedule(
     }
 }
 
+/// `solver_order` of DPM-Solver and UniPC (flag > file > 2; 1, 2 or 3), with its source.
+fn solver_order(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> Result<(u8, Source)> {
+    let (order, source) = layered(
+        cli.solver_order,
+        "--solver-order",
+        file.solver_order,
+        (path, "solver_order"),
+        2,
+    );
+    match u8::try_from(order) {
+        Ok(order @ 1..=3) => Ok((order, source)),
+        _ => bail!("{source}: solver_order must be 1, 2 or 3, got {order}"),
+    }
+}
+
 /// Keys with no flag: only a file can set them.
 fn file_key(path: &Option<PathBuf>, name: &'static str) -> Source {
     path.as_ref()
@@ -931,17 +950,7 @@ fn unipc_config(
             file_key(path, "solver_p")
         );
     }
-    let (order, order_source) = layered(
-        cli.solver_order,
-        "--solver-order",
-        file.solver_order,
-        key("solver_order"),
-        2,
-    );
-    let solver_order = match u8::try_from(order) {
-        Ok(order @ 1..=3) => order,
-        _ => bail!("{order_source}: solver_order must be 1, 2 or 3, got {order}"),
-    };
+    let (solver_order, order_source) = solver_order(cli, file, path)?;
     let (name, source) = layered(
         cli.solver_type.clone(),
         "--solver-type",
@@ -1203,17 +1212,7 @@ fn dpm_solver_config(
         ),
         name => parse_name(&source, name)?,
     };
-    let (order, order_source) = layered(
-        cli.solver_order,
-        "--solver-order",
-        file.solver_order,
-        key("solver_order"),
-        2,
-    );
-    let solver_order = match u8::try_from(order) {
-        Ok(order @ 1..=3) => order,
-        _ => bail!("{order_source}: solver_order must be 1, 2 or 3, got {order}"),
-    };
+    let (solver_order, order_source) = solver_order(cli, file, path)?;
     let (name, source) = layered(
         cli.solver_type.clone(),
         "--solver-type",
