@@ -1,6 +1,6 @@
 //! # diffusion-core-c
 //!
-//! The C interface to [`diffusion_core`]: DDPM/DDIM plans, their steps over `float` arrays, noise
+//! The C interface to [`diffusion_core`]: DDPM/DDIM and multistep (DPM-Solver, UniPC) plans, their steps over `float` arrays, noise
 //! v1 streams, and the core's bit-identical `libm` functions, as a static library for the host and
 //! for `thumbv7em-none-eabihf`. The header `include/diffusion_core.h` is generated from this crate
 //! by cbindgen (`scripts/capi-check.sh` fails when it drifts).
@@ -23,6 +23,10 @@
 //! - [`DcPlan`]: a realized DDPM or DDIM run of at most [`DC_PLAN_CAPACITY`] steps
 //!   ([`dc_plan_build`], [`dc_plan_len`], [`dc_plan_timestep`], [`dc_plan_step`],
 //!   [`dc_plan_step_batch`]).
+//! - [`DcMultistepPlan`] and [`DcMultistepHistory`]: DPM-Solver(++) and UniPC runs
+//!   ([`dc_multistep_plan_build_dpm_solver`], [`dc_multistep_plan_build_unipc`],
+//!   [`dc_multistep_history_init`] over a float buffer of the caller's,
+//!   [`dc_multistep_plan_step_batch`]).
 //! - [`DcNoiseStream`]: sample i of seed s's noise v1 generator ([`dc_noise_stream`],
 //!   [`dc_noise_fill_standard_normal`]).
 
@@ -39,6 +43,7 @@ extern crate std;
 
 mod config;
 mod math;
+mod multistep;
 mod noise;
 mod plan;
 mod slices;
@@ -50,6 +55,14 @@ pub use config::{
     dc_sampler_config_default, dc_schedule_config_default, dc_timestep_config_default,
 };
 pub use math::{dc_cosf, dc_expf, dc_logf, dc_powf, dc_sinf};
+pub use multistep::{
+    DC_MULTISTEP_HISTORY_WORDS, DC_MULTISTEP_PLAN_WORDS, DcDpmSolverAlgorithm, DcDpmSolverConfig,
+    DcDpmSolverType, DcFinalSigmasType, DcMultistepHistory, DcMultistepPlan, DcUniPcConfig,
+    DcUniPcSolverType, dc_dpm_solver_config_default, dc_multistep_history_init,
+    dc_multistep_plan_build_dpm_solver, dc_multistep_plan_build_unipc,
+    dc_multistep_plan_history_len, dc_multistep_plan_len, dc_multistep_plan_step_batch,
+    dc_multistep_plan_timestep, dc_unipc_config_default,
+};
 pub use noise::{
     DC_NOISE_SPEC_VERSION, DcNoiseStream, dc_noise_fill_standard_normal, dc_noise_stream,
 };
