@@ -1,7 +1,7 @@
 /* The C interface from C, built by the system compiler under AddressSanitizer and
  * UndefinedBehaviorSanitizer (scripts/capi-check.sh): every bad argument gets its status code and
  * leaves the caller's arrays untouched; noise v1 gives the specification's test vector; and the
- * Rust firmware's three runs, computed here on x86_64 through the same interface, print lines that
+ * Rust firmware's runs, computed here on x86_64 through the same interface, print lines that
  * the check compares with the Rust firmware's. Exit status 1 on any failed expectation. */
 #include <stdint.h>
 #include <stdio.h>
@@ -270,15 +270,12 @@ int main(void) {
     multistep_runs_in_order_and_refuses_bad_arguments();
 
     /* The Rust firmware's runs on this machine: compared with the firmware's lines by the check. */
-    static DcPlan plan;
-    static float points[TD_DIMENSIONS * TD_POINTS], epsilon[TD_DIMENSIONS * TD_POINTS];
-    static DcNoiseStream streams[TD_POINTS];
+    static TdState state;
     for (int r = 0; r < TD_RUNS; r++) {
         const TdRun *run = &TD_RUN_LIST[r];
-        EXPECT_STATUS(td_build_plan(run, &plan), DC_STATUS_OK);
-        EXPECT_STATUS(td_sample(&plan, TD_SEED, 0, points, TD_POINTS, streams, epsilon), DC_STATUS_OK);
+        EXPECT_STATUS(td_run(run, &state), DC_STATUS_OK);
         char line[128];
-        td_report_line(line, run->name, points, TD_DIMENSIONS * TD_POINTS);
+        td_report_line(line, run->name, state.points, TD_DIMENSIONS * TD_POINTS);
         printf("%s\n", line);
     }
     if (failures) {
