@@ -36,8 +36,8 @@
 
 // The host's static library links std for its panic and unwinding machinery (no panic reaches
 // it: every extern "C" function aborts rather than unwind). Bare-metal targets get the handler
-// below, which nothing reaches either (scripts/capi-check.sh checks that the C firmware links no
-// panic code at all).
+// below, which nothing reaches either (scripts/capi-check.sh checks that it is the handler the C
+// firmware links).
 #[cfg(not(target_os = "none"))]
 extern crate std;
 
@@ -72,9 +72,10 @@ pub use plan::{
 };
 pub use status::{DcStatus, dc_error_name};
 
-/// Unreachable: no function of this crate or of the core panics on any input, and the C
-/// firmware's check finds no panic code in the linked image. Should that ever change, a panic
-/// becomes an undefined-instruction fault (the C program's HardFault handler), never an unwind.
+/// Unreachable: no function of this crate or of the core panics on any input (the core keeps a
+/// few panic paths the optimizer cannot prove dead, such as bounds checks inside slice
+/// selection). Should one ever be reached, it becomes an undefined-instruction fault (the C
+/// program's HardFault handler), never an unwind into C.
 #[cfg(all(target_os = "none", not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
