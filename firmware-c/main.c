@@ -1,5 +1,5 @@
 /* Cortex-M4F firmware (QEMU mps2-an386) in C: the Rust firmware's runs (64 points of the ring of
- * 8 Gaussians; DDIM η = 0, DDIM η = 1, DDPM) through the diffusion-core C interface, printing per
+ * 8 Gaussians; DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M, UniPC bh2) through the diffusion-core C interface, printing per
  * run the same line as the Rust firmware (hash of all output bits, first values), the SysTick
  * ticks it took (deterministic under QEMU's -icount), and the stack high-water mark. */
 #include <stdint.h>
@@ -8,11 +8,8 @@
 #include "semihosting.h"
 #include "tiny_denoiser.h"
 
-/* Everything sample-sized is static (.bss), not on the stack. */
-static DcPlan plan;
-static float points[TD_DIMENSIONS * TD_POINTS];
-static float epsilon[TD_DIMENSIONS * TD_POINTS];
-static DcNoiseStream streams[TD_POINTS];
+/* Everything sample-sized or plan-sized is static (.bss), not on the stack. */
+static TdState state;
 
 #define STACK_PAINT 0xDEADBEEFu
 extern uint32_t _ebss, _stack_top;
@@ -70,10 +67,7 @@ int main(void) {
     for (int r = 0; r < TD_RUNS && !failed; r++) {
         const TdRun *run = &TD_RUN_LIST[r];
         uint32_t started = SYST_CVR;
-        DcStatus status = td_build_plan(run, &plan);
-        if (status == DC_STATUS_OK) {
-            status = td_sample(&plan, TD_SEED, 0, points, TD_POINTS, streams, epsilon);
-        }
+        DcStatus status = td_run(run, &state);
         uint32_t ticks = (started - SYST_CVR) & 0x00FFFFFF;
         if (status != DC_STATUS_OK) {
             semihosting_write(run->name);
@@ -84,7 +78,7 @@ int main(void) {
             break;
         }
         char line[128];
-        td_report_line(line, run->name, points, TD_DIMENSIONS * TD_POINTS);
+        td_report_line(line, run->name, state.points, TD_DIMENSIONS * TD_POINTS);
         semihosting_write(line);
         semihosting_write("\n");
         print_ticks(ticks, run->steps);

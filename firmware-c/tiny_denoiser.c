@@ -19,9 +19,11 @@
 #define FREQUENCIES 8
 
 const TdRun TD_RUN_LIST[TD_RUNS] = {
-    {"ddim_eta0", DC_SAMPLER_DDIM, 0.0f, 25},
-    {"ddim_eta1", DC_SAMPLER_DDIM, 1.0f, 25},
-    {"ddpm", DC_SAMPLER_DDPM, 0.0f, 100},
+    {"ddim_eta0", TD_PLAN, DC_SAMPLER_DDIM, 0.0f, 25},
+    {"ddim_eta1", TD_PLAN, DC_SAMPLER_DDIM, 1.0f, 25},
+    {"ddpm", TD_PLAN, DC_SAMPLER_DDPM, 0.0f, 100},
+    {"dpm_solver_2m", TD_DPM_SOLVER, 0, 0.0f, 10},
+    {"unipc_bh2", TD_UNIPC, 0, 0.0f, 10},
 };
 
 static void embedding(uint32_t timestep, float out[2 * FREQUENCIES]) {
@@ -71,38 +73,80 @@ void td_predict_epsilon(const float *points, size_t count, uint32_t timestep, fl
     }
 }
 
-DcStatus td_build_plan(const TdRun *run, DcPlan *plan) {
+/* The model's schedule (linear 1e-4 → 0.02, T = 1000) and `trailing` steps, for every run. */
+static DcTimestepConfig trailing(uint32_t steps) {
+    DcTimestepConfig timesteps = {steps, DC_TIMESTEP_SPACING_TRAILING, 0};
+    return timesteps;
+}
+
+/* x_T: point i from its own noise v1 stream (seed, i), into state->streams[i]. */
+static DcStatus initial_noise(TdState *state) {
+    for (size_t i = 0; i < TD_POINTS; i++) {
+        state->streams[i] = dc_noise_stream(TD_SEED, i);
+        DcStatus status = dc_noise_fill_standard_normal(
+            &state->streams[i], &state->points[TD_DIMENSIONS * i], TD_DIMENSIONS);
+        if (status != DC_STATUS_OK) return status;
+    }
+    return DC_STATUS_OK;
+}
+
+/* DDPM/DDIM: ε-prediction, no clipping, final ᾱ = 1; the whole set of points as one batch. */
+static DcStatus run_plan(const TdRun *run, TdState *state) {
+    const size_t values = TD_DIMENSIONS * TD_POINTS;
     DcScheduleConfig schedule = dc_schedule_config_default();
-    DcTimestepConfig timesteps = dc_timestep_config_default();
-    timesteps.num_inference_steps = run->steps;
-    timesteps.spacing = DC_TIMESTEP_SPACING_TRAILING;
-    timesteps.steps_offset = 0;
+    DcTimestepConfig timesteps = trailing(run->steps);
     DcSamplerConfig sampler = dc_sampler_config_default();
     sampler.sampler = run->sampler;
     sampler.eta = run->eta;
     sampler.variance_type = DC_VARIANCE_TYPE_FIXED_SMALL;
-    return dc_plan_build(plan, &schedule, &timesteps, &sampler);
+    DcStatus status = dc_plan_build(&state->plan, &schedule, &timesteps, &sampler);
+    if (status == DC_STATUS_OK) status = initial_noise(state);
+    for (size_t index = 0; status == DC_STATUS_OK && index < dc_plan_len(&state->plan); index++) {
+        uint32_t timestep;
+        status = dc_plan_timestep(&state->plan, index, &timestep);
+        if (status != DC_STATUS_OK) break;
+        td_predict_epsilon(state->points, TD_POINTS, timestep, state->epsilon);
+        status = dc_plan_step_batch(&state->plan, index, TD_POINTS, state->points, values,
+                                    state->epsilon, values, state->streams, TD_POINTS, NULL, 0);
+    }
+    return status;
 }
 
-DcStatus td_sample(const DcPlan *plan, uint64_t seed, uint64_t first, float *points, size_t count,
-                   DcNoiseStream *streams, float *epsilon) {
-    const size_t values = TD_DIMENSIONS * count;
-    for (size_t i = 0; i < count; i++) {
-        streams[i] = dc_noise_stream(seed, first + i);
-        DcStatus status =
-            dc_noise_fill_standard_normal(&streams[i], &points[TD_DIMENSIONS * i], TD_DIMENSIONS);
-        if (status != DC_STATUS_OK) return status;
+/* DPM-Solver++ 2M or UniPC bh2 with diffusers' defaults; one history for the whole batch. */
+static DcStatus run_multistep(const TdRun *run, TdState *state) {
+    const size_t values = TD_DIMENSIONS * TD_POINTS;
+    DcScheduleConfig schedule = dc_schedule_config_default();
+    DcTimestepConfig timesteps = trailing(run->steps);
+    DcStatus status;
+    if (run->kind == TD_DPM_SOLVER) {
+        DcDpmSolverConfig config = dc_dpm_solver_config_default();
+        status = dc_multistep_plan_build_dpm_solver(&state->multistep, &schedule, &timesteps, &config);
+    } else {
+        DcUniPcConfig config = dc_unipc_config_default();
+        status = dc_multistep_plan_build_unipc(&state->multistep, &schedule, &timesteps, &config);
     }
-    for (size_t index = 0; index < dc_plan_len(plan); index++) {
+    if (status != DC_STATUS_OK) return status;
+    /* The plan says how much memory the run needs; more than the buffer holds is an error. */
+    size_t needed = dc_multistep_plan_history_len(&state->multistep) * values;
+    if (needed > TD_HISTORY_BUFFERS * values) return DC_STATUS_LENGTH_MISMATCH;
+    status = dc_multistep_history_init(&state->history, &state->multistep, state->history_buffer,
+                                       needed, values);
+    if (status == DC_STATUS_OK) status = initial_noise(state);
+    const size_t steps = dc_multistep_plan_len(&state->multistep);
+    for (size_t index = 0; status == DC_STATUS_OK && index < steps; index++) {
         uint32_t timestep;
-        DcStatus status = dc_plan_timestep(plan, index, &timestep);
-        if (status != DC_STATUS_OK) return status;
-        td_predict_epsilon(points, count, timestep, epsilon);
-        status = dc_plan_step_batch(plan, index, count, points, values, epsilon, values, streams,
-                                    count, NULL, 0);
-        if (status != DC_STATUS_OK) return status;
+        status = dc_multistep_plan_timestep(&state->multistep, index, &timestep);
+        if (status != DC_STATUS_OK) break;
+        td_predict_epsilon(state->points, TD_POINTS, timestep, state->epsilon);
+        status = dc_multistep_plan_step_batch(&state->multistep, index, TD_POINTS, state->points,
+                                              values, state->epsilon, values, &state->history,
+                                              NULL, 0);
     }
-    return DC_STATUS_OK;
+    return status;
+}
+
+DcStatus td_run(const TdRun *run, TdState *state) {
+    return run->kind == TD_PLAN ? run_plan(run, state) : run_multistep(run, state);
 }
 
 uint64_t td_hash(const float *values, size_t len) {

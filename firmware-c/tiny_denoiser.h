@@ -1,4 +1,4 @@
-/* The Rust firmware's tiny ε-model (firmware/model) and its three sampling runs, in C on the
+/* The Rust firmware's tiny ε-model (firmware/model) and its sampling runs, in C on the
  * diffusion-core C interface. Plain C11 with no C library: it builds for the Cortex-M4F firmware
  * (main.c) and for the host's sanitizer test (capi/tests/c/capi_test.c), which must both print
  * the Rust firmware's lines. */
@@ -14,29 +14,42 @@
 #define TD_DIMENSIONS 2
 #define TD_POINTS 64
 #define TD_SEED 2024u
-#define TD_RUNS 3
+#define TD_RUNS 5
+/* Sample-sized buffers a multistep run may remember (UniPC bh2 needs 3). */
+#define TD_HISTORY_BUFFERS 3
+
+/* How a run updates the points. */
+typedef enum { TD_PLAN, TD_DPM_SOLVER, TD_UNIPC } TdKind;
 
 /* One sampling run: its printed name, update rule and step count. */
 typedef struct {
     const char *name;
-    uint32_t sampler;       /* a DcSampler */
-    float eta;              /* DDIM */
+    TdKind kind;
+    uint32_t sampler;       /* TD_PLAN: a DcSampler */
+    float eta;              /* TD_PLAN, DDIM */
     uint32_t steps;
 } TdRun;
 
+/* DDIM η = 0 and η = 1 (25 steps), DDPM (100), DPM-Solver++ 2M and UniPC bh2 with diffusers'
+ * defaults (10 steps each). */
 extern const TdRun TD_RUN_LIST[TD_RUNS];
+
+/* Everything a run needs, sample-sized or plan-sized: keep it static (.bss). */
+typedef struct {
+    DcPlan plan;
+    DcMultistepPlan multistep;
+    DcMultistepHistory history;
+    float points[TD_DIMENSIONS * TD_POINTS];
+    float epsilon[TD_DIMENSIONS * TD_POINTS];
+    float history_buffer[TD_HISTORY_BUFFERS * TD_DIMENSIONS * TD_POINTS];
+    DcNoiseStream streams[TD_POINTS];
+} TdState;
+
+/* Runs `run` on the TD_POINTS points of TD_SEED; the result is in state->points. */
+DcStatus td_run(const TdRun *run, TdState *state);
 
 /* ε̂ for `count` points (x, y pairs) at `timestep`, into `out` (2·count floats). */
 void td_predict_epsilon(const float *points, size_t count, uint32_t timestep, float *out);
-
-/* Builds `run`'s plan: the model's schedule (linear 1e-4 → 0.02, T = 1000), `trailing` steps,
- * ε-prediction, no clipping, final ᾱ = 1. */
-DcStatus td_build_plan(const TdRun *run, DcPlan *plan);
-
-/* Draws x_T for points first .. first + count − 1 of `seed` and runs `plan` on them. `streams`
- * receives one noise stream per point; `epsilon` is scratch as long as `points` (2·count). */
-DcStatus td_sample(const DcPlan *plan, uint64_t seed, uint64_t first, float *points, size_t count,
-                   DcNoiseStream *streams, float *epsilon);
 
 /* FNV-1a (64-bit) over the float bits of `values`, little-endian (tiny_denoiser::hash). */
 uint64_t td_hash(const float *values, size_t len);

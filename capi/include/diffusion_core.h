@@ -10,6 +10,16 @@
 #include <stdint.h>
 
 /**
+ * `sizeof(DcMultistepPlan) / 8` (the largest target's plan).
+ */
+#define DC_MULTISTEP_PLAN_WORDS 856
+
+/**
+ * `sizeof(DcMultistepHistory) / 8`.
+ */
+#define DC_MULTISTEP_HISTORY_WORDS 8
+
+/**
  * The version of the noise specification these streams implement (`diffusion_core::noise`).
  */
 #define DC_NOISE_SPEC_VERSION 1
@@ -361,6 +371,106 @@ typedef uint32_t DcFinalAlphaCumprod;
 #endif // __cplusplus
 
 /**
+ * `DcDpmSolverConfig::algorithm_type` (diffusers `algorithm_type`).
+ */
+enum DcDpmSolverAlgorithm
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `dpmsolver++`: combines x̂₀ (diffusers' default).
+   */
+  DC_DPM_SOLVER_ALGORITHM_DPM_SOLVER_PLUS_PLUS = 0,
+  /**
+   * `dpmsolver`: combines ε̂.
+   */
+  DC_DPM_SOLVER_ALGORITHM_DPM_SOLVER = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum DcDpmSolverAlgorithm DcDpmSolverAlgorithm;
+#else
+typedef uint32_t DcDpmSolverAlgorithm;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * `DcDpmSolverConfig::solver_type` (diffusers `solver_type`).
+ */
+enum DcDpmSolverType
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `midpoint`.
+   */
+  DC_DPM_SOLVER_TYPE_MIDPOINT = 0,
+  /**
+   * `heun`.
+   */
+  DC_DPM_SOLVER_TYPE_HEUN = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum DcDpmSolverType DcDpmSolverType;
+#else
+typedef uint32_t DcDpmSolverType;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * `final_sigmas_type` of both solvers: σ after the last step.
+ */
+enum DcFinalSigmasType
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `zero`: the last step lands on clean data.
+   */
+  DC_FINAL_SIGMAS_TYPE_ZERO = 0,
+  /**
+   * `sigma_min`: σ at ᾱ₀.
+   */
+  DC_FINAL_SIGMAS_TYPE_SIGMA_MIN = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum DcFinalSigmasType DcFinalSigmasType;
+#else
+typedef uint32_t DcFinalSigmasType;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * `DcUniPcConfig::solver_type` (diffusers `solver_type`).
+ */
+enum DcUniPcSolverType
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `bh1`.
+   */
+  DC_UNI_PC_SOLVER_TYPE_BH1 = 0,
+  /**
+   * `bh2` (diffusers' default).
+   */
+  DC_UNI_PC_SOLVER_TYPE_BH2 = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum DcUniPcSolverType DcUniPcSolverType;
+#else
+typedef uint32_t DcUniPcSolverType;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * The noise schedule (diffusers' scheduler config names). `dc_schedule_config_default` gives
  * diffusers' defaults: T = 1000, linear β from 1e-4 to 0.02.
  */
@@ -461,6 +571,132 @@ typedef struct DcSamplerConfig {
 } DcSamplerConfig;
 
 /**
+ * DPM-Solver by diffusers' names; `dc_dpm_solver_config_default` gives diffusers' defaults
+ * (DPM-Solver++ 2M, midpoint, lower_order_final, final σ 0, ε-prediction, no thresholding).
+ */
+typedef struct DcDpmSolverConfig {
+  /**
+   * A `DcDpmSolverAlgorithm`.
+   */
+  uint32_t algorithm_type;
+  /**
+   * 1, 2 or 3.
+   */
+  uint32_t solver_order;
+  /**
+   * A `DcDpmSolverType`.
+   */
+  uint32_t solver_type;
+  /**
+   * With fewer than 15 steps, the last steps use lower orders.
+   */
+  bool lower_order_final;
+  /**
+   * The last step is first order.
+   */
+  bool euler_at_final;
+  /**
+   * A `DcFinalSigmasType`.
+   */
+  uint32_t final_sigmas_type;
+  /**
+   * A `DcPredictionType`.
+   */
+  uint32_t prediction_type;
+  /**
+   * A `DcClipping` (with the next three fields, as in `DcSamplerConfig`).
+   */
+  uint32_t clipping;
+  /**
+   * `DC_CLIPPING_RANGE`: r > 0.
+   */
+  float clip_sample_range;
+  /**
+   * `DC_CLIPPING_DYNAMIC_THRESHOLD`: the quantile, in (0, 1].
+   */
+  float dynamic_thresholding_ratio;
+  /**
+   * `DC_CLIPPING_DYNAMIC_THRESHOLD`: the largest threshold, ≥ 1.
+   */
+  float sample_max_value;
+} DcDpmSolverConfig;
+
+/**
+ * UniPC by diffusers' names; `dc_unipc_config_default` gives diffusers' defaults (order 2, bh2,
+ * predict_x0, lower_order_final, every step corrected, final σ 0, ε-prediction).
+ */
+typedef struct DcUniPcConfig {
+  /**
+   * The predictor's order: 1, 2 or 3.
+   */
+  uint32_t solver_order;
+  /**
+   * A `DcUniPcSolverType`.
+   */
+  uint32_t solver_type;
+  /**
+   * Combine x̂₀ (true) or ε̂ (false).
+   */
+  bool predict_x0;
+  /**
+   * Step i uses at most order N − i.
+   */
+  bool lower_order_final;
+  /**
+   * Step indices whose result is not corrected (`disable_corrector`), read while the plan is
+   * built; NULL with length 0 for none.
+   */
+  const size_t *disable_corrector;
+  /**
+   * Number of `disable_corrector` entries.
+   */
+  size_t disable_corrector_len;
+  /**
+   * A `DcFinalSigmasType`.
+   */
+  uint32_t final_sigmas_type;
+  /**
+   * A `DcPredictionType`.
+   */
+  uint32_t prediction_type;
+  /**
+   * A `DcClipping` (used with predict_x0 only).
+   */
+  uint32_t clipping;
+  /**
+   * `DC_CLIPPING_RANGE`: r > 0.
+   */
+  float clip_sample_range;
+  /**
+   * `DC_CLIPPING_DYNAMIC_THRESHOLD`: the quantile, in (0, 1].
+   */
+  float dynamic_thresholding_ratio;
+  /**
+   * `DC_CLIPPING_DYNAMIC_THRESHOLD`: the largest threshold, ≥ 1.
+   */
+  float sample_max_value;
+} DcUniPcConfig;
+
+/**
+ * Storage for a DPM-Solver or UniPC run of at most `DC_PLAN_CAPACITY` steps, built by
+ * `dc_multistep_plan_build_dpm_solver` or `dc_multistep_plan_build_unipc`. Opaque, no pointers
+ * inside (copy it with `memcpy`); never built: `DC_STATUS_PLAN_NOT_BUILT`.
+ */
+typedef struct DcMultistepPlan {
+  uint64_t opaque[DC_MULTISTEP_PLAN_WORDS];
+} DcMultistepPlan;
+
+/**
+ * A run's memory: the solver's earlier outputs in a float buffer the caller owns, and the step
+ * that may run next. Made by `dc_multistep_history_init`; from then until the run ends the
+ * buffer belongs to the history (do not read, write or free it). Steps run in order from 0; a
+ * step out of order is `DC_STATUS_STEP_OUT_OF_ORDER`. Initialize it again to start a new run.
+ */
+typedef struct DcMultistepHistory {
+  uint64_t opaque[DC_MULTISTEP_HISTORY_WORDS];
+} DcMultistepHistory;
+
+/**
  * One sample's noise generator (PCG-XSH-RR 64/32, 16 bytes). Every bit pattern is a valid
  * generator, so a zeroed one is safe to use (it just is not any sample's stream); make one with
  * `dc_noise_stream`. Copy it to replay the same noise.
@@ -525,6 +761,125 @@ float dc_expf(float x);
  * ln(x), `libm::logf`.
  */
 float dc_logf(float x);
+
+/**
+ * diffusers' DPMSolverMultistepScheduler defaults.
+ */
+struct DcDpmSolverConfig dc_dpm_solver_config_default(void);
+
+/**
+ * diffusers' UniPCMultistepScheduler defaults.
+ */
+struct DcUniPcConfig dc_unipc_config_default(void);
+
+/**
+ * Builds a DPM-Solver plan into `plan` (any storage). On error the plan is built but empty,
+ * unless the error is about `plan` itself.
+ *
+ * Errors: as `dc_plan_build`, and `INVALID_SOLVER_ORDER`.
+ *
+ * # Safety
+ *
+ * As `dc_plan_build`.
+ */
+DcStatus dc_multistep_plan_build_dpm_solver(struct DcMultistepPlan *plan,
+                                            const struct DcScheduleConfig *schedule,
+                                            const struct DcTimestepConfig *timesteps,
+                                            const struct DcDpmSolverConfig *config);
+
+/**
+ * Builds a UniPC plan into `plan` (any storage). On error the plan is built but empty, unless
+ * the error is about `plan` itself.
+ *
+ * Errors: as `dc_plan_build`, and `INVALID_SOLVER_ORDER`.
+ *
+ * # Safety
+ *
+ * As `dc_plan_build`; `config->disable_corrector`, when not empty, must point to
+ * `disable_corrector_len` values.
+ */
+DcStatus dc_multistep_plan_build_unipc(struct DcMultistepPlan *plan,
+                                       const struct DcScheduleConfig *schedule,
+                                       const struct DcTimestepConfig *timesteps,
+                                       const struct DcUniPcConfig *config);
+
+/**
+ * The number of steps of a built multistep plan; 0 for NULL or a plan that is not built.
+ *
+ * # Safety
+ *
+ * `plan` must be NULL or point to a readable `DcMultistepPlan`.
+ */
+size_t dc_multistep_plan_len(const struct DcMultistepPlan *plan);
+
+/**
+ * How many sample-sized buffers the solver remembers: a history over `values` floats needs
+ * `dc_multistep_plan_history_len(plan) * values` of them. 0 for NULL or a plan not built.
+ *
+ * # Safety
+ *
+ * `plan` must be NULL or point to a readable `DcMultistepPlan`.
+ */
+size_t dc_multistep_plan_history_len(const struct DcMultistepPlan *plan);
+
+/**
+ * The training timestep of step `index`, into `*timestep`.
+ *
+ * Errors: `NULL_POINTER`, `MISALIGNED_POINTER`, `PLAN_NOT_BUILT`, `STEP_INDEX_OUT_OF_RANGE`.
+ *
+ * # Safety
+ *
+ * `plan` must point to a readable `DcMultistepPlan`, `timestep` to a writable `uint32_t`.
+ */
+DcStatus dc_multistep_plan_timestep(const struct DcMultistepPlan *plan,
+                                    size_t index,
+                                    uint32_t *timestep);
+
+/**
+ * Makes `history` the memory of a run of `plan` over `values` floats (one sample, or a whole
+ * batch) in `buffer`, which must hold exactly `dc_multistep_plan_history_len(plan) * values`
+ * floats (NULL and 0 when that is 0). Its contents do not matter.
+ *
+ * Errors: `NULL_POINTER`, `MISALIGNED_POINTER`, `ARRAY_TOO_LONG`, `PLAN_NOT_BUILT`,
+ * `LENGTH_MISMATCH` (the buffer's length).
+ *
+ * # Safety
+ *
+ * `history` must point to writable storage of a `DcMultistepHistory`, `plan` to a readable
+ * `DcMultistepPlan`, `buffer` to `buffer_len` writable floats that stay valid, and untouched
+ * by anything else, as long as the history is used.
+ */
+DcStatus dc_multistep_history_init(struct DcMultistepHistory *history,
+                                   const struct DcMultistepPlan *plan,
+                                   float *buffer,
+                                   size_t buffer_len,
+                                   size_t values);
+
+/**
+ * Step `index` of a multistep plan on `batch` samples laid out one after another (as
+ * `dc_plan_step_batch`), with their model outputs and the run's `history` (made for
+ * `samples_len` floats, having run steps 0 … index − 1). `scratch` for dynamic thresholding
+ * only (one sample long), else NULL and 0. On error nothing changes.
+ *
+ * Errors: `NULL_POINTER`, `MISALIGNED_POINTER`, `ARRAY_TOO_LONG`, `OVERLAPPING_ARRAYS` (also
+ * with the history's buffer), `PLAN_NOT_BUILT` (plan or history), `STEP_INDEX_OUT_OF_RANGE`,
+ * `STEP_OUT_OF_ORDER`, `LENGTH_MISMATCH`.
+ *
+ * # Safety
+ *
+ * Each pointer must point to as many valid elements as its length says; `samples`, `history`
+ * and `scratch` writable.
+ */
+DcStatus dc_multistep_plan_step_batch(const struct DcMultistepPlan *plan,
+                                      size_t index,
+                                      size_t batch,
+                                      float *samples,
+                                      size_t samples_len,
+                                      const float *model_output,
+                                      size_t model_output_len,
+                                      struct DcMultistepHistory *history,
+                                      float *scratch,
+                                      size_t scratch_len);
 
 /**
  * Sample `sample_index`'s noise stream for `seed` (noise v1), as the Rust core's `noise_stream`.

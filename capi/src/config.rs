@@ -280,21 +280,13 @@ impl DcSamplerConfig {
             },
             _ => return Err(DcStatus::InvalidEnumValue),
         };
-        let prediction_type = match self.prediction_type {
-            0 => PredictionType::Epsilon,
-            1 => PredictionType::VPrediction,
-            2 => PredictionType::Sample,
-            _ => return Err(DcStatus::InvalidEnumValue),
-        };
-        let clipping = match self.clipping {
-            0 => SampleClipping::None,
-            1 => SampleClipping::Range(self.clip_sample_range),
-            2 => SampleClipping::DynamicThreshold {
-                ratio: self.dynamic_thresholding_ratio,
-                max_value: self.sample_max_value,
-            },
-            _ => return Err(DcStatus::InvalidEnumValue),
-        };
+        let prediction_type = prediction_type(self.prediction_type)?;
+        let clipping = clipping(
+            self.clipping,
+            self.clip_sample_range,
+            self.dynamic_thresholding_ratio,
+            self.sample_max_value,
+        )?;
         let final_alpha_cumprod = match self.final_alpha_cumprod {
             0 => FinalAlphaCumprod::One,
             1 => FinalAlphaCumprod::First,
@@ -306,6 +298,34 @@ impl DcSamplerConfig {
             clipping,
             final_alpha_cumprod,
         })
+    }
+}
+
+/// A `DcPredictionType` value as the core's type.
+pub(crate) fn prediction_type(value: u32) -> Result<PredictionType, DcStatus> {
+    match value {
+        0 => Ok(PredictionType::Epsilon),
+        1 => Ok(PredictionType::VPrediction),
+        2 => Ok(PredictionType::Sample),
+        _ => Err(DcStatus::InvalidEnumValue),
+    }
+}
+
+/// A `DcClipping` value and its parameters as the core's type.
+pub(crate) fn clipping(
+    value: u32,
+    clip_sample_range: f32,
+    dynamic_thresholding_ratio: f32,
+    sample_max_value: f32,
+) -> Result<SampleClipping, DcStatus> {
+    match value {
+        0 => Ok(SampleClipping::None),
+        1 => Ok(SampleClipping::Range(clip_sample_range)),
+        2 => Ok(SampleClipping::DynamicThreshold {
+            ratio: dynamic_thresholding_ratio,
+            max_value: sample_max_value,
+        }),
+        _ => Err(DcStatus::InvalidEnumValue),
     }
 }
 

@@ -1,6 +1,6 @@
 //! # diffusion-core-c
 //!
-//! The C interface to [`diffusion_core`]: DDPM/DDIM plans, their steps over `float` arrays, noise
+//! The C interface to [`diffusion_core`]: DDPM/DDIM and multistep (DPM-Solver, UniPC) plans, their steps over `float` arrays, noise
 //! v1 streams, and the core's bit-identical `libm` functions, as a static library for the host and
 //! for `thumbv7em-none-eabihf`. The header `include/diffusion_core.h` is generated from this crate
 //! by cbindgen (`scripts/capi-check.sh` fails when it drifts).
@@ -23,6 +23,10 @@
 //! - [`DcPlan`]: a realized DDPM or DDIM run of at most [`DC_PLAN_CAPACITY`] steps
 //!   ([`dc_plan_build`], [`dc_plan_len`], [`dc_plan_timestep`], [`dc_plan_step`],
 //!   [`dc_plan_step_batch`]).
+//! - [`DcMultistepPlan`] and [`DcMultistepHistory`]: DPM-Solver(++) and UniPC runs
+//!   ([`dc_multistep_plan_build_dpm_solver`], [`dc_multistep_plan_build_unipc`],
+//!   [`dc_multistep_history_init`] over a float buffer of the caller's,
+//!   [`dc_multistep_plan_step_batch`]).
 //! - [`DcNoiseStream`]: sample i of seed s's noise v1 generator ([`dc_noise_stream`],
 //!   [`dc_noise_fill_standard_normal`]).
 
@@ -32,13 +36,14 @@
 
 // The host's static library links std for its panic and unwinding machinery (no panic reaches
 // it: every extern "C" function aborts rather than unwind). Bare-metal targets get the handler
-// below, which nothing reaches either (scripts/capi-check.sh checks that the C firmware links no
-// panic code at all).
+// below, which nothing reaches either (scripts/capi-check.sh checks that it is the handler the C
+// firmware links).
 #[cfg(not(target_os = "none"))]
 extern crate std;
 
 mod config;
 mod math;
+mod multistep;
 mod noise;
 mod plan;
 mod slices;
@@ -50,6 +55,14 @@ pub use config::{
     dc_sampler_config_default, dc_schedule_config_default, dc_timestep_config_default,
 };
 pub use math::{dc_cosf, dc_expf, dc_logf, dc_powf, dc_sinf};
+pub use multistep::{
+    DC_MULTISTEP_HISTORY_WORDS, DC_MULTISTEP_PLAN_WORDS, DcDpmSolverAlgorithm, DcDpmSolverConfig,
+    DcDpmSolverType, DcFinalSigmasType, DcMultistepHistory, DcMultistepPlan, DcUniPcConfig,
+    DcUniPcSolverType, dc_dpm_solver_config_default, dc_multistep_history_init,
+    dc_multistep_plan_build_dpm_solver, dc_multistep_plan_build_unipc,
+    dc_multistep_plan_history_len, dc_multistep_plan_len, dc_multistep_plan_step_batch,
+    dc_multistep_plan_timestep, dc_unipc_config_default,
+};
 pub use noise::{
     DC_NOISE_SPEC_VERSION, DcNoiseStream, dc_noise_fill_standard_normal, dc_noise_stream,
 };
@@ -59,9 +72,10 @@ pub use plan::{
 };
 pub use status::{DcStatus, dc_error_name};
 
-/// Unreachable: no function of this crate or of the core panics on any input, and the C
-/// firmware's check finds no panic code in the linked image. Should that ever change, a panic
-/// becomes an undefined-instruction fault (the C program's HardFault handler), never an unwind.
+/// Unreachable: no function of this crate or of the core panics on any input (the core keeps a
+/// few panic paths the optimizer cannot prove dead, such as bounds checks inside slice
+/// selection). Should one ever be reached, it becomes an undefined-instruction fault (the C
+/// program's HardFault handler), never an unwind into C.
 #[cfg(all(target_os = "none", not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {

@@ -1,7 +1,7 @@
 /* The C interface from C, built by the system compiler under AddressSanitizer and
  * UndefinedBehaviorSanitizer (scripts/capi-check.sh): every bad argument gets its status code and
  * leaves the caller's arrays untouched; noise v1 gives the specification's test vector; and the
- * Rust firmware's three runs, computed here on x86_64 through the same interface, print lines that
+ * Rust firmware's runs, computed here on x86_64 through the same interface, print lines that
  * the check compares with the Rust firmware's. Exit status 1 on any failed expectation. */
 #include <stdint.h>
 #include <stdio.h>
@@ -185,22 +185,97 @@ static void bad_steps_are_refused_and_change_nothing(void) {
     EXPECT_STATUS(dc_plan_step(&plan, 9, sample, 4, output, 4, NULL, NULL, 0), DC_STATUS_OK);
 }
 
+/* Multistep solvers: a history over the caller's buffer; order, overlap and size are checked. */
+static void multistep_runs_in_order_and_refuses_bad_arguments(void) {
+    static DcMultistepPlan plan, not_built;
+    static DcMultistepHistory history, not_made;
+    DcScheduleConfig schedule = dc_schedule_config_default();
+    DcTimestepConfig timesteps = {10, DC_TIMESTEP_SPACING_TRAILING, 0};
+    DcDpmSolverConfig dpm = dc_dpm_solver_config_default();
+    dpm.solver_order = 4;
+    EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(&plan, &schedule, &timesteps, &dpm),
+                  DC_STATUS_INVALID_SOLVER_ORDER);
+    dpm.solver_order = 3;
+    dpm.algorithm_type = 2;
+    EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(&plan, &schedule, &timesteps, &dpm),
+                  DC_STATUS_INVALID_ENUM_VALUE);
+    dpm.algorithm_type = DC_DPM_SOLVER_ALGORITHM_DPM_SOLVER_PLUS_PLUS;
+    EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(NULL, &schedule, &timesteps, &dpm),
+                  DC_STATUS_NULL_POINTER);
+    EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(&plan, &schedule, &timesteps, &dpm), DC_STATUS_OK);
+    EXPECT(dc_multistep_plan_len(&plan) == 10);
+    EXPECT(dc_multistep_plan_history_len(&plan) == 2); /* third order: two earlier outputs */
+    EXPECT(dc_multistep_plan_len(&not_built) == 0);
+
+    float sample[4] = {0.5f, -0.25f, 1.0f, 2.0f}, output[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    float buffer[16];
+    EXPECT_STATUS(dc_multistep_history_init(&history, &plan, buffer, 7, 4), DC_STATUS_LENGTH_MISMATCH);
+    EXPECT_STATUS(dc_multistep_history_init(&history, &not_built, buffer, 8, 4), DC_STATUS_PLAN_NOT_BUILT);
+    EXPECT_STATUS(dc_multistep_history_init(NULL, &plan, buffer, 8, 4), DC_STATUS_NULL_POINTER);
+    EXPECT_STATUS(dc_multistep_history_init(&history, &plan, NULL, 8, 4), DC_STATUS_NULL_POINTER);
+    EXPECT_STATUS(dc_multistep_history_init(&history, &plan, buffer, 8, 4), DC_STATUS_OK);
+
+    float before[4];
+    memcpy(before, sample, sizeof sample);
+    EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, 1, 1, sample, 4, output, 4, &history, NULL, 0),
+                  DC_STATUS_STEP_OUT_OF_ORDER);
+    EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, 10, 1, sample, 4, output, 4, &history, NULL, 0),
+                  DC_STATUS_STEP_INDEX_OUT_OF_RANGE);
+    EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, 0, 1, sample, 4, output, 4, &not_made, NULL, 0),
+                  DC_STATUS_PLAN_NOT_BUILT);
+    EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, 0, 1, sample, 4, output, 4, NULL, NULL, 0),
+                  DC_STATUS_NULL_POINTER);
+    EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, 0, 1, buffer, 4, output, 4, &history, NULL, 0),
+                  DC_STATUS_OVERLAPPING_ARRAYS);
+    EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, 0, 1, sample, 4, output, 3, &history, NULL, 0),
+                  DC_STATUS_LENGTH_MISMATCH);
+    EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, 0, 1, sample, 2, output, 2, &history, NULL, 0),
+                  DC_STATUS_LENGTH_MISMATCH); /* the history was made for 4 values */
+    EXPECT(memcmp(sample, before, sizeof sample) == 0);
+    for (size_t index = 0; index < dc_multistep_plan_len(&plan); index++) {
+        uint32_t timestep;
+        EXPECT_STATUS(dc_multistep_plan_timestep(&plan, index, &timestep), DC_STATUS_OK);
+        EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, index, 2, sample, 4, output, 4, &history, NULL, 0),
+                      DC_STATUS_OK);
+    }
+    EXPECT(memcmp(sample, before, sizeof sample) != 0);
+
+    /* UniPC with a corrector switched off, and a run started over with the same buffer: the same
+     * bits twice. */
+    DcUniPcConfig unipc = dc_unipc_config_default();
+    size_t disabled[1] = {0};
+    unipc.disable_corrector = disabled;
+    unipc.disable_corrector_len = 1;
+    EXPECT_STATUS(dc_multistep_plan_build_unipc(&plan, &schedule, &timesteps, &unipc), DC_STATUS_OK);
+    size_t needed = dc_multistep_plan_history_len(&plan) * 4;
+    EXPECT(needed > 0 && needed <= 16);
+    float runs[2][4];
+    for (int run = 0; run < 2; run++) {
+        memcpy(runs[run], before, sizeof before);
+        EXPECT_STATUS(dc_multistep_history_init(&history, &plan, buffer, needed, 4), DC_STATUS_OK);
+        for (size_t index = 0; index < dc_multistep_plan_len(&plan); index++) {
+            EXPECT_STATUS(dc_multistep_plan_step_batch(&plan, index, 1, runs[run], 4, output, 4, &history, NULL, 0),
+                          DC_STATUS_OK);
+        }
+    }
+    EXPECT(memcmp(runs[0], runs[1], sizeof runs[0]) == 0);
+    EXPECT(memcmp(runs[0], before, sizeof before) != 0);
+}
+
 int main(void) {
     noise_matches_the_specification();
     errors_have_names();
     bad_plans_are_refused();
     bad_steps_are_refused_and_change_nothing();
+    multistep_runs_in_order_and_refuses_bad_arguments();
 
     /* The Rust firmware's runs on this machine: compared with the firmware's lines by the check. */
-    static DcPlan plan;
-    static float points[TD_DIMENSIONS * TD_POINTS], epsilon[TD_DIMENSIONS * TD_POINTS];
-    static DcNoiseStream streams[TD_POINTS];
+    static TdState state;
     for (int r = 0; r < TD_RUNS; r++) {
         const TdRun *run = &TD_RUN_LIST[r];
-        EXPECT_STATUS(td_build_plan(run, &plan), DC_STATUS_OK);
-        EXPECT_STATUS(td_sample(&plan, TD_SEED, 0, points, TD_POINTS, streams, epsilon), DC_STATUS_OK);
+        EXPECT_STATUS(td_run(run, &state), DC_STATUS_OK);
         char line[128];
-        td_report_line(line, run->name, points, TD_DIMENSIONS * TD_POINTS);
+        td_report_line(line, run->name, state.points, TD_DIMENSIONS * TD_POINTS);
         printf("%s\n", line);
     }
     if (failures) {
