@@ -49,8 +49,8 @@ pub fn read(directory: &Path) -> Result<PipelineFolder> {
     let index_path = directory.join("model_index.json");
     if !index_path.is_file() {
         bail!(
-            "--onnx {shown} is a folder without model_index.json: give the U-Net's .onnx file, \
-             or a diffusers ONNX pipeline folder (model_index.json, unet/model.onnx, ...)"
+            "cannot read model {shown}: not a file, and not a diffusers ONNX pipeline folder \
+             (no model_index.json; the folder holds unet/model.onnx, ...)"
         );
     }
     let file = std::fs::File::open(&index_path)
@@ -185,6 +185,9 @@ mod tests {
         assert!(error.contains("not an ONNX vae_decoder"), "{error}");
         let empty = tempfile::tempdir().unwrap();
         let error = super::read(empty.path()).unwrap_err().to_string();
-        assert!(error.contains("without model_index.json"), "{error}");
+        assert!(
+            error.contains("not a file, and not a diffusers ONNX pipeline folder"),
+            "{error}"
+        );
     }
 }
