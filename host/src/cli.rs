@@ -51,7 +51,7 @@ pub struct Cli {
     /// The exported U-Net (ONNX): a float32 rank-4 sample input and a timestep input; or a
     /// diffusers ONNX pipeline folder (model_index.json, unet/model.onnx, and vae_decoder/,
     /// scheduler/ where it lists them).
-    #[arg(long, value_name = "FILE|DIR")]
+    #[arg(long, value_name = "FILE")]
     pub onnx: PathBuf,
 
     /// Number of denoising steps (diffusers `num_inference_steps`), 1 ..= num_train_timesteps.
@@ -247,7 +247,7 @@ pub struct Cli {
     /// The latents are divided by this before decoding [default: scaling_factor of the
     /// config.json beside the decoder; no default without one].
     #[arg(long, value_name = "F")]
-    pub vae_scaling_factor: Option<f32>,
+    pub vae_scaling_factor: Option<f64>,
 
     /// With --vae-decoder, also write the latents, float32 [samples, C, H, W].
     #[arg(long, value_name = "FILE.npy")]

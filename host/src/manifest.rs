@@ -44,9 +44,9 @@ pub struct DecoderIdentity {
     /// SHA-256 of the decoder's ONNX file.
     pub sha256: String,
     /// The latents were divided by this.
-    pub scaling_factor: f32,
+    pub scaling_factor: f64,
     /// And this added.
-    pub shift_factor: f32,
+    pub shift_factor: f64,
 }
 
 /// One output's manifest.

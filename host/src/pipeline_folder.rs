@@ -10,8 +10,10 @@
 //! ```
 //!
 //! The folder only fills in what the flags leave open: `--scheduler-config` and `--vae-decoder`
-//! win over the folder's. A part that `model_index.json` lists but the folder lacks is an error
-//! naming the missing file, never a run without it.
+//! win over the folder's (which is then not looked for). A part whose file is there is used
+//! (optimum's exports keep the original pipeline's index, which names `vae`, not
+//! `vae_decoder`); a part that `model_index.json` lists but the folder lacks is an error naming
+//! the missing file, never a run without it.
 
 use std::path::{Path, PathBuf};
 
@@ -44,13 +46,15 @@ fn lists(index: &serde_json::Map<String, serde_json::Value>, part: &str) -> bool
 }
 
 /// Reads the pipeline folder `directory`; every refusal names the folder and what it lacks.
-pub fn read(directory: &Path) -> Result<PipelineFolder> {
+/// The decoder and the scheduler config are looked for only where `want_decoder` and
+/// `want_scheduler` say (not when a flag gives them).
+pub fn read(directory: &Path, want_decoder: bool, want_scheduler: bool) -> Result<PipelineFolder> {
     let shown = directory.display();
     let index_path = directory.join("model_index.json");
     if !index_path.is_file() {
         bail!(
-            "--onnx {shown} is a folder without model_index.json: give the U-Net's .onnx file, \
-             or a diffusers ONNX pipeline folder (model_index.json, unet/model.onnx, ...)"
+            "cannot read model {shown}: not a file, and not a diffusers ONNX pipeline folder \
+             (no model_index.json; the folder holds unet/model.onnx, ...)"
         );
     }
     let file = std::fs::File::open(&index_path)
@@ -66,30 +70,38 @@ pub fn read(directory: &Path) -> Result<PipelineFolder> {
     let Some(index) = index.as_object() else {
         bail!("{} is not a JSON object", index_path.display());
     };
+    // A part is used when its file is there (optimum's exports keep the original pipeline's
+    // index, which names `vae`, not `vae_decoder`); one the index lists must be there.
     let part = |name: &str, file: &str| -> Result<Option<PathBuf>> {
-        if !lists(index, name) {
-            return Ok(None);
-        }
         let path = directory.join(name).join(file);
-        if !path.is_file() {
+        if path.is_file() {
+            return Ok(Some(path));
+        }
+        if lists(index, name) {
             bail!(
                 "pipeline folder {shown}: model_index.json lists {name} but {} is missing",
                 path.display()
             );
         }
-        Ok(Some(path))
+        Ok(None)
     };
     let Some(unet) = part("unet", "model.onnx")? else {
-        bail!("pipeline folder {shown}: model_index.json lists no unet");
+        bail!("pipeline folder {shown} has no unet/model.onnx");
     };
-    let vae_decoder = part("vae_decoder", "model.onnx")?;
-    if vae_decoder.is_none() && lists(index, "vae") {
+    let vae_decoder = match want_decoder {
+        true => part("vae_decoder", "model.onnx")?,
+        false => None,
+    };
+    if want_decoder && vae_decoder.is_none() && lists(index, "vae") {
         bail!(
             "pipeline folder {shown} has a PyTorch vae, not an ONNX vae_decoder: export the \
              pipeline to ONNX (diffusers' or optimum's exporter), or give --vae-decoder"
         );
     }
-    let scheduler_config = part("scheduler", "scheduler_config.json")?;
+    let scheduler_config = match want_scheduler {
+        true => part("scheduler", "scheduler_config.json")?,
+        false => None,
+    };
     Ok(PipelineFolder {
         unet,
         vae_decoder,
@@ -103,14 +115,14 @@ pub fn apply(cli: &mut Cli) -> Result<()> {
     if !cli.onnx.is_dir() {
         return Ok(());
     }
-    let folder = read(&cli.onnx)?;
+    let folder = read(
+        &cli.onnx,
+        cli.vae_decoder.is_none(),
+        cli.scheduler_config.is_none(),
+    )?;
     cli.onnx = folder.unet;
-    if cli.scheduler_config.is_none() {
-        cli.scheduler_config = folder.scheduler_config;
-    }
-    if cli.vae_decoder.is_none() {
-        cli.vae_decoder = folder.vae_decoder;
-    }
+    cli.scheduler_config = cli.scheduler_config.take().or(folder.scheduler_config);
+    cli.vae_decoder = cli.vae_decoder.take().or(folder.vae_decoder);
     Ok(())
 }
 
@@ -143,7 +155,7 @@ mod tests {
                 "scheduler/scheduler_config.json",
             ],
         );
-        let read = read(directory.path()).unwrap();
+        let read = read(directory.path(), true, true).unwrap();
         assert_eq!(read.unet, directory.path().join("unet/model.onnx"));
         assert_eq!(
             read.vae_decoder,
@@ -161,30 +173,55 @@ mod tests {
             r#"{"unet": ["diffusers", "OnnxRuntimeModel"]}"#,
             &["unet/model.onnx"],
         );
-        let read = read(pixel.path()).unwrap();
+        let read = read(pixel.path(), true, true).unwrap();
         assert_eq!((read.vae_decoder, read.scheduler_config), (None, None));
 
         let no_decoder = folder(
             FULL,
             &["unet/model.onnx", "scheduler/scheduler_config.json"],
         );
-        let error = super::read(no_decoder.path()).unwrap_err().to_string();
+        let error = super::read(no_decoder.path(), true, true)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("lists vae_decoder but")
                 && error.contains("vae_decoder/model.onnx is missing"),
             "{error}"
         );
         let no_unet = folder(FULL, &["vae_decoder/model.onnx"]);
-        let error = super::read(no_unet.path()).unwrap_err().to_string();
+        let error = super::read(no_unet.path(), true, true)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("unet/model.onnx is missing"), "{error}");
         let pytorch = folder(
             r#"{"unet": ["diffusers", "UNet2DModel"], "vae": ["diffusers", "AutoencoderKL"]}"#,
             &["unet/model.onnx"],
         );
-        let error = super::read(pytorch.path()).unwrap_err().to_string();
+        let error = super::read(pytorch.path(), true, true)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not an ONNX vae_decoder"), "{error}");
+        // With --vae-decoder given, the folder's decoder is not looked for.
+        let read = super::read(pytorch.path(), false, true).unwrap();
+        assert_eq!(read.vae_decoder, None);
+        assert!(super::read(no_decoder.path(), false, true).is_ok());
+        // A part's file is used where the index does not list it (optimum keeps `vae`).
+        let optimum = folder(
+            r#"{"unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}"#,
+            &["unet/model.onnx", "vae_decoder/model.onnx"],
+        );
+        let read = super::read(optimum.path(), true, true).unwrap();
+        assert_eq!(
+            read.vae_decoder,
+            Some(optimum.path().join("vae_decoder/model.onnx"))
+        );
         let empty = tempfile::tempdir().unwrap();
-        let error = super::read(empty.path()).unwrap_err().to_string();
-        assert!(error.contains("without model_index.json"), "{error}");
+        let error = super::read(empty.path(), true, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("not a file, and not a diffusers ONNX pipeline folder"),
+            "{error}"
+        );
     }
 }

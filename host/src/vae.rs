@@ -40,9 +40,10 @@ pub struct DecoderSpec {
     /// The decoder's ONNX file.
     pub path: PathBuf,
     /// The latents are divided by this before decoding (diffusers `vae.config.scaling_factor`).
-    pub scaling_factor: f32,
+    /// (f64 as written in the config or flag; the latents are divided by it in f32.)
+    pub scaling_factor: f64,
     /// Added after the division (diffusers `vae.config.shift_factor`; 0 when absent or null).
-    pub shift_factor: f32,
+    pub shift_factor: f64,
     /// Where the scaling factor came from, for the summary.
     pub source: String,
 }
@@ -90,14 +91,14 @@ pub fn resolve(cli: &Cli) -> Result<Option<DecoderSpec>> {
         false => VaeConfigFile::default(),
     };
     let shift_factor = file.shift_factor.unwrap_or(0.0);
-    if !shift_factor.is_finite() {
+    if !(shift_factor as f32).is_finite() {
         bail!(
             "{}: shift_factor {shift_factor} is not finite",
             config.display()
         );
     }
     let (scaling_factor, source) = match (cli.vae_scaling_factor, file.scaling_factor) {
-        (Some(factor), _) => (factor as f64, "--vae-scaling-factor".to_string()),
+        (Some(factor), _) => (factor, "--vae-scaling-factor".to_string()),
         (None, Some(factor)) => (factor, config.display().to_string()),
         (None, None) => bail!(
             "no scaling factor for --vae-decoder {}: pass --vae-scaling-factor (0.18215 for \
@@ -106,13 +107,13 @@ pub fn resolve(cli: &Cli) -> Result<Option<DecoderSpec>> {
             path.display()
         ),
     };
-    if !(scaling_factor.is_finite() && scaling_factor > 0.0) {
+    if !(scaling_factor > 0.0 && (scaling_factor as f32).is_normal()) {
         bail!("{source}: the VAE scaling factor must be a positive number, not {scaling_factor}");
     }
     Ok(Some(DecoderSpec {
         path: path.clone(),
-        scaling_factor: scaling_factor as f32,
-        shift_factor: shift_factor as f32,
+        scaling_factor,
+        shift_factor,
         source,
     }))
 }
@@ -306,7 +307,10 @@ impl Decoder {
         let per_latent = self.latent.elements();
         let count = latents.len() / per_latent;
         let chunk = self.fixed_batch.unwrap_or(count.max(1));
-        let (scale, shift) = (self.spec.scaling_factor, self.spec.shift_factor);
+        let (scale, shift) = (
+            self.spec.scaling_factor as f32,
+            self.spec.shift_factor as f32,
+        );
         self.images.clear();
         for part in latents.chunks(chunk * per_latent) {
             let real = part.len() / per_latent;

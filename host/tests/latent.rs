@@ -256,7 +256,7 @@ fn bad_latent_inputs_are_refused_in_one_line() {
     refuses(
         dir.path(),
         &["--onnx", empty.path().to_str().unwrap()],
-        "is a folder without model_index.json",
+        "not a file, and not a diffusers ONNX pipeline folder (no model_index.json",
     );
 }
 
@@ -326,4 +326,75 @@ fn pictures_manifests_and_shards_hold_the_decoded_images() {
             }
         }
     }
+}
+
+/// Samples committed according to the resume state beside `npy` (0 without one).
+fn committed(npy: &Path) -> u64 {
+    let mut state = npy.as_os_str().to_owned();
+    state.push(".partial.json");
+    let Ok(text) = std::fs::read_to_string(state) else {
+        return 0;
+    };
+    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    state["done"].as_u64().unwrap()
+}
+
+#[test]
+fn a_killed_latent_run_resumes_only_with_the_same_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("x.npy");
+    let folder = latent("");
+    let args = [
+        "--onnx",
+        &folder,
+        "--steps",
+        "10",
+        "--num-samples",
+        "3",
+        "--seed",
+        "7",
+        "--batch",
+        "1",
+        "--resume",
+        "--save-npy",
+        npy.to_str().unwrap(),
+    ];
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("host"))
+        .env("ORT_DYLIB_PATH", common::cpu_runtime())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while committed(&npy) == 0 && started.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = committed(&npy);
+    assert!(
+        (1..3).contains(&done),
+        "{done} samples committed before the kill"
+    );
+    // Another scaling factor is another job.
+    let run = host()
+        .args(args)
+        .args(["--vae-scaling-factor", "0.5"])
+        .assert()
+        .failure()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("it is another job (vae_decoder.scaling_factor: 0.3 vs 0.5"),
+        "{stderr}"
+    );
+    assert_eq!(committed(&npy), done);
+    // The same command finishes the job with diffusers' images.
+    host().args(args).assert().success();
+    let (shape, images) = read_npy(&npy);
+    let (_, expected) = read_npy(&fixture("latent-tiny/reference/ddim.npy"));
+    assert_eq!(shape, [3, 3, 16, 16]);
+    let error = relative_l2(&images, &expected);
+    assert!(error <= 1e-4, "resumed after {done}: relative L2 {error:e}");
 }
