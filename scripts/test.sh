@@ -36,6 +36,7 @@ cargo build -p diffusion-core --target thumbv7em-none-eabihf --release
 
 echo "== firmware on Cortex-M4F (QEMU) vs host: bits, flash, stack"
 scripts/firmware-check.sh
+scripts/edge-digits-check.sh   # digits on Cortex-M4F (QEMU) vs host twin: bits, flash <= 256 KiB, RAM <= 64 KiB
 
 echo "== the tests left the source tree unchanged"
 tree_after=$(tree_state)
