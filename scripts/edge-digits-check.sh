@@ -4,7 +4,8 @@
 #   - every digit it draws (all 64 f32 bit patterns) equals its host twin's, for both runs;
 #   - flash (.vector_table + .text + .rodata + .data) <= 256 KiB (memory.x also declares only that);
 #   - RAM, statics (.data + .bss + .uninit) plus the stack high-water mark, <= 64 KiB;
-#   - no allocator symbol in the ELF.
+#   - no allocator symbol in the ELF;
+#   - scripts/edge-digits writes the board's DPM-Solver++ digits (seed 0, indices 0 ..) to its .npy.
 # Prints the figures quoted in README.md and docs/firmware.md. `--grid` draws the full 8x8 grid
 # per run (about a minute under QEMU) and writes the board's output to firmware-digits/board.txt.
 set -euo pipefail
@@ -35,6 +36,16 @@ if [ -z "$board_digits" ] || [ "$board_digits" != "$twin" ]; then
   echo "FAIL: the firmware's digits and the host twin's differ:"
   diff <(echo "$board_digits" | cut -c1-60) <(echo "$twin" | cut -c1-60) | head -20 || true
   exit 1
+fi
+# scripts/edge-digits (the .npy writer) must give the board's digits for seed 0, indices 0 .. n-1.
+count=$(echo "$board_digits" | grep -c '^digit dpmpp10 ')
+npy=$(mktemp -d)
+trap 'rm -rf "$npy"' EXIT
+scripts/edge-digits "$count" "$npy/digits.npy" --seed 0 --solver dpm-solver++ --steps 10
+npy_words=$(od -An -v -tx4 -j128 "$npy/digits.npy" | tr -d ' \n')
+board_words=$(echo "$board_digits" | awk '$2 == "dpmpp10" {printf "%s", $4}')
+if [ "$npy_words" != "$board_words" ]; then
+  echo "FAIL: scripts/edge-digits $count differs from the board's DPM-Solver++ digits"; exit 1
 fi
 echo "bit-identical: $(echo "$twin" | wc -l) digits (DDIM 20 steps, DPM-Solver++ 2M 10 steps), Cortex-M4F under QEMU vs x86_64"
 

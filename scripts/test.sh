@@ -37,6 +37,7 @@ cargo build -p diffusion-core --target thumbv7em-none-eabihf --release
 
 echo "== firmware on Cortex-M4F (QEMU) vs host: bits, flash, stack"
 scripts/firmware-check.sh
+scripts/edge-digits-check.sh   # digits on Cortex-M4F (QEMU) vs host twin: bits, flash <= 256 KiB, RAM <= 64 KiB
 
 echo "== C interface: header drift, sanitizer test, C firmware under QEMU vs the Rust firmware"
 scripts/capi-check.sh

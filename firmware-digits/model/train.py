@@ -8,7 +8,7 @@
 
 PyTorch on CPU (1 thread), fixed seeds. Writes checkpoint-H<hidden>-D<depth>.pt next to this file
 (ignored) and prints the quality of a quick numpy DDIM run (η = 0, 10 and 20 steps, leading, clip
-1, 1000 samples; models/eval metrics) of the float weights and of their int8 per-row rounding,
+1, ε̂ recomputed from the clipped x̂₀ as the firmware's DDIM; 1000 samples; models/eval metrics) of the float weights and of their int8 per-row rounding,
 which is how the size was chosen (see ../README.md).
 
     /work/venv-ml/bin/python firmware-digits/model/train.py --hidden 256 --depth 3
@@ -73,7 +73,7 @@ def quantize_rows(w):
 
 
 def ddim_numpy(model, n, steps, seed):
-    """DDIM η = 0, leading spacing, clip x̂₀ to [-1, 1], ᾱ_prev = 1 at the end (the big model's config)."""
+    """DDIM η = 0, leading spacing, clip x̂₀ to [-1, 1] and recompute ε̂ from it, ᾱ_prev = 1 at the end."""
     ac = alphas_cumprod()
     ratio = T // steps
     timesteps = (np.arange(steps) * ratio)[::-1]

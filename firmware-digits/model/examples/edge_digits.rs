@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 use digits_denoiser::{PIXELS, Plans, Run, Solver};
 
+/// At most this many digits (256 B each, held in memory until the file is written).
+const MAX_DIGITS: u64 = 1 << 22;
 /// At most this many steps (the training T).
 const MAX_STEPS: usize = 1000;
 
@@ -70,8 +72,10 @@ fn parse() -> Result<Arguments, String> {
     let count: u64 = count
         .parse()
         .ok()
-        .filter(|&n| n > 0)
-        .ok_or(format!("N {count:?}: expected a positive integer"))?;
+        .filter(|&n| n > 0 && n <= MAX_DIGITS)
+        .ok_or(format!(
+            "N {count:?}: expected an integer 1 .. {MAX_DIGITS}"
+        ))?;
     if !out.ends_with(".npy") {
         return Err(format!("OUT {out:?}: expected a path ending in .npy"));
     }

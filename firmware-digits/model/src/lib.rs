@@ -113,10 +113,12 @@ pub fn predict_epsilon(x: &[f32; PIXELS], timestep: u32, out: &mut [f32; PIXELS]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Solver {
     /// DDIM η = 0 with the default model's scheduler config (`models/digits/scheduler_config.json`:
-    /// leading spacing, steps_offset 0, clip x̂₀ to [−1, 1], ᾱ = 1 after the last step).
+    /// leading spacing, steps_offset 0, clip x̂₀ to [−1, 1], ᾱ = 1 after the last step), except
+    /// that ε̂ is recomputed from the clipped x̂₀ (`use_clipped_model_output`): without it this
+    /// model's digits collapse as steps grow (docs/firmware.md).
     Ddim,
     /// DPM-Solver++ 2M (diffusers' `DPMSolverMultistepScheduler` defaults) on the same leading
-    /// timesteps, as `host --scheduler dpm-solver` runs the default model.
+    /// timesteps, with x̂₀ clamped to [−1, 1] before it is used and remembered.
     DpmSolverPlusPlus,
 }
 
@@ -183,7 +185,7 @@ impl<const N: usize> Plans<N> {
                 let config = SamplerConfig {
                     sampler: Sampler::Ddim {
                         eta: 0.0,
-                        use_clipped_model_output: false,
+                        use_clipped_model_output: true,
                     },
                     prediction_type: PredictionType::Epsilon,
                     clipping: SampleClipping::Range(1.0),
@@ -195,7 +197,10 @@ impl<const N: usize> Plans<N> {
             Solver::DpmSolverPlusPlus => self.dpm_solver.rebuild(
                 &schedule(),
                 &timesteps(run.steps),
-                &DpmSolverConfig::default(),
+                &DpmSolverConfig {
+                    clipping: SampleClipping::Range(1.0),
+                    ..DpmSolverConfig::default()
+                },
             ),
         }
     }
