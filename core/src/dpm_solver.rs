@@ -62,6 +62,21 @@
 //! `rescale_betas_zero_snr`, diffusers replaces ᾱ_{T−1} = 0 by 2⁻²⁴ so that the first sigma is
 //! finite; so does the plan.
 //!
+//! # Karras, exponential and beta sigmas
+//!
+//! With `use_karras_sigmas`, `use_exponential_sigmas` or `use_beta_sigmas`
+//! ([`DpmSolverConfig::sigma_schedule`]) diffusers ignores the spacing: the N sigmas run from
+//! σ_max (the training sigma of t = T − 1) to σ_min (that of t = 0) by the schedule's rule (see
+//! [`SigmaSchedule`]), each step's α_t = 1/√(σ² + 1) and σ_t = σ·α_t come from that sigma, and the
+//! model sees the timestep the sigma maps back to (`_sigma_to_t`), rounded to the nearest integer
+//! for Karras (truncated for `squaredcos_cap_v2`, where diffusers does not round) and truncated
+//! for exponential and beta sigmas. Low sigmas can share a timestep. The final sigma is 0 or
+//! the sigma of t = 0 (`sigma_min`), which equals the last step's own sigma: with
+//! `final_sigmas_type = sigma_min` the last step has h ≈ 0 and does nothing. diffusers computes
+//! that step's second- and third-order weights as 0/0 (NaN for `heun` and order 3, when the last
+//! step is not first order); the plan's f64 weights are those of h ≈ 0, the identity up to
+//! rounding.
+//!
 //! # Where the core differs from diffusers
 //!
 //! - `dpmsolver` with `final_sigmas_type = zero`: diffusers refuses it (its formula gives
@@ -71,7 +86,7 @@
 //!   plan accepts it and clamps x̂₀ as DDIM does. Dynamic thresholding (`thresholding`) is
 //!   diffusers': x̂₀ is thresholded before it is remembered (`dpmsolver++`), or ε̂ is recomputed
 //!   from the thresholded x̂₀ (`dpmsolver`).
-//! - Not supported: `sde-dpmsolver++`/`sde-dpmsolver`, Karras/exponential/beta/lu/flow sigmas,
+//! - Not supported: `sde-dpmsolver++`/`sde-dpmsolver`, Lu lambdas and flow sigmas,
 //!   `lambda_min_clipped` other than −∞, custom timesteps, and models with variance channels
 //!   (diffusers keeps their first 3 channels, whatever the sample has).
 //!
@@ -108,10 +123,12 @@ use heapless::Vec;
 use crate::clipping::SampleClipping;
 use crate::error::{Error, NameKind, SliceKind};
 use crate::multistep::{
-    Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, fill_points,
+    Level, Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, TimestepRounding,
+    fill_points, fill_sigma_points,
 };
 use crate::prediction::PredictionType;
-use crate::schedule::ScheduleConfig;
+use crate::schedule::{BetaSchedule, ScheduleConfig};
+use crate::sigmas::SigmaSchedule;
 use crate::timesteps::TimestepConfig;
 
 /// What the solver integrates (diffusers `algorithm_type`).
@@ -203,6 +220,9 @@ pub struct DpmSolverConfig {
     /// `thresholding` (with `dynamic_thresholding_ratio`, `sample_max_value`), or a clamp of x̂₀
     /// (not a diffusers option for this scheduler).
     pub clipping: SampleClipping,
+    /// `use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`: the run's sigmas
+    /// between the training sigmas of t = 0 and t = T − 1 (the spacing is then unused).
+    pub sigma_schedule: SigmaSchedule,
 }
 
 impl Default for DpmSolverConfig {
@@ -216,6 +236,7 @@ impl Default for DpmSolverConfig {
             final_sigmas_type: FinalSigmasType::Zero,
             prediction_type: PredictionType::Epsilon,
             clipping: SampleClipping::None,
+            sigma_schedule: SigmaSchedule::Interpolated,
         }
     }
 }
@@ -253,8 +274,8 @@ impl DpmSolverConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 struct DpmSolverStep {
     timestep: u32,
-    /// ᾱ as the step uses it (2⁻²⁴ for a zero-SNR ᾱ_{T−1}).
-    alpha_cumprod: f32,
+    /// ᾱ as the step uses it (2⁻²⁴ for a zero-SNR ᾱ_{T−1}), or its sigma.
+    level: Level,
     order: u8,
     weights: MultistepWeights,
 }
@@ -271,8 +292,12 @@ impl MultistepPoint for DpmSolverStep {
         self.timestep
     }
 
-    fn set_alpha_cumprod(&mut self, alpha_cumprod: f32) {
-        self.alpha_cumprod = alpha_cumprod;
+    fn set_timestep(&mut self, timestep: u32) {
+        self.timestep = timestep;
+    }
+
+    fn set_level(&mut self, level: Level) {
+        self.level = level;
     }
 }
 
@@ -289,6 +314,23 @@ impl Point {
     pub(crate) fn new(alpha_cumprod: f64) -> Point {
         let alpha = libm::sqrt(alpha_cumprod);
         let sigma = libm::sqrt(1.0 - alpha_cumprod);
+        let lambda = if sigma == 0.0 {
+            f64::INFINITY
+        } else {
+            libm::log(alpha) - libm::log(sigma)
+        };
+        Point {
+            alpha,
+            sigma,
+            lambda,
+        }
+    }
+
+    /// The point of diffusers' sigma s (`_sigma_to_alpha_sigma_t`): α = 1/√(s² + 1), σ = s·α,
+    /// λ = ln α − ln σ (+∞ at s = 0).
+    pub(crate) fn from_sigma(sigma: f64) -> Point {
+        let alpha = 1.0 / libm::sqrt(sigma * sigma + 1.0);
+        let sigma = sigma * alpha;
         let lambda = if sigma == 0.0 {
             f64::INFINITY
         } else {
@@ -360,7 +402,28 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
         config: &DpmSolverConfig,
     ) -> Result<(), Error> {
         config.validate()?;
-        let first_alpha_cumprod = fill_points(schedule, timesteps, &mut self.steps)?;
+        let first_alpha_cumprod = match config.sigma_schedule {
+            SigmaSchedule::Interpolated => fill_points(schedule, timesteps, &mut self.steps)?,
+            sigma_schedule => {
+                // diffusers rounds Karras (and Lu) timesteps except for squaredcos_cap_v2, and
+                // casts the others as they are.
+                let rounding = match (sigma_schedule, schedule.beta_schedule) {
+                    (SigmaSchedule::Karras, BetaSchedule::SquaredCosCapV2) => {
+                        TimestepRounding::TowardZero
+                    }
+                    (SigmaSchedule::Karras, _) => TimestepRounding::Nearest,
+                    _ => TimestepRounding::TowardZero,
+                };
+                fill_sigma_points(
+                    schedule,
+                    timesteps.num_inference_steps,
+                    sigma_schedule,
+                    (None, None),
+                    rounding,
+                    &mut self.steps,
+                )?
+            }
+        };
         let count = self.steps.len();
         let steps = &mut self.steps;
         let final_point = match config.final_sigmas_type {
@@ -374,7 +437,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
 
         let mut highest_order = 1;
         for index in 0..count {
-            let point = |i: usize| steps.get(i).map(|s| Point::new(s.alpha_cumprod as f64));
+            let point = |i: usize| steps.get(i).map(|s| s.level.point());
             let (Some(current), Some(entry)) = (point(index), steps.get(index).copied()) else {
                 break;
             };
@@ -384,7 +447,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
                 index.checked_sub(1).and_then(point),
                 index.checked_sub(2).and_then(point),
             ];
-            let weights = weights(config, order, current, next, earlier, entry.alpha_cumprod);
+            let weights = weights(config, order, current, next, earlier, entry.level);
             if !weights.is_finite() {
                 return Err(Error::DegenerateSchedule {
                     timestep: entry.timestep,
@@ -420,7 +483,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
     pub fn sigmas(&self) -> impl Iterator<Item = f32> + '_ {
         self.steps
             .iter()
-            .map(|step| sigma_of(step.alpha_cumprod))
+            .map(|step| step.level.sigma())
             .chain(core::iter::once(self.final_sigma).filter(|_| !self.steps.is_empty()))
     }
 
@@ -588,16 +651,16 @@ impl Weights {
 }
 
 /// The weights of one step of `order` from `current` to `next`, with the points of the one or
-/// two steps before it; `alpha_cumprod` is the current step's ᾱ (for the output conversion).
+/// two steps before it; `level` is the current step's (for the output conversion).
 fn weights(
     config: &DpmSolverConfig,
     order: u8,
     current: Point,
     next: Point,
     earlier: [Option<Point>; 2],
-    alpha_cumprod: f32,
+    level: Level,
 ) -> Weights {
-    let a = alpha_cumprod as f64;
+    let a = level.alpha_cumprod();
     let original = config.prediction_type.original_sample(a);
     let plus_plus = config.algorithm_type == DpmSolverAlgorithm::DpmSolverPlusPlus;
     let clipped = config.clipping != SampleClipping::None;
@@ -947,6 +1010,82 @@ mod tests {
     }
 
     #[test]
+    fn sigma_schedules_map_back_to_diffusers_timesteps() {
+        // DPMSolverMultistepScheduler(use_*_sigmas=True).set_timesteps(10).timesteps, 0.42.1.
+        let cases: [(SigmaSchedule, BetaSchedule<'_>, [u32; 10]); 4] = [
+            (
+                SigmaSchedule::Karras,
+                ScheduleConfig::default().beta_schedule,
+                [999, 937, 864, 775, 663, 511, 301, 102, 18, 0],
+            ),
+            (
+                SigmaSchedule::Exponential,
+                ScheduleConfig::default().beta_schedule,
+                [999, 886, 757, 602, 409, 202, 72, 21, 4, 0],
+            ),
+            (
+                SigmaSchedule::Beta,
+                ScheduleConfig::default().beta_schedule,
+                [999, 994, 983, 966, 942, 909, 862, 785, 629, 0],
+            ),
+            // Not rounded for the cosine schedule: truncated, and repeated.
+            (
+                SigmaSchedule::Karras,
+                BetaSchedule::SquaredCosCapV2,
+                [998, 998, 998, 998, 997, 995, 983, 894, 259, 0],
+            ),
+        ];
+        for (sigma_schedule, beta_schedule, expected) in cases {
+            let schedule = ScheduleConfig {
+                beta_schedule,
+                ..ScheduleConfig::default()
+            };
+            let config = DpmSolverConfig {
+                sigma_schedule,
+                ..DpmSolverConfig::default()
+            };
+            // The spacing is unused.
+            for spacing in [TimestepSpacing::Linspace, TimestepSpacing::Trailing] {
+                let plan: DpmSolverPlan<10> =
+                    DpmSolverPlan::new(&schedule, &timesteps(10, spacing), &config).unwrap();
+                assert!(plan.timesteps().eq(expected), "{sigma_schedule:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn last_step_to_its_own_sigma_is_the_identity() {
+        // Karras sigmas end at σ_min, the final sigma of `sigma_min`: the last step has h ≈ 0,
+        // where diffusers' order-3 and heun weights are 0/0.
+        for solver_type in [DpmSolverType::Midpoint, DpmSolverType::Heun] {
+            let config = DpmSolverConfig {
+                solver_order: 3,
+                solver_type,
+                lower_order_final: false,
+                final_sigmas_type: FinalSigmasType::SigmaMin,
+                sigma_schedule: SigmaSchedule::Karras,
+                ..DpmSolverConfig::default()
+            };
+            let plan = plan(25, &config);
+            assert_eq!(plan.orders().last(), Some(3));
+            let mut buffer = [0.0f32; 2 * 4];
+            let mut history = plan.history(&mut buffer, 4).unwrap();
+            let mut x = [0.5f32, -1.0, 2.0, 0.25];
+            for index in 0..plan.len() {
+                let epsilon: [f32; 4] = core::array::from_fn(|k| libm::sinf(x[k] + index as f32));
+                let before = x;
+                plan.step(index, &mut x, &epsilon, &mut history, &mut [])
+                    .unwrap();
+                if index + 1 == plan.len() {
+                    for (after, before) in x.iter().zip(before) {
+                        assert!((after - before).abs() <= 1e-5 * before.abs(), "{x:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn names_parse_as_diffusers_writes_them() {
         assert_eq!(
             "dpmsolver++".parse(),
@@ -954,7 +1093,7 @@ mod tests {
         );
         assert_eq!("dpmsolver".parse(), Ok(DpmSolverAlgorithm::DpmSolver));
         assert_eq!(
-            "sde-dpmsolver++".parse::<DpmSolverAlgorithm>(),
+            "sde-dpmsolver".parse::<DpmSolverAlgorithm>(),
             Err(Error::UnknownName(NameKind::DpmSolverAlgorithm))
         );
         assert_eq!("heun".parse(), Ok(DpmSolverType::Heun));

@@ -2,8 +2,8 @@
 //! tests/golden/make_golden_dpm.py).
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, NoiseSource, SampleClipping, ScheduleConfig, TimestepConfig,
-    noise_stream,
+    DpmSolverConfig, DpmSolverPlan, NoiseSource, SampleClipping, ScheduleConfig, SigmaSchedule,
+    TimestepConfig, noise_stream,
 };
 use serde::Deserialize;
 use tests::{load, relative_l2, stand_in_model};
@@ -28,6 +28,8 @@ struct Options {
     thresholding: bool,
     rescale_betas_zero_snr: bool,
     steps: u32,
+    /// "interpolated", or use_karras_sigmas & co. by their schedule's name.
+    schedule: String,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +83,13 @@ fn plan(options: &Options) -> DpmSolverPlan<32> {
         } else {
             SampleClipping::None
         },
+        sigma_schedule: match options.schedule.as_str() {
+            "interpolated" => SigmaSchedule::Interpolated,
+            "karras" => SigmaSchedule::Karras,
+            "exponential" => SigmaSchedule::Exponential,
+            "beta" => SigmaSchedule::Beta,
+            other => panic!("unknown schedule {other}"),
+        },
     };
     DpmSolverPlan::new(&schedule, &timesteps, &config).unwrap()
 }
@@ -88,7 +97,7 @@ fn plan(options: &Options) -> DpmSolverPlan<32> {
 fn label(options: &Options) -> String {
     format!(
         "{} order={} {} {} offset={} {} final={} lower_order_final={} euler_at_final={} \
-         thresholding={} zero_snr={} N={}",
+         thresholding={} zero_snr={} N={} sigmas={}",
         options.algorithm_type,
         options.solver_order,
         options.solver_type,
@@ -100,7 +109,8 @@ fn label(options: &Options) -> String {
         options.euler_at_final,
         options.thresholding,
         options.rescale_betas_zero_snr,
-        options.steps
+        options.steps,
+        options.schedule
     )
 }
 
@@ -221,5 +231,5 @@ fn dpm_solver_matches_diffusers() {
         worst_sigma.error,
         worst_sigma.label
     );
-    assert_eq!((sequences, loops), (90, 564));
+    assert_eq!((sequences, loops), (192, 699));
 }
