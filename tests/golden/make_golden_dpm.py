@@ -10,7 +10,9 @@ Cases (float32 values written exactly), each with "kind":
              and model output go in, and diffusers' result of that one step comes out. The solver's
              memory (earlier converted outputs) comes from the earlier steps' inputs, so each step
              is checked alone, without the error of the steps before it.
-  (both also with use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas: "schedule")
+  (both also with use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas: "schedule"; and
+  sde-dpmsolver++, orders 1 and 2, whose noise is given: "noises" per step in sequences, noise v1
+  in loops, x_T first and then each step's noise from the stream of each sample)
   loops      whole 10- and 25-step runs with the stand-in model eps(x, t) = 0.5*sin(x + 0.01*t)
              from x_T drawn by noise v1 (tests/noise/noise_v1.py), as loops.json: every
              solver_order x solver_type x spacing x prediction_type x final_sigmas_type x
@@ -117,21 +119,32 @@ def sequences():
         for final in finals:
             configs.append(options_of(algorithm_type=algorithm, solver_order=order, solver_type=solver_type,
                                       prediction_type=prediction, final_sigmas_type=final, schedule=schedule))
+    # SDE-DPM-Solver++ (orders 1 and 2): each step also gets its noise.
+    for schedule, order, solver_type, prediction, final in itertools.product(
+            ("interpolated", "karras"), (1, 2), ("midpoint", "heun"), PREDICTIONS, ("zero", "sigma_min")):
+        if order == 1 and solver_type == "heun":
+            continue
+        configs.append(options_of(algorithm_type="sde-dpmsolver++", solver_order=order, solver_type=solver_type,
+                                  prediction_type=prediction, final_sigmas_type=final, schedule=schedule))
     for options in configs:
         scheduler = make_scheduler(options)
         scheduler.set_timesteps(options["steps"])
-        samples, outputs, expected = [], [], []
+        samples, outputs, expected, noises = [], [], [], []
+        sde = options["algorithm_type"] == "sde-dpmsolver++"
         for t in scheduler.timesteps:
             sample = torch.randn(shape, generator=generator)
             output = torch.randn(shape, generator=generator)
-            prev = scheduler.step(output, t, sample).prev_sample
+            noise = torch.randn(shape, generator=generator) if sde else None
+            prev = scheduler.step(output, t, sample, variance_noise=noise).prev_sample
+            if sde:
+                noises.append(f32_list(noise))
             assert torch.isfinite(prev).all(), options
             samples.append(f32_list(sample))
             outputs.append(f32_list(output))
             expected.append(f32_list(prev))
         cases.append(dict(kind="sequence", options=options, shape=list(shape), timesteps=[int(t) for t in scheduler.timesteps],
                           orders=orders_used(scheduler), samples=samples, model_outputs=outputs,
-                          expected=expected))
+                          expected=expected, noises=noises))
     return cases
 
 
@@ -178,6 +191,16 @@ def loop_configs():
             configs.append(options_of(algorithm_type="dpmsolver++", **common))
         if final == "sigma_min" and not degenerate:
             configs.append(options_of(algorithm_type="dpmsolver", solver_type="heun", **common))
+    # SDE-DPM-Solver++: x_T and then each step's noise from noise v1, sample i from stream i.
+    for steps, schedule, order, solver_type, prediction, final in itertools.product(
+            (10, 25), ("interpolated", "karras"), (1, 2), ("midpoint", "heun"), PREDICTIONS, ("zero", "sigma_min")):
+        if order == 1 and solver_type == "heun":
+            continue
+        if final == "sigma_min" and schedule == "karras" and steps >= 15 and solver_type == "heun":
+            continue  # the last step's h = 0: NaN in diffusers, as above
+        configs.append(options_of(algorithm_type="sde-dpmsolver++", solver_order=order, solver_type=solver_type,
+                                  prediction_type=prediction, final_sigmas_type=final, schedule=schedule,
+                                  steps=steps))
     return configs
 
 
@@ -196,8 +219,12 @@ def loops():
         streams = [NoiseStream(seed, i) for i in range(shape[0])]
         x_T = torch.from_numpy(np.stack([s.normals(per_sample) for s in streams]).reshape(shape))
         x = x_T.clone()
+        sde = options["algorithm_type"] == "sde-dpmsolver++"
         for t in scheduler.timesteps:
-            x = scheduler.step(stand_in_model(x, int(t)), t, x).prev_sample
+            noise = None
+            if sde:
+                noise = torch.from_numpy(np.stack([s.normals(per_sample) for s in streams]).reshape(shape))
+            x = scheduler.step(stand_in_model(x, int(t)), t, x, variance_noise=noise).prev_sample
         assert torch.isfinite(x).all(), options
         cases.append(dict(kind="loop", options=options, seed=seed, shape=list(shape), timesteps=timesteps,
                           sigmas=f32_list(scheduler.sigmas), orders=orders_used(scheduler),
