@@ -390,6 +390,7 @@ impl Resolved {
         };
         let algorithm = match config.algorithm_type {
             DpmSolverAlgorithm::DpmSolverPlusPlus => "DPM-Solver++",
+            DpmSolverAlgorithm::SdeDpmSolverPlusPlus => "SDE-DPM-Solver++",
             _ => "DPM-Solver",
         };
         let name = match (config.solver_order, config.solver_type) {
@@ -1220,9 +1221,9 @@ fn dpm_solver_config(
     let algorithm_type = match algorithm.as_str() {
         // diffusers runs a DEIS config's algorithm as dpmsolver++.
         "deis" => DpmSolverAlgorithm::DpmSolverPlusPlus,
-        "sde-dpmsolver++" | "sde-dpmsolver" => bail!(
-            "{source} {algorithm:?}: not supported (the stochastic DPM-Solvers are not \
-             implemented); use dpmsolver++ or dpmsolver"
+        "sde-dpmsolver" => bail!(
+            "{source} {algorithm:?}: not supported (deprecated in diffusers); use \
+             sde-dpmsolver++, dpmsolver++ or dpmsolver"
         ),
         name => parse_name(&source, name)?,
     };

@@ -220,12 +220,10 @@ fn dpm_solver_refusals() {
             &format!("scheduler_config.json: {key} true: not supported"),
         );
     }
-    for algorithm in ["sde-dpmsolver++", "sde-dpmsolver"] {
-        with_config(
-            &dpm(&format!(", \"algorithm_type\": \"{algorithm}\"")),
-            &format!("scheduler_config.json: algorithm_type \"{algorithm}\": not supported"),
-        );
-    }
+    with_config(
+        &dpm(", \"algorithm_type\": \"sde-dpmsolver\""),
+        "scheduler_config.json: algorithm_type \"sde-dpmsolver\": not supported",
+    );
     with_config(
         &dpm(", \"lambda_min_clipped\": -5.1"),
         "scheduler_config.json: lambda_min_clipped -5.1: not supported (only -Infinity",
@@ -254,8 +252,13 @@ fn dpm_solver_refusals() {
         fails(&args, expected);
     };
     dpm_flags(
-        &["--algorithm-type", "sde-dpmsolver++"],
-        "error: --algorithm-type \"sde-dpmsolver++\": not supported",
+        &["--algorithm-type", "sde-dpmsolver"],
+        "error: --algorithm-type \"sde-dpmsolver\": not supported",
+    );
+    // diffusers has no third-order SDE-DPM-Solver++.
+    dpm_flags(
+        &["--algorithm-type", "sde-dpmsolver++", "--solver-order", "3"],
+        "error: --solver-order: ",
     );
     dpm_flags(
         &["--solver-order", "0"],

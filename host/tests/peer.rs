@@ -609,6 +609,38 @@ const SOLVER_CASES: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "sde_dpm_2m_trailing_epsilon",
+        "dpm_solver",
+        &[
+            "--steps",
+            "10",
+            "--seed",
+            "7",
+            "--algorithm-type",
+            "sde-dpmsolver++",
+            "--timestep-spacing",
+            "trailing",
+        ],
+    ),
+    (
+        "sde_dpm_2m_heun_karras_v_prediction",
+        "dpm_solver",
+        &[
+            "--steps",
+            "10",
+            "--seed",
+            "7",
+            "--algorithm-type",
+            "sde-dpmsolver++",
+            "--solver-type",
+            "heun",
+            "--use-karras-sigmas",
+            "true",
+            "--prediction-type",
+            "v_prediction",
+        ],
+    ),
+    (
         "euler_ancestral_linspace_epsilon",
         "euler_ancestral",
         &[
