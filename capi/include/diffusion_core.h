@@ -12,7 +12,7 @@
 /**
  * `sizeof(DcMultistepPlan) / 8` (the largest target's plan).
  */
-#define DC_MULTISTEP_PLAN_WORDS 856
+#define DC_MULTISTEP_PLAN_WORDS 906
 
 /**
  * `sizeof(DcMultistepHistory) / 8`.
@@ -446,6 +446,40 @@ typedef uint32_t DcFinalSigmasType;
 #endif // __cplusplus
 
 /**
+ * `sigma_schedule` of both solvers: diffusers' `use_karras_sigmas`, `use_exponential_sigmas`,
+ * `use_beta_sigmas` (none of them: `DC_SIGMA_SCHEDULE_INTERPOLATED`, the spacing's timesteps).
+ */
+enum DcSigmaSchedule
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No `use_*_sigmas`: the sigmas at the spacing's timesteps.
+   */
+  DC_SIGMA_SCHEDULE_INTERPOLATED = 0,
+  /**
+   * `use_karras_sigmas`: ρ = 7 between the training σ_min and σ_max.
+   */
+  DC_SIGMA_SCHEDULE_KARRAS = 1,
+  /**
+   * `use_exponential_sigmas`: evenly spaced in log σ.
+   */
+  DC_SIGMA_SCHEDULE_EXPONENTIAL = 2,
+  /**
+   * `use_beta_sigmas`: Beta(0.6, 0.6) quantiles.
+   */
+  DC_SIGMA_SCHEDULE_BETA = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum DcSigmaSchedule DcSigmaSchedule;
+#else
+typedef uint32_t DcSigmaSchedule;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * `DcUniPcConfig::solver_type` (diffusers `solver_type`).
  */
 enum DcUniPcSolverType
@@ -619,6 +653,10 @@ typedef struct DcDpmSolverConfig {
    * `DC_CLIPPING_DYNAMIC_THRESHOLD`: the largest threshold, ≥ 1.
    */
   float sample_max_value;
+  /**
+   * A `DcSigmaSchedule`.
+   */
+  uint32_t sigma_schedule;
 } DcDpmSolverConfig;
 
 /**
@@ -675,6 +713,10 @@ typedef struct DcUniPcConfig {
    * `DC_CLIPPING_DYNAMIC_THRESHOLD`: the largest threshold, ≥ 1.
    */
   float sample_max_value;
+  /**
+   * A `DcSigmaSchedule` (between the training sigmas of t = 0 and t = T − 1).
+   */
+  uint32_t sigma_schedule;
 } DcUniPcConfig;
 
 /**

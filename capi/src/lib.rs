@@ -57,8 +57,8 @@ pub use config::{
 pub use math::{dc_cosf, dc_expf, dc_logf, dc_powf, dc_sinf};
 pub use multistep::{
     DC_MULTISTEP_HISTORY_WORDS, DC_MULTISTEP_PLAN_WORDS, DcDpmSolverAlgorithm, DcDpmSolverConfig,
-    DcDpmSolverType, DcFinalSigmasType, DcMultistepHistory, DcMultistepPlan, DcUniPcConfig,
-    DcUniPcSolverType, dc_dpm_solver_config_default, dc_multistep_history_init,
+    DcDpmSolverType, DcFinalSigmasType, DcMultistepHistory, DcMultistepPlan, DcSigmaSchedule,
+    DcUniPcConfig, DcUniPcSolverType, dc_dpm_solver_config_default, dc_multistep_history_init,
     dc_multistep_plan_build_dpm_solver, dc_multistep_plan_build_unipc,
     dc_multistep_plan_history_len, dc_multistep_plan_len, dc_multistep_plan_step_batch,
     dc_multistep_plan_timestep, dc_unipc_config_default,

@@ -6,7 +6,7 @@ use core::ptr::addr_of_mut;
 
 use diffusion_core::{
     DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, FinalSigmasType,
-    MultistepHistory, UniPcConfig, UniPcPlan, UniPcSolverType,
+    MultistepHistory, SigmaSchedule, UniPcConfig, UniPcPlan, UniPcSolverType,
 };
 
 use crate::config::{DcScheduleConfig, DcTimestepConfig, clipping, prediction_type};
@@ -42,6 +42,21 @@ pub enum DcFinalSigmasType {
     Zero = 0,
     /// `sigma_min`: σ at ᾱ₀.
     SigmaMin = 1,
+}
+
+/// `sigma_schedule` of both solvers: diffusers' `use_karras_sigmas`, `use_exponential_sigmas`,
+/// `use_beta_sigmas` (none of them: `DC_SIGMA_SCHEDULE_INTERPOLATED`, the spacing's timesteps).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DcSigmaSchedule {
+    /// No `use_*_sigmas`: the sigmas at the spacing's timesteps.
+    Interpolated = 0,
+    /// `use_karras_sigmas`: ρ = 7 between the training σ_min and σ_max.
+    Karras = 1,
+    /// `use_exponential_sigmas`: evenly spaced in log σ.
+    Exponential = 2,
+    /// `use_beta_sigmas`: Beta(0.6, 0.6) quantiles.
+    Beta = 3,
 }
 
 /// `DcUniPcConfig::solver_type` (diffusers `solver_type`).
@@ -81,6 +96,8 @@ pub struct DcDpmSolverConfig {
     pub dynamic_thresholding_ratio: f32,
     /// `DC_CLIPPING_DYNAMIC_THRESHOLD`: the largest threshold, ≥ 1.
     pub sample_max_value: f32,
+    /// A `DcSigmaSchedule`.
+    pub sigma_schedule: u32,
 }
 
 /// UniPC by diffusers' names; `dc_unipc_config_default` gives diffusers' defaults (order 2, bh2,
@@ -113,6 +130,8 @@ pub struct DcUniPcConfig {
     pub dynamic_thresholding_ratio: f32,
     /// `DC_CLIPPING_DYNAMIC_THRESHOLD`: the largest threshold, ≥ 1.
     pub sample_max_value: f32,
+    /// A `DcSigmaSchedule` (between the training sigmas of t = 0 and t = T − 1).
+    pub sigma_schedule: u32,
 }
 
 /// diffusers' DPMSolverMultistepScheduler defaults.
@@ -130,6 +149,7 @@ pub extern "C" fn dc_dpm_solver_config_default() -> DcDpmSolverConfig {
         clip_sample_range: 1.0,
         dynamic_thresholding_ratio: 0.995,
         sample_max_value: 1.0,
+        sigma_schedule: DcSigmaSchedule::Interpolated as u32,
     }
 }
 
@@ -149,6 +169,17 @@ pub extern "C" fn dc_unipc_config_default() -> DcUniPcConfig {
         clip_sample_range: 1.0,
         dynamic_thresholding_ratio: 0.995,
         sample_max_value: 1.0,
+        sigma_schedule: DcSigmaSchedule::Interpolated as u32,
+    }
+}
+
+fn sigma_schedule(value: u32) -> Result<SigmaSchedule, DcStatus> {
+    match value {
+        0 => Ok(SigmaSchedule::Interpolated),
+        1 => Ok(SigmaSchedule::Karras),
+        2 => Ok(SigmaSchedule::Exponential),
+        3 => Ok(SigmaSchedule::Beta),
+        _ => Err(DcStatus::InvalidEnumValue),
     }
 }
 
@@ -189,6 +220,7 @@ impl DcDpmSolverConfig {
                 self.dynamic_thresholding_ratio,
                 self.sample_max_value,
             )?,
+            sigma_schedule: sigma_schedule(self.sigma_schedule)?,
         })
     }
 }
@@ -219,12 +251,15 @@ impl DcUniPcConfig {
                 self.dynamic_thresholding_ratio,
                 self.sample_max_value,
             )?,
+            sigma_schedule: sigma_schedule(self.sigma_schedule)?,
+            sigma_min: None,
+            sigma_max: None,
         })
     }
 }
 
 /// `sizeof(DcMultistepPlan) / 8` (the largest target's plan).
-pub const DC_MULTISTEP_PLAN_WORDS: usize = 856;
+pub const DC_MULTISTEP_PLAN_WORDS: usize = 906;
 
 /// Storage for a DPM-Solver or UniPC run of at most `DC_PLAN_CAPACITY` steps, built by
 /// `dc_multistep_plan_build_dpm_solver` or `dc_multistep_plan_build_unipc`. Opaque, no pointers

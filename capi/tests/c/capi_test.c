@@ -200,6 +200,17 @@ static void multistep_runs_in_order_and_refuses_bad_arguments(void) {
     EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(&plan, &schedule, &timesteps, &dpm),
                   DC_STATUS_INVALID_ENUM_VALUE);
     dpm.algorithm_type = DC_DPM_SOLVER_ALGORITHM_DPM_SOLVER_PLUS_PLUS;
+    dpm.sigma_schedule = 4;
+    EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(&plan, &schedule, &timesteps, &dpm),
+                  DC_STATUS_INVALID_ENUM_VALUE);
+    /* Karras sigmas: the first step at the largest training sigma (t = 999), the last near t = 0. */
+    dpm.sigma_schedule = DC_SIGMA_SCHEDULE_KARRAS;
+    EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(&plan, &schedule, &timesteps, &dpm), DC_STATUS_OK);
+    uint32_t first_t = 0, last_t = 0;
+    EXPECT_STATUS(dc_multistep_plan_timestep(&plan, 0, &first_t), DC_STATUS_OK);
+    EXPECT_STATUS(dc_multistep_plan_timestep(&plan, 9, &last_t), DC_STATUS_OK);
+    EXPECT(first_t == 999 && last_t < 20);
+    dpm.sigma_schedule = DC_SIGMA_SCHEDULE_INTERPOLATED;
     EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(NULL, &schedule, &timesteps, &dpm),
                   DC_STATUS_NULL_POINTER);
     EXPECT_STATUS(dc_multistep_plan_build_dpm_solver(&plan, &schedule, &timesteps, &dpm), DC_STATUS_OK);

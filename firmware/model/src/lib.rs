@@ -16,8 +16,8 @@ mod weights;
 use diffusion_core::{
     DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, Error, FinalAlphaCumprod,
     FinalSigmasType, MultistepHistory, NoiseSource, Pcg32, Plan, PredictionType, SampleClipping,
-    Sampler, SamplerConfig, ScheduleConfig, SliceKind, TimestepConfig, TimestepSpacing,
-    UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType, noise_stream,
+    Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule, SliceKind, TimestepConfig,
+    TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType, noise_stream,
 };
 
 /// Hidden width.
@@ -136,6 +136,7 @@ pub const DPM_SOLVER_2M: DpmSolverConfig = DpmSolverConfig {
     final_sigmas_type: FinalSigmasType::Zero,
     prediction_type: PredictionType::Epsilon,
     clipping: SampleClipping::None,
+    sigma_schedule: SigmaSchedule::Interpolated,
 };
 
 /// UniPC bh2, order 2, with the corrector, as diffusers' `UniPCMultistepScheduler` defaults to
@@ -149,6 +150,9 @@ pub const UNIPC_BH2: UniPcConfig<'static> = UniPcConfig {
     final_sigmas_type: FinalSigmasType::Zero,
     prediction_type: PredictionType::Epsilon,
     clipping: SampleClipping::None,
+    sigma_schedule: SigmaSchedule::Interpolated,
+    sigma_min: None,
+    sigma_max: None,
 };
 
 /// DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M and UniPC bh2, as the firmware runs them.
