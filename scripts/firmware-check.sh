@@ -1,41 +1,67 @@
 #!/usr/bin/env bash
 # Builds the Cortex-M4F firmware, runs it under QEMU (mps2-an386, -icount shift=0), and checks:
-#   - every sampler's line (hash of all output bits + first values) equals the host twin's;
-#   - the core's flash share (vs the same firmware built --features without-core) <= 12 KiB;
-#   - the stack high-water mark (stack painting) <= 2 KiB; no allocator symbol in the ELF.
-# Prints the memory and instruction figures quoted in README.md.
+#   - every run's line (hash of all output bits + first values) equals the host twin's: DDIM η = 0,
+#     DDIM η = 1, DDPM, DPM-Solver++ 2M and UniPC bh2;
+#   - the core's flash share, i.e. flash minus that of the same firmware built --features
+#     without-core (the model alone on fixed points): <= 12 KiB in a firmware with only the DDIM
+#     and DDPM runs, <= 14 KiB in a firmware with only one multistep solver (each built alone with
+#     --no-default-features --features dpm-solver, resp. unipc);
+#   - the stack high-water mark (stack painting, per run) <= 2 KiB; no allocator symbol in the ELF.
+# Prints the memory and instruction figures quoted in docs/firmware.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
 scripts/fetch-qemu.sh >/dev/null
 elf=firmware/target/thumbv7em-none-eabihf/release/firmware
 
-flash() { "$bin/llvm-size" -A "$1" | awk '$1 ~ /^\.(vector_table|text|rodata|data)$/ {s += $2} END {print s}'; }
-ram() { "$bin/llvm-size" -A "$1" | awk '$1 ~ /^\.(data|bss|uninit)$/ {s += $2} END {print s}'; }
+flash() { "$bin/llvm-size" -A "$elf" | awk '$1 ~ /^\.(vector_table|text|rodata|data)$/ {s += $2} END {print s}'; }
+ram() { "$bin/llvm-size" -A "$elf" | awk '$1 ~ /^\.(data|bss|uninit)$/ {s += $2} END {print s}'; }
+build() { (cd firmware && cargo build --release --quiet "$@"); }
+run() { scripts/run-qemu.sh "$elf" 2>/dev/null || { echo "FAIL: the firmware ($*) exited with an error"; exit 1; }; }
+max_stack() { sed -n 's/^stack high-water mark: \([0-9]*\) bytes/\1/p'; }
 
-(cd firmware && cargo build --release --quiet --features without-core)
-without_flash=$(flash "$elf"); without_ram=$(ram "$elf")
-without_out=$(cd firmware && cargo run --release --quiet --features without-core 2>/dev/null)
-(cd firmware && cargo build --release --quiet)
-with_flash=$(flash "$elf"); with_ram=$(ram "$elf")
-firmware_out=$(cd firmware && cargo run --release --quiet 2>/dev/null)
 twin_out=$(cargo run --release --quiet --manifest-path firmware/model/Cargo.toml --example host_twin)
+
+build --features without-core
+without_flash=$(flash)
+without_out=$(run without-core)
+declare -A share ram_of stack_of
+for features in ddim-ddpm dpm-solver unipc; do
+  build --no-default-features --features "$features"
+  share[$features]=$(($(flash) - without_flash)); ram_of[$features]=$(ram)
+  if [ "$features" != ddim-ddpm ]; then  # the multistep runs alone: their bits and stack
+    out=$(run "$features")
+    line=$(echo "$out" | grep ' hash=')
+    echo "$twin_out" | grep -qxF "$line" || { echo "FAIL: $features alone: $line"; exit 1; }
+    stack_of[$features]=$(echo "$out" | max_stack)
+  fi
+done
+build
+with_flash=$(flash); with_ram=$(ram)
+firmware_out=$(run all)
 
 echo "firmware (Cortex-M4F under QEMU):"; echo "$firmware_out" | sed 's/^/  /'
 echo "host twin (x86_64):"; echo "$twin_out" | sed 's/^/  /'
 if [ "$(echo "$firmware_out" | grep ' hash=')" != "$twin_out" ]; then
   echo "FAIL: firmware and host twin differ"; exit 1
 fi
-echo "bit-identical: all three samplers"
+echo "bit-identical: all five runs"
 
-core_flash=$((with_flash - without_flash))
-stack=$(echo "$firmware_out" | sed -n 's/^stack high-water mark: \([0-9]*\) bytes/\1/p')
+stack=$(echo "$firmware_out" | max_stack)
 allocators=$("$bin/llvm-nm" "$elf" | grep -c '__rust_alloc\|__rg_alloc' || true)
-echo "flash: $with_flash B (without the core: $without_flash B; the core adds $core_flash B)"
-echo "RAM (static): $with_ram B (without the core: $without_ram B); stack high-water mark: $stack B; heap: none ($allocators allocator symbols)"
+echo "the core's flash share (flash minus the firmware --features without-core, $without_flash B):"
+echo "  DDIM + DDPM only:     ${share[ddim-ddpm]} B (RAM ${ram_of[ddim-ddpm]} B static)"
+echo "  DPM-Solver++ 2M only: ${share[dpm-solver]} B (RAM ${ram_of[dpm-solver]} B static; stack ${stack_of[dpm-solver]} B)"
+echo "  UniPC bh2 only:       ${share[unipc]} B (RAM ${ram_of[unipc]} B static; stack ${stack_of[unipc]} B)"
+echo "  all five runs:        $((with_flash - without_flash)) B (flash $with_flash B, RAM $with_ram B static)"
+echo "stack high-water mark: $stack B; heap: none ($allocators allocator symbols)"
 # SysTick runs on the 25 MHz core clock; with -icount shift=0 each instruction is 1 ns: 40 per tick.
-echo "$firmware_out" | awk '/ hash=/ {name=$1} /ticks for/ {printf "%s: %d ticks = %.0f instructions per point-step\n", name, $1, $1*40/($4*$7)}'
-echo "$without_out" | awk '/ hash=/ {name=$1} /ticks for/ {printf "model alone (%s steps): %.0f instructions per point-step\n", $4, $1*40/($4*$7)}'
-[ "$core_flash" -le 12288 ] || { echo "FAIL: the core adds $core_flash B of flash (> 12 KiB)"; exit 1; }
+echo "$firmware_out" | awk '/ hash=/ {name=$1} / ticks for / {printf "%s: plan %d instructions; %.0f instructions per point-step; stack %d B\n", name, $2*40, $5*40/($8*$11), $14}'
+echo "$without_out" | awk '/ ticks for / {printf "model alone (%s steps): %.0f instructions per point-step\n", $8, $5*40/($8*$11)}' | sort -u
+[ "${share[ddim-ddpm]}" -le 12288 ] || { echo "FAIL: with DDIM and DDPM the core adds ${share[ddim-ddpm]} B of flash (> 12 KiB)"; exit 1; }
+for features in dpm-solver unipc; do
+  [ "${share[$features]}" -le 14336 ] || { echo "FAIL: with $features alone the core adds ${share[$features]} B of flash (> 14 KiB)"; exit 1; }
+  [ "${stack_of[$features]}" -le 2048 ] || { echo "FAIL: $features alone: stack high-water mark ${stack_of[$features]} B (> 2 KiB)"; exit 1; }
+done
 [ "$stack" -le 2048 ] || { echo "FAIL: stack high-water mark $stack B (> 2 KiB)"; exit 1; }
 [ "$allocators" -eq 0 ] || { echo "FAIL: the firmware links an allocator"; exit 1; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README.md; CI runs it through .ci/run). Works on a fresh machine with
-# the Rust toolchain, python3 with pip, and apt (for QEMU): it fetches what the tests need first.
+# the Rust toolchain, python3 with pip, a C compiler with AddressSanitizer (cc), and apt (for QEMU
+# and arm-none-eabi-gcc): it fetches what the tests need first (cbindgen through cargo install).
 # Property tests draw the same cases on every run (a fixed seed); a deeper run:
 #   PROPTEST_CASES=100000 cargo test --release -p tests --test properties
 # The tests must leave the source tree as they found it: checked at the end.
@@ -36,6 +37,10 @@ cargo build -p diffusion-core --target thumbv7em-none-eabihf --release
 
 echo "== firmware on Cortex-M4F (QEMU) vs host: bits, flash, stack"
 scripts/firmware-check.sh
+scripts/edge-digits-check.sh   # digits on Cortex-M4F (QEMU) vs host twin: bits, flash <= 256 KiB, RAM <= 64 KiB
+
+echo "== C interface: header drift, sanitizer test, C firmware under QEMU vs the Rust firmware"
+scripts/capi-check.sh
 
 echo "== the tests left the source tree unchanged"
 tree_after=$(tree_state)

@@ -744,17 +744,19 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         if index == 0 {
             memory.fill(0.0);
         }
-        let (outputs, last) = memory.split_at_mut(ring * values);
+        // In range for a checked history (no panic path either way).
+        let (outputs, last) = memory
+            .split_at_mut_checked(ring * values)
+            .unwrap_or_default();
+        // Position p: buffer (i + p) mod L, holding m_{i−L+p}; position 0 receives m_i. So buffer
+        // k goes to position (k − i) mod L (placed directly: `rotate_left` links a memmove,
+        // 1.6 KB of a Cortex-M4 firmware).
+        let shift = index % ring.max(1);
         let mut slots: [&mut [f32]; 3] = [&mut [], &mut [], &mut []];
-        for (slot, buffer) in slots
-            .iter_mut()
-            .zip(outputs.chunks_exact_mut(values.max(1)))
-        {
-            *slot = buffer;
-        }
-        // Position p: buffer (i + p) mod L, holding m_{i−L+p}; position 0 receives m_i.
-        if let Some(positions) = slots.get_mut(..ring) {
-            positions.rotate_left(index % ring.max(1));
+        for (k, buffer) in outputs.chunks_exact_mut(values.max(1)).enumerate() {
+            if let Some(slot) = slots.get_mut((k + ring - shift) % ring.max(1)) {
+                *slot = buffer;
+            }
         }
         let [oldest, older, newest] = &mut slots;
         let kernel = step.kernel(ring, self.keeps_last);
@@ -894,6 +896,24 @@ impl Kernel {
         }
     }
 
+    /// The per-element pass: on 32-bit targets (microcontrollers) [`Self::pass_any`], one loop
+    /// for every ring length, because the eight specialised loops of [`Self::pass_with`] cost
+    /// 2.3 KB of a Cortex-M4F firmware's flash; elsewhere the specialised loop. Both do the same
+    /// operations in the same order: the same bits.
+    #[cfg(target_pointer_width = "32")]
+    #[inline(always)]
+    fn pass(
+        &self,
+        sample: &mut [f32],
+        model_output: &[f32],
+        memory: Memory<'_>,
+        convert: impl Fn(f32, f32) -> f32,
+    ) -> Result<(), Error> {
+        self.pass_any(sample, model_output, memory, convert)
+    }
+
+    /// See the 32-bit version.
+    #[cfg(not(target_pointer_width = "32"))]
     #[inline(always)]
     fn pass(
         &self,
@@ -914,8 +934,73 @@ impl Kernel {
         }
     }
 
+    /// [`Self::pass_with`] with the ring's length and the last sample as values, not types.
+    #[cfg(any(test, target_pointer_width = "32"))]
+    #[inline(always)]
+    fn pass_any(
+        &self,
+        sample: &mut [f32],
+        model_output: &[f32],
+        memory: Memory<'_>,
+        convert: impl Fn(f32, f32) -> f32,
+    ) -> Result<(), Error> {
+        let count = sample.len();
+        let (ring, keeps_last) = (self.ring.min(3), self.keeps_last);
+        let Memory {
+            ring: [h_0, h_1, h_2],
+            last,
+        } = memory;
+        let short = |buffer: &[f32], used: bool| used && buffer.len() < count;
+        if model_output.len() < count
+            || short(h_0, ring >= 1)
+            || short(h_1, ring >= 2)
+            || short(h_2, ring >= 3)
+            || short(last, keeps_last)
+        {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::History,
+                expected: count,
+                actual: h_0.len().min(last.len()),
+            });
+        }
+        let (g, a_c, c_0, c) = (
+            self.uncorrected,
+            self.corrected_from_last,
+            self.corrected_from_current,
+            self.corrected,
+        );
+        let (a, p_0, p) = (self.next_from_corrected, self.next_from_current, self.next);
+        let value = |buffer: &[f32], j: usize| buffer.get(j).copied().unwrap_or(0.0);
+        for (j, (x, &m)) in sample.iter_mut().zip(model_output).enumerate() {
+            let current = convert(*x, m);
+            let h = [value(h_0, j), value(h_1, j), value(h_2, j)];
+            let corrected = if keeps_last {
+                let mut sum = g * *x + a_c * value(last, j) + c_0 * current;
+                for (weight, value) in c.iter().zip(h).take(ring) {
+                    sum += weight * value;
+                }
+                sum
+            } else {
+                *x
+            };
+            let mut next = a * corrected + p_0 * current;
+            for (weight, value) in p.iter().zip(h).take(ring) {
+                next += weight * value;
+            }
+            if let Some(slot) = h_0.get_mut(j).filter(|_| ring >= 1) {
+                *slot = current;
+            }
+            if let Some(slot) = last.get_mut(j).filter(|_| keeps_last) {
+                *slot = corrected;
+            }
+            *x = next;
+        }
+        Ok(())
+    }
+
     /// The per-element pass over a ring of `RING` buffers, with (`LAST`) or without the last
     /// corrected sample (see [`Kernel`]).
+    #[cfg(any(test, not(target_pointer_width = "32")))]
     #[inline(always)]
     fn pass_with<const RING: usize, const LAST: bool>(
         &self,
@@ -1090,7 +1175,8 @@ fn update(
         differences - 1
     } else {
         differences
-    };
+    }
+    .min(2); // order ≤ 3; lets the compiler drop the bounds checks below
     for (k, slot) in r.iter_mut().enumerate().take(earlier_used) {
         *slot = earlier
             .get(k)
@@ -1118,7 +1204,7 @@ fn update(
         }
         (true, _) => {
             // R_{jk} = r_k^{j−1}, k = 1 … order, with r_order = 1 (the next output).
-            let n = order as usize;
+            let n = (order as usize).min(3);
             let mut matrix = [[0.0, 0.0, 1.0]; 3];
             matrix[0] = [1.0; 3];
             for k in 0..n {
@@ -1151,13 +1237,24 @@ fn update(
 /// partial pivoting, in f64 (diffusers: `torch.linalg.solve`). A singular block gives non-finite
 /// values, which the plan reports as a degenerate schedule.
 fn solve(mut matrix: [[f64; 3]; 3], mut b: [f64; 3], n: usize) -> [f64; 3] {
+    // n ≤ 3 and the pivot ≤ 2 always; saying so lets the compiler drop every bounds check, and
+    // with them a panic path the core never takes.
+    let n = n.min(3);
     for column in 0..n {
         let pivot = (column..n)
             .max_by(|&i, &j| {
-                libm::fabs(matrix[i][column]).total_cmp(&libm::fabs(matrix[j][column]))
+                libm::fabs(matrix[i.min(2)][column])
+                    .total_cmp(&libm::fabs(matrix[j.min(2)][column]))
             })
-            .unwrap_or(column);
-        matrix.swap(column, pivot);
+            .unwrap_or(column)
+            .min(2);
+        // Rows exchanged entry by entry (swapping whole rows links a memmove on a Cortex-M4).
+        let (upper, lower) = matrix.split_at_mut(pivot);
+        if let (Some(row), Some(pivot_row)) = (upper.get_mut(column), lower.first_mut()) {
+            for (entry, pivot_entry) in row.iter_mut().zip(pivot_row) {
+                core::mem::swap(entry, pivot_entry);
+            }
+        }
         b.swap(column, pivot);
         let pivot_row = matrix[column];
         for row in column + 1..n {
@@ -1170,12 +1267,15 @@ fn solve(mut matrix: [[f64; 3]; 3], mut b: [f64; 3], n: usize) -> [f64; 3] {
         }
     }
     let mut x = [0.0f64; 3];
-    for row in (0..n).rev() {
-        let mut sum = b[row];
-        for k in row + 1..n {
-            sum -= matrix[row][k] * x[k];
+    for (row, (entries, &b_row)) in matrix.iter().zip(&b).enumerate().take(n).rev() {
+        let mut sum = b_row;
+        let solved = entries.get(row + 1..n).unwrap_or_default();
+        for (&entry, &x_k) in solved.iter().zip(x.get(row + 1..).unwrap_or_default()) {
+            sum -= entry * x_k;
         }
-        x[row] = sum / matrix[row][row];
+        if let (Some(slot), Some(&diagonal)) = (x.get_mut(row), entries.get(row)) {
+            *slot = sum / diagonal;
+        }
     }
     x
 }
@@ -1248,6 +1348,80 @@ mod tests {
     fn plan(steps: u32, config: &UniPcConfig<'_>) -> UniPcPlan<32> {
         let timesteps = timesteps(steps, TimestepSpacing::Trailing);
         UniPcPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap()
+    }
+
+    /// The single pass of 32-bit targets gives the bits of the specialised passes, for every
+    /// ring length, with and without the last sample, with and without clamping.
+    #[test]
+    fn pass_any_matches_the_specialised_passes() {
+        let mut state = 12345u32;
+        let mut random = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
+        };
+        // Signed zeros and tiny values, where a changed order of operations shows.
+        let mut sample = [
+            1.5f32, -0.0, 0.0, -2.25, 3.0e-3, 7.0, -1.0e-30, 0.5, 0.0, -0.0,
+        ];
+        let count = sample.len();
+        for value in sample.iter_mut().skip(2).step_by(3) {
+            *value = random();
+        }
+        let model_output: [f32; 10] =
+            core::array::from_fn(|j| if j % 4 == 1 { -0.0 } else { random() });
+        for ring in 0..=3 {
+            for keeps_last in [false, true] {
+                for corrects in [false, true] {
+                    let kernel = Kernel {
+                        ring,
+                        keeps_last,
+                        original: [random(), random()],
+                        converted: [random(), random()],
+                        uncorrected: if corrects { 0.0 } else { 1.0 },
+                        corrected_from_last: random(),
+                        corrected_from_current: random(),
+                        corrected: core::array::from_fn(|_| random()),
+                        next_from_corrected: random(),
+                        next_from_current: random(),
+                        next: core::array::from_fn(|_| random()),
+                    };
+                    let history: [[f32; 10]; 4] =
+                        core::array::from_fn(|_| core::array::from_fn(|_| random()));
+                    let [u_x, u_m] = kernel.converted;
+                    let [w_x, w_m] = kernel.original;
+                    for clamped in [false, true] {
+                        let convert = |x: f32, m: f32| {
+                            if clamped {
+                                clamp(w_x * x + w_m * m, -0.5, 0.5)
+                            } else {
+                                u_x * x + u_m * m
+                            }
+                        };
+                        let run = |any: bool| {
+                            let (mut x, mut h) = (sample, history);
+                            let [h_0, h_1, h_2, last] = &mut h;
+                            let length = |used: bool| if used { count } else { 0 };
+                            let memory = Memory {
+                                ring: [
+                                    &mut h_0[..length(ring >= 1)],
+                                    &mut h_1[..length(ring >= 2)],
+                                    &mut h_2[..length(ring >= 3)],
+                                ],
+                                last: &mut last[..length(keeps_last)],
+                            };
+                            let result = if any {
+                                kernel.pass_any(&mut x, &model_output, memory, convert)
+                            } else {
+                                kernel.pass(&mut x, &model_output, memory, convert)
+                            };
+                            result.unwrap();
+                            (x.map(f32::to_bits), h.map(|b| b.map(f32::to_bits)))
+                        };
+                        assert_eq!(run(true), run(false), "ring {ring}, last {keeps_last}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Cortex-M4F firmware (QEMU mps2-an386): samples 64 points of the ring-of-8-Gaussians model with
-//! DDIM η = 0, DDIM η = 1 and DDPM, and prints per run the hash of all output bits, the first
-//! values, the SysTick ticks it took (deterministic under `-icount`), and the stack high-water
-//! mark. No heap: there is no global allocator. Every line must equal the host twin's.
+//! DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M and UniPC bh2, and prints per run the hash of all
+//! output bits, the first values, the SysTick ticks its plan and its sampling took (deterministic
+//! under `-icount`), and its stack high-water mark. No heap: there is no global allocator. Every
+//! line must equal the host twin's.
+//!
+//! Features `dpm-solver` and `unipc` (both default) link the multistep runs; a firmware built
+//! without one skips that run, which is how `scripts/firmware-check.sh` measures each solver's
+//! flash.
 
 #![no_std]
 #![no_main]
@@ -13,22 +18,60 @@ use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+#[cfg(feature = "dpm-solver")]
+use diffusion_core::DpmSolverPlan;
+use diffusion_core::Error;
+#[cfg(feature = "unipc")]
+use diffusion_core::UniPcPlan;
+#[cfg(feature = "ddim-ddpm")]
 use diffusion_core::{Pcg32, Plan};
-use tiny_denoiser::{DIMENSIONS, PLAN_CAPACITY, POINTS, RUNS};
+#[cfg(any(feature = "dpm-solver", feature = "unipc"))]
+use tiny_denoiser::MULTISTEP_CAPACITY;
+#[cfg(feature = "ddim-ddpm")]
+use tiny_denoiser::PLAN_CAPACITY;
+#[cfg(not(feature = "without-core"))]
+use tiny_denoiser::Solver;
+use tiny_denoiser::{DIMENSIONS, POINTS, RUNS, Run};
+
+/// Sample-sized buffers of multistep memory: as many as the most demanding linked solver needs.
+#[cfg(any(feature = "dpm-solver", feature = "unipc"))]
+const HISTORY_BUFFERS: usize = if cfg!(feature = "unipc") {
+    tiny_denoiser::UNIPC_HISTORY_BUFFERS
+} else {
+    tiny_denoiser::DPM_SOLVER_HISTORY_BUFFERS
+};
 
 /// Everything sample-sized lives here, in .bss, not on the stack.
+#[cfg_attr(feature = "without-core", allow(dead_code))]
 struct State {
+    #[cfg(feature = "ddim-ddpm")]
     plan: Plan<PLAN_CAPACITY>,
+    #[cfg(feature = "dpm-solver")]
+    dpm_solver: DpmSolverPlan<MULTISTEP_CAPACITY>,
+    #[cfg(feature = "unipc")]
+    unipc: UniPcPlan<MULTISTEP_CAPACITY>,
     points: [f32; POINTS * DIMENSIONS],
     epsilon: [f32; POINTS * DIMENSIONS],
+    #[cfg(feature = "ddim-ddpm")]
     streams: heapless::Vec<Pcg32, POINTS>,
+    #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
+    /// The multistep solvers' memory (each run uses its first `history_len() · 128` floats).
+    history: [f32; HISTORY_BUFFERS * POINTS * DIMENSIONS],
 }
 
 static STATE: Mutex<RefCell<State>> = Mutex::new(RefCell::new(State {
+    #[cfg(feature = "ddim-ddpm")]
     plan: Plan::empty(),
+    #[cfg(feature = "dpm-solver")]
+    dpm_solver: DpmSolverPlan::empty(),
+    #[cfg(feature = "unipc")]
+    unipc: UniPcPlan::empty(),
     points: [0.0; POINTS * DIMENSIONS],
     epsilon: [0.0; POINTS * DIMENSIONS],
+    #[cfg(feature = "ddim-ddpm")]
     streams: heapless::Vec::new(),
+    #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
+    history: [0.0; HISTORY_BUFFERS * POINTS * DIMENSIONS],
 }));
 
 const STACK_PAINT: u32 = 0xDEAD_BEEF;
@@ -74,36 +117,49 @@ fn start_ticks(syst: &mut SYST) {
 #[entry]
 fn main() -> ! {
     let mut peripherals = cortex_m::Peripherals::take().unwrap();
-    paint_stack();
     start_ticks(&mut peripherals.SYST);
+    let mut stack = 0;
     let ok = cortex_m::interrupt::free(|cs| {
         let mut state = STATE.borrow(cs).borrow_mut();
-        let State {
-            plan,
-            points,
-            epsilon,
-            streams,
-        } = &mut *state;
         for run in &RUNS {
+            paint_stack();
             let started = SYST::get_current();
-            let result = run_once(run, plan, points, epsilon, streams);
-            let ticks = started.wrapping_sub(SYST::get_current()) & 0x00FF_FFFF;
-            if let Err(error) = result {
-                // The variant's name: Display would link float formatting (~10 KiB).
-                hprintln!("{}: error: {}", run.name, error.name());
-                return false;
+            let built = build(run, &mut state);
+            let planned = SYST::get_current();
+            let result = built.and_then(|linked| {
+                if linked {
+                    sample(run, &mut state).map(|()| true)
+                } else {
+                    Ok(false)
+                }
+            });
+            let ticks = |from: u32, to: u32| from.wrapping_sub(to) & 0x00FF_FFFF;
+            let (plan_ticks, sample_ticks) =
+                (ticks(started, planned), ticks(planned, SYST::get_current()));
+            let run_stack = stack_high_water();
+            stack = stack.max(run_stack);
+            match result {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error) => {
+                    // The variant's name: Display would link float formatting (~10 KiB).
+                    hprintln!("{}: error: {}", run.name, error.name());
+                    return false;
+                }
             }
-            hprintln!("{}", tiny_denoiser::report_line(run.name, points));
+            hprintln!("{}", tiny_denoiser::report_line(run.name, &state.points));
             hprintln!(
-                "  {} ticks for {} steps x {} points",
-                ticks,
+                "  plan {} ticks; sampling {} ticks for {} steps x {} points; stack {} bytes",
+                plan_ticks,
+                sample_ticks,
                 run.steps,
-                POINTS
+                POINTS,
+                run_stack
             );
         }
         true
     });
-    hprintln!("stack high-water mark: {} bytes", stack_high_water());
+    hprintln!("stack high-water mark: {} bytes", stack);
     debug::exit(if ok {
         debug::EXIT_SUCCESS
     } else {
@@ -114,28 +170,69 @@ fn main() -> ! {
     }
 }
 
+/// Builds `run`'s plan; `Ok(false)` when its solver is not linked into this firmware.
 #[cfg(not(feature = "without-core"))]
-fn run_once(
-    run: &tiny_denoiser::Run,
-    plan: &mut Plan<PLAN_CAPACITY>,
-    points: &mut [f32],
-    epsilon: &mut [f32],
-    streams: &mut heapless::Vec<Pcg32, POINTS>,
-) -> Result<(), diffusion_core::Error> {
-    tiny_denoiser::build_plan(run, run.steps, plan)?;
-    tiny_denoiser::sample(plan, tiny_denoiser::SEED, 0, points, streams, epsilon)
+#[inline(never)]
+fn build(run: &Run, state: &mut State) -> Result<bool, Error> {
+    match run.solver {
+        #[cfg(feature = "ddim-ddpm")]
+        Solver::Plan(sampler) => tiny_denoiser::build_plan(sampler, run.steps, &mut state.plan)?,
+        #[cfg(feature = "dpm-solver")]
+        Solver::DpmSolver(config) => {
+            tiny_denoiser::build_dpm_solver_plan(&config, run.steps, &mut state.dpm_solver)?
+        }
+        #[cfg(feature = "unipc")]
+        Solver::UniPc(config) => {
+            tiny_denoiser::build_unipc_plan(&config, run.steps, &mut state.unipc)?
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Draws x_T and runs the plan [`build`] made.
+#[cfg(not(feature = "without-core"))]
+#[inline(never)]
+fn sample(run: &Run, state: &mut State) -> Result<(), Error> {
+    use tiny_denoiser::SEED;
+    let State {
+        points, epsilon, ..
+    } = state;
+    match run.solver {
+        #[cfg(feature = "ddim-ddpm")]
+        Solver::Plan(_) => {
+            tiny_denoiser::sample(&state.plan, SEED, 0, points, &mut state.streams, epsilon)
+        }
+        #[cfg(feature = "dpm-solver")]
+        Solver::DpmSolver(_) => {
+            let history = &mut state.history;
+            tiny_denoiser::sample_multistep(&state.dpm_solver, SEED, 0, points, epsilon, history)
+        }
+        #[cfg(feature = "unipc")]
+        Solver::UniPc(_) => {
+            let history = &mut state.history;
+            tiny_denoiser::sample_multistep(&state.unipc, SEED, 0, points, epsilon, history)
+        }
+        #[allow(unreachable_patterns)]
+        _ => Ok(()),
+    }
+}
+
+/// Without the core nothing is planned, and every run is sampled by [`sample`] whatever the
+/// features say, so that one build is the baseline of every feature set.
+#[cfg(feature = "without-core")]
+fn build(_run: &Run, _state: &mut State) -> Result<bool, Error> {
+    Ok(true)
 }
 
 /// The same work without the core: the model evaluated `steps` times on fixed points (for the
 /// flash measurement; its output is not meant to match the host).
 #[cfg(feature = "without-core")]
-fn run_once(
-    run: &tiny_denoiser::Run,
-    _plan: &mut Plan<PLAN_CAPACITY>,
-    points: &mut [f32],
-    epsilon: &mut [f32],
-    _streams: &mut heapless::Vec<Pcg32, POINTS>,
-) -> Result<(), diffusion_core::Error> {
+fn sample(run: &Run, state: &mut State) -> Result<(), Error> {
+    let State {
+        points, epsilon, ..
+    } = state;
     for (index, value) in points.iter_mut().enumerate() {
         *value = index as f32 / 64.0 - 1.0;
     }

@@ -70,7 +70,9 @@ impl std::str::FromStr for NamedFile {
 #[derive(Parser, Debug, Clone)]
 #[command(name = "host", version, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The exported U-Net (ONNX): a float32 rank-4 sample input and a timestep input.
+    /// The exported U-Net (ONNX): a float32 rank-4 sample input and a timestep input; or a
+    /// diffusers ONNX pipeline folder (model_index.json, unet/model.onnx, and vae_decoder/,
+    /// scheduler/ where it lists them).
     #[arg(long, value_name = "FILE")]
     pub onnx: PathBuf,
 
@@ -301,6 +303,20 @@ pub struct Cli {
     #[arg(long, value_name = "FILE.npy")]
     pub save_npy: Option<PathBuf>,
 
+    /// A latent model's VAE decoder (ONNX, e.g. vae_decoder/model.onnx): the samples are decoded
+    /// from x / scaling-factor into images before they are written (--out, --out-dir, --save-npy).
+    #[arg(long, value_name = "FILE.onnx")]
+    pub vae_decoder: Option<PathBuf>,
+
+    /// The latents are divided by this before decoding [default: scaling_factor of the
+    /// config.json beside the decoder; no default without one].
+    #[arg(long, value_name = "F")]
+    pub vae_scaling_factor: Option<f64>,
+
+    /// With --vae-decoder, also write the latents, float32 [samples, C, H, W].
+    #[arg(long, value_name = "FILE.npy")]
+    pub save_latents: Option<PathBuf>,
+
     /// Execution provider: auto tries TensorRT, then CUDA, then CPU, and says which runs.
     #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Auto)]
     pub ep: ExecutionProviderKind,
@@ -366,7 +382,8 @@ Examples:
   host --onnx models/digits/unet.onnx --steps 25 --num-samples 64 --out grid.png
   host --onnx unet.onnx --scheduler ddpm --steps 1000 --save-npy x0.npy --seed 7
   host --onnx unet.onnx --num-samples 10000 --shard 3/8 --out-dir samples/
-  host --onnx models/cond/unet.onnx --class-label 3 --num-samples 16
+  host --onnx pipeline/ --steps 25 --out grid.png   (a diffusers ONNX pipeline folder: U-Net and VAE decoder)
+  host --onnx cond/unet.onnx --class-label 3 --num-samples 16      (guidance.json beside it)
   host --onnx sd/unet.onnx --input encoder_hidden_states=prompt.npy \
        --uncond-input encoder_hidden_states=empty.npy --guidance-scale 7.5
   host merge --save-npy x0.npy parts/x0_*.npy      (host merge --help)";

@@ -14,6 +14,7 @@ pub mod merge;
 pub mod model_inputs;
 pub mod output;
 pub mod picture;
+pub mod pipeline_folder;
 pub mod progress;
 pub mod resume;
 pub mod runtime;
@@ -21,6 +22,7 @@ pub mod sampling;
 pub mod shard;
 pub mod signature;
 pub mod summary;
+pub mod vae;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,9 +42,10 @@ use signature::Signature;
 const DEFAULT_BATCH: u64 = 16;
 
 /// The whole run: check every input and output, load, sample, write, report.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(mut cli: Cli) -> Result<()> {
     let started = Instant::now();
     interrupt::install()?;
+    pipeline_folder::apply(&mut cli)?;
     // Everything that needs no model first, so bad flags and files fail fast.
     let model = std::fs::File::open(&cli.onnx)
         .with_context(|| format!("cannot read model {}", cli.onnx.display()))?;
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> Result<()> {
         bail!("cannot read model {}: not a file", cli.onnx.display());
     }
     let resolved = config::resolve(&cli)?;
+    let decoder_spec = vae::resolve(&cli)?;
     let plan = resolved.plan()?;
     if !(cli.progress_interval.is_finite() && cli.progress_interval >= 0.0) {
         bail!("--progress-interval must be a number of seconds >= 0");
@@ -94,7 +98,8 @@ pub fn run(cli: Cli) -> Result<()> {
         cli.save_npy.as_deref(),
         samples.clone(),
         cli.resume,
-    )?;
+    )?
+    .with_latents(cli.save_latents.as_deref())?;
 
     let library = runtime::locate_library(cli.ort_library.as_deref())?;
     let environment = runtime::init(&library)?;
@@ -111,7 +116,16 @@ pub fn run(cli: Cli) -> Result<()> {
     interrupt::check(|| "while loading the model".into())?;
     let signature = signature::read(&open.session)?;
     let geometry = geometry(&signature, cli.sample_size, init_noise.as_ref())?;
-    outputs.check_channels(geometry.channels)?;
+    let mut decoder = match decoder_spec {
+        Some(spec) => {
+            let decoder = runtime::open(&environment, &spec.path, cli.ep, &options, &library)?;
+            Some(vae::Decoder::new(decoder.session, spec, geometry)?)
+        }
+        None => None,
+    };
+    // What is written: the samples, or a latent model's decoded images.
+    let written_geometry = decoder.as_ref().map_or(geometry, |d| d.image_geometry());
+    outputs.check_channels(written_geometry.channels)?;
     check_variance_channels(&resolved, &signature, geometry)?;
     let batch = batch_size(&signature, cli.batch, samples.end - samples.start)?;
     let conditioning = guidance::resolve(&cli, &signature, &cli.onnx, num_samples)?;
@@ -136,16 +150,30 @@ pub fn run(cli: Cli) -> Result<()> {
             total_samples: num_samples,
             seed: cli.seed,
             noise: "v1".into(),
-            sample_shape: [geometry.channels, geometry.height, geometry.width],
+            sample_shape: [
+                written_geometry.channels,
+                written_geometry.height,
+                written_geometry.width,
+            ],
             init_noise_sha256: cli
                 .init_noise
                 .as_deref()
                 .map(manifest::sha256_file)
                 .transpose()?,
+            vae_decoder: match (&decoder, &cli.vae_decoder) {
+                (Some(decoder), Some(path)) => Some(decoder.identity(manifest::sha256_file(path)?)),
+                _ => None,
+            },
         }),
         false => None,
     };
-    let mut stream = outputs.begin(geometry, samples.clone(), cli.png_scale, identity.as_ref())?;
+    let mut stream = outputs.begin(
+        written_geometry,
+        samples.clone(),
+        cli.png_scale,
+        identity.as_ref(),
+    )?;
+    stream.begin_latents(geometry)?;
     // With --resume, what is left after the last committed batch.
     let remaining = samples.start + stream.done()..samples.end;
     if stream.done() > 0 {
@@ -184,7 +212,13 @@ pub fn run(cli: Cli) -> Result<()> {
         &signature,
         open.provider,
         &job,
-        |values| stream.accept(values),
+        |values| match &mut decoder {
+            Some(decoder) => {
+                stream.accept_latents(values)?;
+                stream.accept(decoder.decode(values)?)
+            }
+            None => stream.accept(values),
+        },
         |done| progress.call_done(done),
     );
     progress.finish();
@@ -202,7 +236,10 @@ pub fn run(cli: Cli) -> Result<()> {
         }),
         None => None,
     };
-    let written = stream.finish(manifest.as_ref())?;
+    let mut written = stream.finish(manifest.as_ref())?;
+    if let Some(decoder) = &decoder {
+        written.insert(0, decoder.describe());
+    }
 
     let report = summary::Summary {
         provider: open.provider,

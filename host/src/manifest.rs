@@ -32,6 +32,21 @@ pub struct JobIdentity {
     pub sample_shape: [usize; 3],
     /// SHA-256 of `--init-noise`, if x_T came from a file.
     pub init_noise_sha256: Option<String>,
+    /// The VAE decoder that turned the latents into the images written (`--vae-decoder`);
+    /// `sample_shape` is then the images' shape. Absent in manifests written before it existed.
+    #[serde(default)]
+    pub vae_decoder: Option<DecoderIdentity>,
+}
+
+/// What decoded the latents ([`crate::vae`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecoderIdentity {
+    /// SHA-256 of the decoder's ONNX file.
+    pub sha256: String,
+    /// The latents were divided by this.
+    pub scaling_factor: f64,
+    /// And this added.
+    pub shift_factor: f64,
 }
 
 /// One output's manifest.
@@ -182,6 +197,7 @@ mod tests {
             noise: "v1".into(),
             sample_shape: [3, 8, 8],
             init_noise_sha256: None,
+            vae_decoder: None,
         }
     }
 

@@ -211,6 +211,8 @@ impl OutDir {
 pub struct Outputs {
     grid: Option<(Pending, ImageFormat)>,
     npy: Option<Pending>,
+    /// `--save-latents`: a latent model's latents, beside the decoded images.
+    latents: Option<Pending>,
     directory: Option<OutDir>,
     /// Where the manifests of the `.npy` and of `--out-dir` go ([`crate::manifest`]), with the
     /// flag; their files are made only when the data is complete, so that a killed run leaves
@@ -317,10 +319,29 @@ impl Outputs {
         Ok(Outputs {
             grid,
             npy,
+            latents: None,
             directory,
             manifests,
             created,
         })
+    }
+
+    /// Adds `--save-latents` (a latent model's latents, written as `--save-npy` is, but without
+    /// a manifest and not resumable: [`crate::vae::resolve`] refuses it with `--resume`).
+    pub fn with_latents(mut self, path: Option<&Path>) -> Result<Self> {
+        if let Some(path) = path {
+            if !path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+            {
+                bail!(
+                    "--save-latents {}: the file name must end in .npy",
+                    path.display()
+                );
+            }
+            self.latents = Some(Pending::new(path, "--save-latents")?);
+        }
+        Ok(self)
     }
 
     /// Whether any output carries a manifest (so that the model's hash is needed).
@@ -415,6 +436,7 @@ impl Outputs {
         });
         Ok(Stream {
             npy,
+            latents: LatentOutput::Waiting(self.latents),
             grid,
             directory: self.directory,
             manifests: self.manifests,
@@ -483,10 +505,17 @@ struct GridOutput {
     samples: Vec<f32>,
 }
 
+/// `--save-latents`: waiting for the latents' shape ([`Stream::begin_latents`]), then written.
+enum LatentOutput {
+    Waiting(Option<Pending>),
+    Writing(Pending, BufWriter<File>),
+}
+
 /// Outputs being written, batch by batch: memory holds at most the grid's samples, whatever the
 /// number of samples.
 pub struct Stream {
     npy: Option<(Pending, BufWriter<File>)>,
+    latents: LatentOutput,
     grid: Option<GridOutput>,
     directory: Option<OutDir>,
     manifests: Vec<(PathBuf, &'static str)>,
@@ -504,6 +533,39 @@ impl Stream {
     /// Samples already written from the start of the range: nonzero when resuming.
     pub fn done(&self) -> u64 {
         self.done
+    }
+
+    /// Starts `--save-latents` (if asked for) with latents of `geometry`: its header goes out
+    /// now, and each batch's latents are then written by [`Stream::accept_latents`].
+    pub fn begin_latents(&mut self, geometry: Geometry) -> Result<()> {
+        let LatentOutput::Waiting(waiting) = &mut self.latents else {
+            bail!("internal error: --save-latents begun twice");
+        };
+        let Some(pending) = waiting.take() else {
+            return Ok(());
+        };
+        let count = self.indices.end - self.indices.start;
+        check_space(&pending, count, geometry)?;
+        let header = npy_header(count, geometry)?;
+        let mut writer = BufWriter::new(pending.file().try_clone()?);
+        writer
+            .write_all(&header)
+            .with_context(|| format!("cannot write --save-latents {}", pending.target.display()))?;
+        self.latents = LatentOutput::Writing(pending, writer);
+        Ok(())
+    }
+
+    /// Writes the latents of the samples that the next [`Stream::accept`] gets.
+    pub fn accept_latents(&mut self, latents: &[f32]) -> Result<()> {
+        if let LatentOutput::Writing(pending, writer) = &mut self.latents {
+            latents
+                .iter()
+                .try_for_each(|value| writer.write_all(&value.to_le_bytes()))
+                .with_context(|| {
+                    format!("cannot write --save-latents {}", pending.target.display())
+                })?;
+        }
+        Ok(())
     }
 
     /// Writes the next finished samples (NCHW, following those accepted before); with
@@ -593,6 +655,19 @@ impl Stream {
                 .with_context(|| format!("cannot write --save-npy {}", pending.target.display()))?;
             written.push(format!("wrote {}", pending.target.display()));
             ready.push(pending);
+        }
+        match std::mem::replace(&mut self.latents, LatentOutput::Waiting(None)) {
+            LatentOutput::Writing(pending, mut writer) => {
+                writer.flush().with_context(|| {
+                    format!("cannot write --save-latents {}", pending.target.display())
+                })?;
+                written.push(format!("wrote {}", pending.target.display()));
+                ready.push(pending);
+            }
+            LatentOutput::Waiting(Some(_)) => {
+                bail!("internal error: --save-latents was never begun")
+            }
+            LatentOutput::Waiting(None) => {}
         }
         if let Some(mut grid) = self.grid.take() {
             let shown = (grid.samples.len() / self.geometry.elements()) as u64;

@@ -14,8 +14,10 @@
 mod weights;
 
 use diffusion_core::{
-    Error, FinalAlphaCumprod, Pcg32, Plan, PredictionType, SampleClipping, Sampler, SamplerConfig,
-    ScheduleConfig, TimestepConfig, TimestepSpacing, VarianceType, noise_stream,
+    DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, Error, FinalAlphaCumprod,
+    FinalSigmasType, MultistepHistory, NoiseSource, Pcg32, Plan, PredictionType, SampleClipping,
+    Sampler, SamplerConfig, ScheduleConfig, SliceKind, TimestepConfig, TimestepSpacing,
+    UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType, noise_stream,
 };
 
 /// Hidden width.
@@ -28,8 +30,16 @@ pub const DIMENSIONS: usize = 2;
 pub const POINTS: usize = 64;
 /// Seed of the firmware's runs.
 pub const SEED: u64 = 2024;
-/// The largest plan of [`RUNS`].
+/// The largest DDPM/DDIM plan of [`RUNS`].
 pub const PLAN_CAPACITY: usize = 100;
+/// The largest multistep plan of [`RUNS`].
+pub const MULTISTEP_CAPACITY: usize = 10;
+/// Sample-sized buffers the multistep runs remember: 1 for DPM-Solver++ 2M (the previous x̂₀),
+/// 3 for UniPC bh2 with its corrector (x̂₀ of the two previous steps and the last corrected
+/// sample); see [`DpmSolverPlan::history_len`] and [`UniPcPlan::history_len`].
+pub const DPM_SOLVER_HISTORY_BUFFERS: usize = 1;
+/// See [`DPM_SOLVER_HISTORY_BUFFERS`].
+pub const UNIPC_HISTORY_BUFFERS: usize = 3;
 
 /// emb(t) = (sin t·f_k …, cos t·f_k …).
 fn embedding(timestep: u32) -> [f32; 2 * FREQUENCIES] {
@@ -44,6 +54,9 @@ fn embedding(timestep: u32) -> [f32; 2 * FREQUENCIES] {
 }
 
 /// ε̂ for every point of `points` (x, y pairs) at `timestep`, into `out` (same length).
+/// Never inlined, so that the model is the same code in every firmware build (the flash
+/// measurement compares builds with and without the core).
+#[inline(never)]
 pub fn predict_epsilon(points: &[f32], timestep: u32, out: &mut [f32]) {
     // The time part of layer 1 is shared by all points: b₁ + W₁[:, 2..]·emb(t), once per call.
     let emb = embedding(timestep);
@@ -91,40 +104,87 @@ pub fn predict_epsilon(points: &[f32], timestep: u32, out: &mut [f32]) {
     }
 }
 
+/// How a run updates the points.
+#[derive(Clone, Copy, Debug)]
+pub enum Solver {
+    /// DDPM or DDIM, through a [`Plan`].
+    Plan(Sampler),
+    /// DPM-Solver multistep, through a [`DpmSolverPlan`].
+    DpmSolver(DpmSolverConfig),
+    /// UniPC multistep, through a [`UniPcPlan`].
+    UniPc(UniPcConfig<'static>),
+}
+
 /// One sampling run of the firmware.
 pub struct Run {
     /// Printed name.
     pub name: &'static str,
     /// Update rule.
-    pub sampler: Sampler,
-    /// Steps.
+    pub solver: Solver,
+    /// Steps (model evaluations).
     pub steps: u32,
 }
 
-/// DDIM η = 0, DDIM η = 1 and DDPM, as the firmware runs them.
-pub const RUNS: [Run; 3] = [
+/// DPM-Solver++ 2M as diffusers' `DPMSolverMultistepScheduler` defaults to: order 2, midpoint,
+/// `lower_order_final`, final sigma 0 (`DpmSolverConfig::default()`, spelled out for a `const`).
+pub const DPM_SOLVER_2M: DpmSolverConfig = DpmSolverConfig {
+    algorithm_type: DpmSolverAlgorithm::DpmSolverPlusPlus,
+    solver_order: 2,
+    solver_type: DpmSolverType::Midpoint,
+    lower_order_final: true,
+    euler_at_final: false,
+    final_sigmas_type: FinalSigmasType::Zero,
+    prediction_type: PredictionType::Epsilon,
+    clipping: SampleClipping::None,
+};
+
+/// UniPC bh2, order 2, with the corrector, as diffusers' `UniPCMultistepScheduler` defaults to
+/// (`UniPcConfig::default()`, spelled out for a `const`).
+pub const UNIPC_BH2: UniPcConfig<'static> = UniPcConfig {
+    solver_order: 2,
+    solver_type: UniPcSolverType::Bh2,
+    predict_x0: true,
+    lower_order_final: true,
+    disable_corrector: &[],
+    final_sigmas_type: FinalSigmasType::Zero,
+    prediction_type: PredictionType::Epsilon,
+    clipping: SampleClipping::None,
+};
+
+/// DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M and UniPC bh2, as the firmware runs them.
+pub const RUNS: [Run; 5] = [
     Run {
         name: "ddim_eta0",
-        sampler: Sampler::Ddim {
+        solver: Solver::Plan(Sampler::Ddim {
             eta: 0.0,
             use_clipped_model_output: false,
-        },
+        }),
         steps: 25,
     },
     Run {
         name: "ddim_eta1",
-        sampler: Sampler::Ddim {
+        solver: Solver::Plan(Sampler::Ddim {
             eta: 1.0,
             use_clipped_model_output: false,
-        },
+        }),
         steps: 25,
     },
     Run {
         name: "ddpm",
-        sampler: Sampler::Ddpm {
+        solver: Solver::Plan(Sampler::Ddpm {
             variance_type: VarianceType::FixedSmall,
-        },
+        }),
         steps: 100,
+    },
+    Run {
+        name: "dpm_solver_2m",
+        solver: Solver::DpmSolver(DPM_SOLVER_2M),
+        steps: 10,
+    },
+    Run {
+        name: "unipc_bh2",
+        solver: Solver::UniPc(UNIPC_BH2),
+        steps: 10,
     },
 ];
 
@@ -133,24 +193,55 @@ pub fn schedule() -> ScheduleConfig<'static> {
     ScheduleConfig::default()
 }
 
-/// Builds `run`'s plan into `plan` (in place: no plan-sized temporary on the stack).
-pub fn build_plan<const N: usize>(run: &Run, steps: u32, plan: &mut Plan<N>) -> Result<(), Error> {
-    let timesteps = TimestepConfig {
+/// `steps` timesteps, `trailing` (999, …), for every run.
+fn timesteps(steps: u32) -> TimestepConfig {
+    TimestepConfig {
         num_inference_steps: steps,
         spacing: TimestepSpacing::Trailing,
         steps_offset: 0,
-    };
+    }
+}
+
+/// Builds a DDPM/DDIM plan of `steps` steps into `plan` (in place: no plan-sized temporary on the
+/// stack).
+#[inline(never)]
+pub fn build_plan<const N: usize>(
+    sampler: Sampler,
+    steps: u32,
+    plan: &mut Plan<N>,
+) -> Result<(), Error> {
     let config = SamplerConfig {
-        sampler: run.sampler,
+        sampler,
         prediction_type: PredictionType::Epsilon,
         clipping: SampleClipping::None,
         final_alpha_cumprod: FinalAlphaCumprod::One,
     };
-    plan.rebuild(&schedule(), &timesteps, &config)
+    plan.rebuild(&schedule(), &timesteps(steps), &config)
+}
+
+/// Builds a DPM-Solver plan of `steps` steps into `plan`, in place.
+#[inline(never)]
+pub fn build_dpm_solver_plan<const N: usize>(
+    config: &DpmSolverConfig,
+    steps: u32,
+    plan: &mut DpmSolverPlan<N>,
+) -> Result<(), Error> {
+    plan.rebuild(&schedule(), &timesteps(steps), config)
+}
+
+/// Builds a UniPC plan of `steps` steps into `plan`, in place.
+#[inline(never)]
+pub fn build_unipc_plan<const N: usize>(
+    config: &UniPcConfig<'_>,
+    steps: u32,
+    plan: &mut UniPcPlan<N>,
+) -> Result<(), Error> {
+    plan.rebuild(&schedule(), &timesteps(steps), config)
 }
 
 /// Draws x_T for points `first..first + points.len()/2` of `seed` and runs `plan` on them.
 /// `streams` receives one generator per point; `epsilon` is scratch of the same length as `points`.
+#[inline(never)]
 pub fn sample<const N: usize, const P: usize>(
     plan: &Plan<N>,
     seed: u64,
@@ -159,7 +250,6 @@ pub fn sample<const N: usize, const P: usize>(
     streams: &mut heapless::Vec<Pcg32, P>,
     epsilon: &mut [f32],
 ) -> Result<(), Error> {
-    use diffusion_core::NoiseSource;
     streams.clear();
     for (index, point) in points.chunks_exact_mut(DIMENSIONS).enumerate() {
         let mut stream = noise_stream(seed, first + index as u64);
@@ -179,6 +269,122 @@ pub fn sample<const N: usize, const P: usize>(
             streams,
             &mut [],
         )?;
+    }
+    Ok(())
+}
+
+/// x_T for points `first..first + points.len()/2` of `seed`: point i from its own stream, as
+/// [`sample`] draws it. Never inlined: the noise generator's buffer then stays off the stack
+/// while the model runs.
+#[inline(never)]
+fn initial_noise(seed: u64, first: u64, points: &mut [f32]) {
+    for (index, point) in points.chunks_exact_mut(DIMENSIONS).enumerate() {
+        noise_stream(seed, first + index as u64).fill_standard_normal(point);
+    }
+}
+
+/// What [`sample_multistep`] uses of a multistep plan: [`DpmSolverPlan`] and [`UniPcPlan`] have
+/// the same methods, which this trait forwards to.
+pub trait MultistepPlan {
+    /// The plan's `timesteps()`.
+    fn timesteps(&self) -> impl Iterator<Item = u32>;
+    /// The plan's `history_len()`: sample-sized buffers it remembers.
+    fn history_len(&self) -> usize;
+    /// The plan's `history(buffer, values)`.
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error>;
+    /// The plan's `step_batch(index, batch, samples, model_output, history, &mut [])`.
+    fn step_batch(
+        &self,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+    ) -> Result<(), Error>;
+}
+
+impl<const N: usize> MultistepPlan for DpmSolverPlan<N> {
+    fn timesteps(&self) -> impl Iterator<Item = u32> {
+        DpmSolverPlan::timesteps(self)
+    }
+    fn history_len(&self) -> usize {
+        DpmSolverPlan::history_len(self)
+    }
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        DpmSolverPlan::history(self, buffer, values)
+    }
+    fn step_batch(
+        &self,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+    ) -> Result<(), Error> {
+        DpmSolverPlan::step_batch(self, index, batch, samples, model_output, history, &mut [])
+    }
+}
+
+impl<const N: usize> MultistepPlan for UniPcPlan<N> {
+    fn timesteps(&self) -> impl Iterator<Item = u32> {
+        UniPcPlan::timesteps(self)
+    }
+    fn history_len(&self) -> usize {
+        UniPcPlan::history_len(self)
+    }
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        UniPcPlan::history(self, buffer, values)
+    }
+    fn step_batch(
+        &self,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+    ) -> Result<(), Error> {
+        UniPcPlan::step_batch(self, index, batch, samples, model_output, history, &mut [])
+    }
+}
+
+/// Draws x_T for points `first..first + points.len()/2` of `seed` (the same x_T as [`sample`])
+/// and runs the multistep `plan` on them. `epsilon` is scratch of the same length as `points`;
+/// the solver's memory is the first `plan.history_len() · points.len()` floats of `history`
+/// (its contents do not matter).
+#[inline(never)]
+pub fn sample_multistep<P: MultistepPlan>(
+    plan: &P,
+    seed: u64,
+    first: u64,
+    points: &mut [f32],
+    epsilon: &mut [f32],
+    history: &mut [f32],
+) -> Result<(), Error> {
+    let values = points.len();
+    let needed = plan.history_len().saturating_mul(values);
+    let available = history.len();
+    let buffer = history.get_mut(..needed).ok_or(Error::LengthMismatch {
+        slice: SliceKind::History,
+        expected: needed,
+        actual: available,
+    })?;
+    let mut history = plan.history(buffer, values)?;
+    initial_noise(seed, first, points);
+    for (index, timestep) in plan.timesteps().enumerate() {
+        predict_epsilon(points, timestep, epsilon);
+        plan.step_batch(index, values / DIMENSIONS, points, epsilon, &mut history)?;
     }
     Ok(())
 }
