@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """host vs the Python diffusers loop vs the ONNX Runtime floor, in one invocation (run through
-scripts/bench-peer; ONLY=Gaussian keeps the rows whose model name contains "Gaussian"). For every
+scripts/bench-peer; ONLY=Gaussian keeps the rows whose model name contains "Gaussian", and
+SAMPLERS=dpm-solver those of that sampler: ddim, ddpm or dpm-solver, comma-separated). For every
 (model, batch, sampler) it alternates REPEATS runs of each — the peer (scripts/peer_loop.py),
 host, and ort-floor (the same session called as often on the same inputs, nothing else) — each a
 fresh process on 2 intra-op threads, and prints medians:
@@ -26,6 +27,7 @@ HOST = os.path.join(ROOT, "target", "release", "host")
 FLOOR = os.path.join(ROOT, "target", "release", "ort-floor")
 REPEATS = int(os.environ.get("REPEATS", "5"))
 ONLY = os.environ.get("ONLY", "")  # run only the models whose name contains this
+SAMPLERS = [name for name in os.environ.get("SAMPLERS", "").split(",") if name]  # and these samplers
 THREADS = 2
 
 
@@ -73,7 +75,12 @@ def main():
         ("diffusers UNet2DModel 3x32x32", os.path.join(ROOT, ".bench", "unet32", "unet.onnx"), None),
         ("analytic Gaussian 3x32x32", os.path.join(ROOT, "tests", "fixtures", "gaussian", "unet.onnx"), None),
     ]
-    configs = [("ddim", 25, 1), ("ddim", 25, 16), ("ddpm", 100, 1), ("ddpm", 100, 16)]
+    # DPM-Solver++ 2M (DPMSolverMultistepScheduler's defaults) at 10 steps: the fast sampler at the
+    # step count it is used with.
+    configs = [("ddim", 25, 1), ("ddim", 25, 16), ("ddpm", 100, 1), ("ddpm", 100, 16),
+               ("dpm-solver", 10, 1), ("dpm-solver", 10, 16)]
+    configs = [c for c in configs if not SAMPLERS or c[0] in SAMPLERS]
+    label = {"ddim": "DDIM", "ddpm": "DDPM", "dpm-solver": "DPM-Solver++ 2M"}
     print(f"medians of {REPEATS} alternating runs, {THREADS} intra-op threads, ONNX Runtime 1.31.1 CPU")
     print("| model | sampler | batch | peer ms/step | host ms/step | peer/host | floor ms/call | host/floor "
           "| host model % | host sampler % | host sampler µs/step | RSS host / peer (MiB) |")
@@ -100,7 +107,7 @@ def main():
                 # this shared machine cancel; the median of those ratios is what the table shows.
                 host_over_floor = statistics.median(h[0] / f for h, f in zip(hosts, floors))
                 peer_over_host = statistics.median(p[0] / h[0] for p, h in zip(peers, hosts))
-                print(f"| {name} | {scheduler.upper()} {steps} | {batch} | {peer_wall:.3f} | {host_wall:.3f} "
+                print(f"| {name} | {label[scheduler]} {steps} | {batch} | {peer_wall:.3f} | {host_wall:.3f} "
                       f"| {peer_over_host:.2f}x | {floor_ms:.3f} | {host_over_floor:.3f} "
                       f"| {100 * host_model / host_wall:.1f} | {100 * host_sampler / host_wall:.1f} "
                       f"| {1e3 * host_sampler:.1f} | {statistics.median(h[3] for h in hosts):.0f} / "

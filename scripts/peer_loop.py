@@ -2,7 +2,10 @@
 """The Python peer: diffusers' scheduler + an onnxruntime InferenceSession, the loop a diffusers
 user writes. Prints one JSON line: wall time per step and the part inside session.run.
 
-    peer_loop.py MODEL.onnx --scheduler ddim|ddpm --steps 25 --batch 1 --threads 2 [--sample-size 32]
+    peer_loop.py MODEL.onnx --scheduler ddim|ddpm|dpm-solver --steps 25 --batch 1 --threads 2 [--sample-size 32]
+
+dpm-solver is DPMSolverMultistepScheduler with the model's scheduler_config.json (diffusers'
+defaults for its own keys: DPM-Solver++ 2M), as `host --scheduler dpm-solver` runs it.
 """
 import argparse
 import json
@@ -12,13 +15,15 @@ import time
 import numpy as np
 import onnxruntime
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+
+SCHEDULERS = {"ddim": DDIMScheduler, "ddpm": DDPMScheduler, "dpm-solver": DPMSolverMultistepScheduler}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model")
-    parser.add_argument("--scheduler", default="ddim")
+    parser.add_argument("--scheduler", default="ddim", choices=sorted(SCHEDULERS))
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
@@ -34,7 +39,7 @@ def main():
     config_path = os.path.join(os.path.dirname(args.model), "scheduler_config.json")
     config = json.load(open(config_path)) if os.path.exists(config_path) else {}
     config = {k: v for k, v in config.items() if not k.startswith("_")}
-    scheduler = (DDIMScheduler if args.scheduler == "ddim" else DDPMScheduler).from_config(config)
+    scheduler = SCHEDULERS[args.scheduler].from_config(config)
     scheduler.set_timesteps(args.steps)
     timestep_dtype = np.int64 if "int64" in timestep_input.type else np.float32
     x = torch.randn(args.batch, channels, height, width, generator=torch.Generator().manual_seed(0))

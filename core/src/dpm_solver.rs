@@ -62,6 +62,33 @@
 //! `rescale_betas_zero_snr`, diffusers replaces ᾱ_{T−1} = 0 by 2⁻²⁴ so that the first sigma is
 //! finite; so does the plan.
 //!
+//! # Karras, exponential and beta sigmas
+//!
+//! With `use_karras_sigmas`, `use_exponential_sigmas` or `use_beta_sigmas`
+//! ([`DpmSolverConfig::sigma_schedule`]) diffusers ignores the spacing: the N sigmas run from
+//! σ_max (the training sigma of t = T − 1) to σ_min (that of t = 0) by the schedule's rule (see
+//! [`SigmaSchedule`]), each step's α_t = 1/√(σ² + 1) and σ_t = σ·α_t come from that sigma, and the
+//! model sees the timestep the sigma maps back to (`_sigma_to_t`), rounded to the nearest integer
+//! for Karras (truncated for `squaredcos_cap_v2`, where diffusers does not round) and truncated
+//! for exponential and beta sigmas. Low sigmas can share a timestep. The final sigma is 0 or
+//! the sigma of t = 0 (`sigma_min`), which equals the last step's own sigma: with
+//! `final_sigmas_type = sigma_min` the last step has h ≈ 0 and does nothing. diffusers computes
+//! that step's second- and third-order weights as 0/0 (NaN for `heun` and order 3, when the last
+//! step is not first order); the plan takes the limit h → 0 of every order, the identity.
+//!
+//! # SDE-DPM-Solver++
+//!
+//! `algorithm_type = sde-dpmsolver++` (orders 1 and 2) adds fresh noise z at every step, from the
+//! caller's [`NoiseSource`] of each sample ([`DpmSolverPlan::step_batch_with_noise`]; noise v1
+//! from [`crate::noise_stream`] reproduces diffusers fed the same `variance_noise`):
+//!
+//! ```text
+//! x_t = (σ_t/σ_s₀)·e^{−h}·x + α_t·(1 − e^{−2h})·D₀ + k₁·D₁ + σ_t·√(1 − e^{−2h})·z
+//!     midpoint: k₁ = ½·α_t·(1 − e^{−2h});   heun: k₁ = α_t·((1 − e^{−2h})/(−2h) + 1)
+//! ```
+//!
+//! A step to σ_t = 0 has no noise and draws none.
+//!
 //! # Where the core differs from diffusers
 //!
 //! - `dpmsolver` with `final_sigmas_type = zero`: diffusers refuses it (its formula gives
@@ -71,7 +98,7 @@
 //!   plan accepts it and clamps x̂₀ as DDIM does. Dynamic thresholding (`thresholding`) is
 //!   diffusers': x̂₀ is thresholded before it is remembered (`dpmsolver++`), or ε̂ is recomputed
 //!   from the thresholded x̂₀ (`dpmsolver`).
-//! - Not supported: `sde-dpmsolver++`/`sde-dpmsolver`, Karras/exponential/beta/lu/flow sigmas,
+//! - Not supported: `sde-dpmsolver` (deprecated in diffusers), Lu lambdas and flow sigmas,
 //!   `lambda_min_clipped` other than −∞, custom timesteps, and models with variance channels
 //!   (diffusers keeps their first 3 channels, whatever the sample has).
 //!
@@ -108,10 +135,14 @@ use heapless::Vec;
 use crate::clipping::SampleClipping;
 use crate::error::{Error, NameKind, SliceKind};
 use crate::multistep::{
-    Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, fill_points,
+    Level, Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, TimestepRounding,
+    fill_points, fill_sigma_points,
 };
+use crate::noise::{NoiseSource, SliceNoise};
 use crate::prediction::PredictionType;
-use crate::schedule::ScheduleConfig;
+use crate::schedule::{BetaSchedule, ScheduleConfig};
+use crate::sigmas::SigmaSchedule;
+use crate::step::NOISE_CHUNK;
 use crate::timesteps::TimestepConfig;
 
 /// What the solver integrates (diffusers `algorithm_type`).
@@ -123,6 +154,9 @@ pub enum DpmSolverAlgorithm {
     DpmSolverPlusPlus,
     /// `dpmsolver` (Lu et al. 2022a): the noise prediction ε̂.
     DpmSolver,
+    /// `sde-dpmsolver++` (Lu et al. 2022b, SDE-DPM-Solver++ orders 1 and 2): the data prediction
+    /// x̂₀, and fresh noise at every step (noise v1, from a caller's [`NoiseSource`]).
+    SdeDpmSolverPlusPlus,
 }
 
 impl FromStr for DpmSolverAlgorithm {
@@ -131,6 +165,7 @@ impl FromStr for DpmSolverAlgorithm {
         match name {
             "dpmsolver++" => Ok(DpmSolverAlgorithm::DpmSolverPlusPlus),
             "dpmsolver" => Ok(DpmSolverAlgorithm::DpmSolver),
+            "sde-dpmsolver++" => Ok(DpmSolverAlgorithm::SdeDpmSolverPlusPlus),
             _ => Err(Error::UnknownName(NameKind::DpmSolverAlgorithm)),
         }
     }
@@ -203,6 +238,9 @@ pub struct DpmSolverConfig {
     /// `thresholding` (with `dynamic_thresholding_ratio`, `sample_max_value`), or a clamp of x̂₀
     /// (not a diffusers option for this scheduler).
     pub clipping: SampleClipping,
+    /// `use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`: the run's sigmas
+    /// between the training sigmas of t = 0 and t = T − 1 (the spacing is then unused).
+    pub sigma_schedule: SigmaSchedule,
 }
 
 impl Default for DpmSolverConfig {
@@ -216,14 +254,20 @@ impl Default for DpmSolverConfig {
             final_sigmas_type: FinalSigmasType::Zero,
             prediction_type: PredictionType::Epsilon,
             clipping: SampleClipping::None,
+            sigma_schedule: SigmaSchedule::Interpolated,
         }
     }
 }
 
 impl DpmSolverConfig {
-    /// Checks the order and the clipping parameters.
+    /// Checks the order (1 to 3; 1 or 2 for `sde-dpmsolver++`, which diffusers has no third
+    /// order of) and the clipping parameters.
     pub fn validate(&self) -> Result<(), Error> {
-        if !(1..=3).contains(&self.solver_order) {
+        let highest = match self.algorithm_type {
+            DpmSolverAlgorithm::SdeDpmSolverPlusPlus => 2,
+            _ => 3,
+        };
+        if !(1..=highest).contains(&self.solver_order) {
             return Err(Error::InvalidSolverOrder {
                 order: self.solver_order,
             });
@@ -253,10 +297,12 @@ impl DpmSolverConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 struct DpmSolverStep {
     timestep: u32,
-    /// ᾱ as the step uses it (2⁻²⁴ for a zero-SNR ᾱ_{T−1}).
-    alpha_cumprod: f32,
+    /// ᾱ as the step uses it (2⁻²⁴ for a zero-SNR ᾱ_{T−1}), or its sigma.
+    level: Level,
     order: u8,
     weights: MultistepWeights,
+    /// The scale of the step's fresh noise (`sde-dpmsolver++`; 0 otherwise).
+    noise_std: f32,
 }
 
 impl MultistepPoint for DpmSolverStep {
@@ -271,8 +317,12 @@ impl MultistepPoint for DpmSolverStep {
         self.timestep
     }
 
-    fn set_alpha_cumprod(&mut self, alpha_cumprod: f32) {
-        self.alpha_cumprod = alpha_cumprod;
+    fn set_timestep(&mut self, timestep: u32) {
+        self.timestep = timestep;
+    }
+
+    fn set_level(&mut self, level: Level) {
+        self.level = level;
     }
 }
 
@@ -300,6 +350,23 @@ impl Point {
             lambda,
         }
     }
+
+    /// The point of diffusers' sigma s (`_sigma_to_alpha_sigma_t`): α = 1/√(s² + 1), σ = s·α,
+    /// λ = ln α − ln σ (+∞ at s = 0).
+    pub(crate) fn from_sigma(sigma: f64) -> Point {
+        let alpha = 1.0 / libm::sqrt(sigma * sigma + 1.0);
+        let sigma = sigma * alpha;
+        let lambda = if sigma == 0.0 {
+            f64::INFINITY
+        } else {
+            libm::log(alpha) - libm::log(sigma)
+        };
+        Point {
+            alpha,
+            sigma,
+            lambda,
+        }
+    }
 }
 
 /// A realized DPM-Solver run of at most `CAPACITY` steps: its timesteps, the order of each step
@@ -310,6 +377,7 @@ pub struct DpmSolverPlan<const CAPACITY: usize> {
     final_sigma: f32,
     history_len: usize,
     clipping: SampleClipping,
+    stochastic: bool,
 }
 
 impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
@@ -320,6 +388,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
             final_sigma: 0.0,
             history_len: 0,
             clipping: SampleClipping::None,
+            stochastic: false,
         }
     }
 
@@ -360,12 +429,37 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
         config: &DpmSolverConfig,
     ) -> Result<(), Error> {
         config.validate()?;
-        let first_alpha_cumprod = fill_points(schedule, timesteps, &mut self.steps)?;
+        let first_alpha_cumprod = match config.sigma_schedule {
+            SigmaSchedule::Interpolated => fill_points(schedule, timesteps, &mut self.steps)?,
+            sigma_schedule => {
+                // diffusers rounds Karras (and Lu) timesteps except for squaredcos_cap_v2, and
+                // casts the others as they are.
+                let rounding = match (sigma_schedule, schedule.beta_schedule) {
+                    (SigmaSchedule::Karras, BetaSchedule::SquaredCosCapV2) => {
+                        TimestepRounding::TowardZero
+                    }
+                    (SigmaSchedule::Karras, _) => TimestepRounding::Nearest,
+                    _ => TimestepRounding::TowardZero,
+                };
+                fill_sigma_points(
+                    schedule,
+                    timesteps.num_inference_steps,
+                    sigma_schedule,
+                    (None, None),
+                    rounding,
+                    &mut self.steps,
+                )?
+            }
+        };
         let count = self.steps.len();
         let steps = &mut self.steps;
-        let final_point = match config.final_sigmas_type {
-            FinalSigmasType::Zero => Point::new(1.0),
-            FinalSigmasType::SigmaMin => Point::new(first_alpha_cumprod as f64),
+        let final_point = match (config.final_sigmas_type, config.sigma_schedule) {
+            (FinalSigmasType::Zero, _) => Point::new(1.0),
+            (FinalSigmasType::SigmaMin, SigmaSchedule::Interpolated) => {
+                Point::new(first_alpha_cumprod as f64)
+            }
+            // As the steps' sigmas: diffusers' f32 sigma, equal to the last Karras sigma.
+            (FinalSigmasType::SigmaMin, _) => Level::Sigma(sigma_of(first_alpha_cumprod)).point(),
         };
         self.final_sigma = match config.final_sigmas_type {
             FinalSigmasType::Zero => 0.0,
@@ -374,7 +468,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
 
         let mut highest_order = 1;
         for index in 0..count {
-            let point = |i: usize| steps.get(i).map(|s| Point::new(s.alpha_cumprod as f64));
+            let point = |i: usize| steps.get(i).map(|s| s.level.point());
             let (Some(current), Some(entry)) = (point(index), steps.get(index).copied()) else {
                 break;
             };
@@ -384,7 +478,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
                 index.checked_sub(1).and_then(point),
                 index.checked_sub(2).and_then(point),
             ];
-            let weights = weights(config, order, current, next, earlier, entry.alpha_cumprod);
+            let weights = weights(config, order, current, next, earlier, entry.level);
             if !weights.is_finite() {
                 return Err(Error::DegenerateSchedule {
                     timestep: entry.timestep,
@@ -394,10 +488,12 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
             if let Some(step) = steps.get_mut(index) {
                 step.order = order;
                 step.weights = weights.to_f32();
+                step.noise_std = weights.noise as f32;
             }
         }
         self.history_len = highest_order as usize - 1;
         self.clipping = config.clipping;
+        self.stochastic = config.algorithm_type == DpmSolverAlgorithm::SdeDpmSolverPlusPlus;
         Ok(())
     }
 
@@ -420,7 +516,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
     pub fn sigmas(&self) -> impl Iterator<Item = f32> + '_ {
         self.steps
             .iter()
-            .map(|step| sigma_of(step.alpha_cumprod))
+            .map(|step| step.level.sigma())
             .chain(core::iter::once(self.final_sigma).filter(|_| !self.steps.is_empty()))
     }
 
@@ -467,6 +563,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
     /// their `batch` model outputs and one history for the whole batch (made for
     /// `samples.len()` floats). Each sample is thresholded on its own; otherwise the step is
     /// element-wise, so sample i's result never depends on the batch.
+    /// A `sde-dpmsolver++` plan needs noise: [`Self::step_batch_with_noise`].
     #[inline(always)]
     pub fn step_batch(
         &self,
@@ -477,10 +574,74 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
         history: &mut MultistepHistory<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        let no_noise: &mut [SliceNoise<'_>] = &mut [];
+        self.step_batch_with_noise(
+            index,
+            batch,
+            samples,
+            model_output,
+            history,
+            scratch,
+            no_noise,
+        )
+    }
+
+    /// Whether the plan draws fresh noise at its steps (`sde-dpmsolver++`).
+    pub fn is_stochastic(&self) -> bool {
+        self.stochastic
+    }
+
+    /// [`Self::step`] for a `sde-dpmsolver++` plan: `noise` gives the step's standard normal
+    /// noise (as many values as the sample; a step to σ = 0 draws none). Other plans ignore it.
+    #[inline(always)]
+    pub fn step_with_noise<N: NoiseSource>(
+        &self,
+        index: usize,
+        sample: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+        scratch: &mut [f32],
+        noise: &mut N,
+    ) -> Result<(), Error> {
+        self.step_batch_with_noise(
+            index,
+            1,
+            sample,
+            model_output,
+            history,
+            scratch,
+            core::slice::from_mut(noise),
+        )
+    }
+
+    /// [`Self::step_batch`] with exactly `batch` noise sources (source i for sample i, so that
+    /// sample i never depends on the batch) for a `sde-dpmsolver++` plan; other plans ignore
+    /// `noise` (an empty slice will do). The step is x_t = (σ_t/σ_s·e^{−h})·x +
+    /// α_t·(1 − e^{−2h})·D₀ + k₁·D₁ + σ_t·√(1 − e^{−2h})·z, with k₁ = ½·α_t·(1 − e^{−2h})
+    /// (`midpoint`) or α_t·((1 − e^{−2h})/(−2h) + 1) (`heun`), as diffusers'.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_batch_with_noise<N: NoiseSource>(
+        &self,
+        index: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        history: &mut MultistepHistory<'_>,
+        scratch: &mut [f32],
+        noise: &mut [N],
+    ) -> Result<(), Error> {
         let step = self.steps.get(index).ok_or(Error::StepIndexOutOfRange {
             index,
             steps: self.steps.len(),
         })?;
+        if self.stochastic && noise.len() != batch {
+            return Err(Error::LengthMismatch {
+                slice: SliceKind::Noise,
+                expected: batch,
+                actual: noise.len(),
+            });
+        }
         history.check(index, self.history_len, samples.len())?;
         let per_sample = samples.len().checked_div(batch).unwrap_or(0);
         if per_sample * batch != samples.len() {
@@ -539,10 +700,28 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
                 };
                 step.weights
                     .apply(self.clipping, sample, output, slots, scratch)?;
+                if self.stochastic
+                    && step.noise_std > 0.0
+                    && let Some(source) = noise.get_mut(sample_index)
+                {
+                    add_noise(sample, step.noise_std, source);
+                }
             }
         }
         history.advance(index);
         Ok(())
+    }
+}
+
+/// x += scale·z with z from `noise`, drawn [`NOISE_CHUNK`] values at a time.
+fn add_noise<N: NoiseSource>(sample: &mut [f32], scale: f32, noise: &mut N) {
+    let mut z = [0.0f32; NOISE_CHUNK];
+    for xs in sample.chunks_mut(NOISE_CHUNK) {
+        let zs = &mut z[..xs.len()];
+        noise.fill_standard_normal(zs);
+        for (x, &z) in xs.iter_mut().zip(zs.iter()) {
+            *x += scale * z;
+        }
     }
 }
 
@@ -560,6 +739,8 @@ struct Weights {
     next_from_sample: f64,
     /// Weights of m₀, m₁, m₂.
     next_from_outputs: [f64; 3],
+    /// The scale of fresh noise (`sde-dpmsolver++`).
+    noise: f64,
 }
 
 impl Weights {
@@ -568,7 +749,7 @@ impl Weights {
             .iter()
             .chain(&self.converted)
             .chain(&self.next_from_outputs)
-            .chain(core::iter::once(&self.next_from_sample))
+            .chain([&self.next_from_sample, &self.noise])
             .all(|w| w.is_finite())
     }
 
@@ -588,18 +769,19 @@ impl Weights {
 }
 
 /// The weights of one step of `order` from `current` to `next`, with the points of the one or
-/// two steps before it; `alpha_cumprod` is the current step's ᾱ (for the output conversion).
+/// two steps before it; `level` is the current step's (for the output conversion).
 fn weights(
     config: &DpmSolverConfig,
     order: u8,
     current: Point,
     next: Point,
     earlier: [Option<Point>; 2],
-    alpha_cumprod: f32,
+    level: Level,
 ) -> Weights {
-    let a = alpha_cumprod as f64;
+    let a = level.alpha_cumprod();
     let original = config.prediction_type.original_sample(a);
-    let plus_plus = config.algorithm_type == DpmSolverAlgorithm::DpmSolverPlusPlus;
+    let sde = config.algorithm_type == DpmSolverAlgorithm::SdeDpmSolverPlusPlus;
+    let plus_plus = sde || config.algorithm_type == DpmSolverAlgorithm::DpmSolverPlusPlus;
     let clipped = config.clipping != SampleClipping::None;
     let converted = match (plus_plus, clipped) {
         (true, false) => [original.from_sample, original.from_model, 0.0],
@@ -613,7 +795,29 @@ fn weights(
     };
 
     let h = next.lambda - current.lambda;
-    let (next_from_sample, base, first_difference, second_difference) = if plus_plus {
+    if h == 0.0 {
+        // A step to its own sigma (a sigma schedule's last step with final sigma `sigma_min`):
+        // the identity, the limit of every order as h → 0 (diffusers: 0/0 beyond order 1).
+        return Weights {
+            original: [original.from_sample, original.from_model],
+            converted,
+            next_from_sample: 1.0,
+            ..Weights::default()
+        };
+    }
+    let mut noise = 0.0;
+    let (next_from_sample, base, first_difference, second_difference) = if sde {
+        // e = e^{−2h} − 1; at σ_t = 0, h = +∞, e = −1 and there is no noise.
+        let e = libm::expm1(-2.0 * h);
+        noise = next.sigma * libm::sqrt(-e);
+        let first = next.alpha * (e / (2.0 * h) + 1.0);
+        (
+            next.sigma / current.sigma * libm::exp(-h),
+            -next.alpha * e,
+            first,
+            f64::NAN,
+        )
+    } else if plus_plus {
         // e = e^{−h} − 1; at σ_t = 0, h = +∞ and e = −1.
         let e = libm::expm1(-h);
         let first = next.alpha * (e / h + 1.0);
@@ -667,6 +871,7 @@ fn weights(
         converted,
         next_from_sample,
         next_from_outputs: outputs,
+        noise,
     }
 }
 
@@ -947,6 +1152,181 @@ mod tests {
     }
 
     #[test]
+    fn sigma_schedules_map_back_to_diffusers_timesteps() {
+        // DPMSolverMultistepScheduler(use_*_sigmas=True).set_timesteps(10).timesteps, 0.42.1.
+        let cases: [(SigmaSchedule, BetaSchedule<'_>, [u32; 10]); 4] = [
+            (
+                SigmaSchedule::Karras,
+                ScheduleConfig::default().beta_schedule,
+                [999, 937, 864, 775, 663, 511, 301, 102, 18, 0],
+            ),
+            (
+                SigmaSchedule::Exponential,
+                ScheduleConfig::default().beta_schedule,
+                [999, 886, 757, 602, 409, 202, 72, 21, 4, 0],
+            ),
+            (
+                SigmaSchedule::Beta,
+                ScheduleConfig::default().beta_schedule,
+                [999, 994, 983, 966, 942, 909, 862, 785, 629, 0],
+            ),
+            // Not rounded for the cosine schedule: truncated, and repeated.
+            (
+                SigmaSchedule::Karras,
+                BetaSchedule::SquaredCosCapV2,
+                [998, 998, 998, 998, 997, 995, 983, 894, 259, 0],
+            ),
+        ];
+        for (sigma_schedule, beta_schedule, expected) in cases {
+            let schedule = ScheduleConfig {
+                beta_schedule,
+                ..ScheduleConfig::default()
+            };
+            let config = DpmSolverConfig {
+                sigma_schedule,
+                ..DpmSolverConfig::default()
+            };
+            // The spacing is unused.
+            for spacing in [TimestepSpacing::Linspace, TimestepSpacing::Trailing] {
+                let plan: DpmSolverPlan<10> =
+                    DpmSolverPlan::new(&schedule, &timesteps(10, spacing), &config).unwrap();
+                assert!(plan.timesteps().eq(expected), "{sigma_schedule:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn last_step_to_its_own_sigma_is_the_identity() {
+        // Karras sigmas end at σ_min, the final sigma of `sigma_min`: the last step has h ≈ 0,
+        // where diffusers' order-3 and heun weights are 0/0.
+        for solver_type in [DpmSolverType::Midpoint, DpmSolverType::Heun] {
+            let config = DpmSolverConfig {
+                solver_order: 3,
+                solver_type,
+                lower_order_final: false,
+                final_sigmas_type: FinalSigmasType::SigmaMin,
+                sigma_schedule: SigmaSchedule::Karras,
+                ..DpmSolverConfig::default()
+            };
+            let plan = plan(25, &config);
+            assert_eq!(plan.orders().last(), Some(3));
+            let mut buffer = [0.0f32; 2 * 4];
+            let mut history = plan.history(&mut buffer, 4).unwrap();
+            let mut x = [0.5f32, -1.0, 2.0, 0.25];
+            for index in 0..plan.len() {
+                let epsilon: [f32; 4] = core::array::from_fn(|k| libm::sinf(x[k] + index as f32));
+                let before = x;
+                plan.step(index, &mut x, &epsilon, &mut history, &mut [])
+                    .unwrap();
+                if index + 1 == plan.len() {
+                    for (after, before) in x.iter().zip(before) {
+                        assert!((after - before).abs() <= 1e-5 * before.abs(), "{x:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sde_step_is_the_formula_with_the_given_noise() {
+        let config = DpmSolverConfig {
+            algorithm_type: DpmSolverAlgorithm::SdeDpmSolverPlusPlus,
+            solver_order: 1,
+            final_sigmas_type: FinalSigmasType::SigmaMin,
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(4, &config);
+        assert!(plan.is_stochastic());
+        let mut history = plan.history(&mut [], 3).unwrap();
+        let mut x = [0.5f32, -1.0, 2.0];
+        let epsilon = [0.3f32, 0.1, -0.7];
+        let z = [1.5f32, -0.25, 0.75];
+        // Without noise: refused, nothing touched.
+        assert_eq!(
+            plan.step(0, &mut x, &epsilon, &mut history, &mut []),
+            Err(Error::LengthMismatch {
+                slice: SliceKind::Noise,
+                expected: 1,
+                actual: 0
+            })
+        );
+        let mut noise = SliceNoise::new(&z);
+        plan.step_with_noise(0, &mut x, &epsilon, &mut history, &mut [], &mut noise)
+            .unwrap();
+        assert_eq!(noise.consumed(), 3);
+        // x_t = σ_t/σ_s·e^{−h}·x + α_t·(1 − e^{−2h})·x̂₀ + σ_t·√(1 − e^{−2h})·z, in f64.
+        let mut table = [0.0f32; 1000];
+        crate::fill_alphas_cumprod(&ScheduleConfig::default(), &mut table).unwrap();
+        let (s, t) = (table[999] as f64, table[749] as f64);
+        let lambda = |a: f64| 0.5 * libm::log(a / (1.0 - a));
+        let h = lambda(t) - lambda(s);
+        for k in 0..3 {
+            let original =
+                (([0.5, -1.0, 2.0][k]) - libm::sqrt(1.0 - s) * epsilon[k] as f64) / libm::sqrt(s);
+            let expected = libm::sqrt((1.0 - t) / (1.0 - s)) * libm::exp(-h) * [0.5, -1.0, 2.0][k]
+                + libm::sqrt(t) * (1.0 - libm::exp(-2.0 * h)) * original
+                + libm::sqrt(1.0 - t) * libm::sqrt(1.0 - libm::exp(-2.0 * h)) * z[k] as f64;
+            assert!(
+                (x[k] as f64 - expected).abs() <= 1e-5 * expected.abs().max(1.0),
+                "{k}: {} vs {expected}",
+                x[k]
+            );
+        }
+        // No third order (diffusers has none for the SDE).
+        let third = DpmSolverConfig {
+            solver_order: 3,
+            ..config
+        };
+        assert_eq!(
+            DpmSolverPlan::<8>::new(
+                &ScheduleConfig::default(),
+                &timesteps(4, TimestepSpacing::Trailing),
+                &third
+            )
+            .err(),
+            Some(Error::InvalidSolverOrder { order: 3 })
+        );
+    }
+
+    #[test]
+    fn sde_batch_samples_use_their_own_noise() {
+        let config = DpmSolverConfig {
+            algorithm_type: DpmSolverAlgorithm::SdeDpmSolverPlusPlus,
+            solver_type: DpmSolverType::Heun,
+            ..DpmSolverConfig::default()
+        };
+        let plan = plan(10, &config);
+        let run = |x: &mut [f32], streams: &mut [crate::Pcg32]| {
+            let mut buffer = [0.0f32; 8];
+            let mut history = plan.history(&mut buffer[..x.len()], x.len()).unwrap();
+            for index in 0..plan.len() {
+                let output: [f32; 8] = core::array::from_fn(|k| 0.1 * (k % 4) as f32);
+                let batch = streams.len();
+                plan.step_batch_with_noise(
+                    index,
+                    batch,
+                    x,
+                    &output[..x.len()],
+                    &mut history,
+                    &mut [],
+                    streams,
+                )
+                .unwrap();
+            }
+        };
+        let mut pair = [0.5f32; 8];
+        let mut alone = [0.5f32; 4];
+        run(
+            &mut pair,
+            &mut [crate::noise_stream(9, 0), crate::noise_stream(9, 1)],
+        );
+        run(&mut alone, &mut [crate::noise_stream(9, 1)]);
+        assert_eq!(pair[4..], alone);
+        assert!(pair.iter().all(|v| v.is_finite()));
+        assert_ne!(pair[..4], pair[4..], "each sample has its own noise");
+    }
+
+    #[test]
     fn names_parse_as_diffusers_writes_them() {
         assert_eq!(
             "dpmsolver++".parse(),
@@ -954,7 +1334,7 @@ mod tests {
         );
         assert_eq!("dpmsolver".parse(), Ok(DpmSolverAlgorithm::DpmSolver));
         assert_eq!(
-            "sde-dpmsolver++".parse::<DpmSolverAlgorithm>(),
+            "sde-dpmsolver".parse::<DpmSolverAlgorithm>(),
             Err(Error::UnknownName(NameKind::DpmSolverAlgorithm))
         );
         assert_eq!("heun".parse(), Ok(DpmSolverType::Heun));

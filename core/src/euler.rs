@@ -78,7 +78,9 @@ use crate::error::{Error, NameKind, SliceKind};
 use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
-use crate::sigmas::{SigmaSchedule, fractional_timestep, interpolate, log_sigma, numpy_linspace};
+use crate::sigmas::{
+    SigmaSchedule, interpolate, numpy_linspace, sigmas_to_timesteps, training_sigmas,
+};
 use crate::step::StepCoefficients;
 use crate::timesteps::{TimestepConfig, TimestepSpacing};
 
@@ -381,7 +383,6 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
         // Pass 1: the training sigmas at the spacing's timesteps (numpy.interp), the steps visited
         // in ascending order (from the plan's end), and σ of training timestep 0.
         let mut sigma_zero = 0.0f32;
-        let mut sigma_last = 0.0f32;
         let mut interpolated_first = 0.0f64;
         let mut interpolated_last = 0.0f64;
         {
@@ -391,7 +392,6 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
                 if t == 0 {
                     sigma_zero = sigma;
                 }
-                sigma_last = sigma;
                 while let Some((index, step)) = pending.next_if(|(_, step)| {
                     let floor = libm::floor(step.timestep as f64);
                     (floor == t as f64 && floor == step.timestep as f64) || floor + 1.0 == t as f64
@@ -443,45 +443,12 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
             for (index, step) in self.steps.iter_mut().enumerate() {
                 step.sigma = target(index) as f32;
             }
-            // diffusers brackets ln σ between the last training timestep i with L_i ≤ ln σ and
-            // i + 1, clamped to 0 … T − 2. L is non-decreasing except perhaps at T − 1 (a
-            // zero-SNR ᾱ_{T−1} set to 2⁻²⁴ can be above ᾱ_{T−2}). So a sigma with ln σ ≥ L_{T−1}
-            // brackets between T − 2 and T − 1; any other, taken in ascending order (the plan
-            // from its end) against ascending t, brackets between t − 1 and t for the first t
-            // with ln σ < L_t (0 and 1 below L_0).
-            let end_log = libm::log(sigma_last as f64) as f32;
-            let last_low = train_timesteps - 2;
-            let mut pending = (0..count).rev();
-            let with_log = |index: usize| (index, log_sigma(target(index)));
-            let mut head = pending.next().map(with_log);
-            let mut previous_log = 0.0f32;
-            let mut lows = [0.0f32; 2];
-            for (t, sigma) in training_sigmas(schedule)? {
-                let log = libm::log(sigma as f64) as f32;
-                if t == last_low {
-                    lows[0] = log;
-                } else if t == last_low + 1 {
-                    lows[1] = log;
-                }
-                while let Some((index, log_target)) = head {
-                    if t == 0 || log_target >= log as f64 || log_target >= end_log as f64 {
-                        break;
-                    }
-                    let value = fractional_timestep(log_target, t - 1, previous_log, log);
-                    if let Some(step) = self.steps.get_mut(index) {
-                        step.timestep = value as f32;
-                    }
-                    head = pending.next().map(with_log);
-                }
-                previous_log = log;
-            }
-            while let Some((index, log_target)) = head {
-                let value = fractional_timestep(log_target, last_low, lows[0], lows[1]);
-                if let Some(step) = self.steps.get_mut(index) {
+            let steps = &mut self.steps;
+            sigmas_to_timesteps(schedule, count, target, |index, value| {
+                if let Some(step) = steps.get_mut(index) {
                     step.timestep = value as f32;
                 }
-                head = pending.next().map(with_log);
-            }
+            })?;
         }
 
         self.final_sigma = match config.final_sigmas_type {
@@ -830,23 +797,6 @@ fn trailing_has_extra_timestep(train_timesteps: u32, count: usize) -> bool {
 /// A float timestep as an integer-timestep model gets it: truncated toward zero (saturating).
 fn integer_timestep(timestep: f32) -> i64 {
     timestep as i64
-}
-
-/// σ_t = √((1 − ᾱ_t)/ᾱ_t) of every training timestep, ascending, in f32 (from the f32 ᾱ in f64);
-/// with `rescale_betas_zero_snr`, ᾱ_{T−1} = 2⁻²⁴ as diffusers sets it.
-fn training_sigmas<'s>(
-    schedule: &'s ScheduleConfig<'s>,
-) -> Result<impl Iterator<Item = (u32, f32)> + 's, Error> {
-    let last = schedule.num_train_timesteps - 1;
-    let rescale = schedule.rescale_betas_zero_snr;
-    Ok(schedule.alphas_cumprod()?.map(move |(t, alpha_cumprod)| {
-        let mut alpha_cumprod = alpha_cumprod as f32;
-        if rescale && t == last {
-            alpha_cumprod = libm::ldexpf(1.0, -24);
-        }
-        let a = alpha_cumprod as f64;
-        (t, libm::sqrt((1.0 - a) / a) as f32)
-    }))
 }
 
 /// x′ = from_sample·x + from_model·m + noise·z, in f64.

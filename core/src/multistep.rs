@@ -22,19 +22,69 @@
 //! multiply-add) so that every target gets the same bits.
 
 use crate::clipping::{SampleClipping, quantile};
+use crate::dpm_solver::{Point, sigma_of};
 use crate::error::{Error, SliceKind};
 use crate::schedule::ScheduleConfig;
+use crate::sigmas::{SigmaSchedule, sigmas_to_timesteps, training_sigmas};
 use crate::timesteps::{TimestepConfig, TimestepSpacing};
 use heapless::Vec;
 
-/// A step of a multistep plan, as [`fill_points`] fills it: its timestep and ᾱ there.
+/// Where a step of a multistep plan sits on the noise schedule, in the form diffusers keeps it
+/// there: ᾱ of a training timestep (from the f32 table), or a sigma of a Karras, exponential or
+/// beta schedule (diffusers' f32 `sigmas`, whose α_t = 1/√(σ² + 1) and σ_t = σ·α_t).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Level {
+    /// ᾱ at a training timestep.
+    AlphaCumprod(f32),
+    /// σ = √((1 − ᾱ)/ᾱ) of a sigma schedule.
+    Sigma(f32),
+}
+
+impl Default for Level {
+    fn default() -> Self {
+        Level::AlphaCumprod(1.0)
+    }
+}
+
+impl Level {
+    /// α, σ and λ in f64.
+    pub(crate) fn point(self) -> Point {
+        match self {
+            Level::AlphaCumprod(alpha_cumprod) => Point::new(alpha_cumprod as f64),
+            Level::Sigma(sigma) => Point::from_sigma(sigma as f64),
+        }
+    }
+
+    /// ᾱ in f64, for the conversion of the model output: 1/(σ² + 1) for a sigma.
+    pub(crate) fn alpha_cumprod(self) -> f64 {
+        match self {
+            Level::AlphaCumprod(alpha_cumprod) => alpha_cumprod as f64,
+            Level::Sigma(sigma) => {
+                let sigma = sigma as f64;
+                1.0 / (sigma * sigma + 1.0)
+            }
+        }
+    }
+
+    /// diffusers' sigma √((1 − ᾱ)/ᾱ), f32.
+    pub(crate) fn sigma(self) -> f32 {
+        match self {
+            Level::AlphaCumprod(alpha_cumprod) => sigma_of(alpha_cumprod),
+            Level::Sigma(sigma) => sigma,
+        }
+    }
+}
+
+/// A step of a multistep plan, as [`fill_points`] fills it: its timestep and level.
 pub(crate) trait MultistepPoint: Default {
-    /// The step at `timestep`, ᾱ still to be set.
+    /// The step at `timestep`, its level still to be set.
     fn at(timestep: u32) -> Self;
     /// Its timestep.
     fn timestep(&self) -> u32;
-    /// Sets ᾱ at its timestep.
-    fn set_alpha_cumprod(&mut self, alpha_cumprod: f32);
+    /// Sets its timestep.
+    fn set_timestep(&mut self, timestep: u32);
+    /// Sets its level.
+    fn set_level(&mut self, level: Level);
 }
 
 /// Fills `steps` with the timesteps of a DPM-Solver or UniPC run as diffusers builds them (for
@@ -97,8 +147,101 @@ pub(crate) fn fill_points<S: MultistepPoint, const CAPACITY: usize>(
             first_alpha_cumprod = alpha_cumprod;
         }
         if let Some(step) = pending.next_if(|step| step.timestep() == t) {
-            step.set_alpha_cumprod(alpha_cumprod);
+            step.set_level(Level::AlphaCumprod(alpha_cumprod));
         }
+    }
+    Ok(first_alpha_cumprod)
+}
+
+/// How a sigma schedule's fractional timesteps become the integer timesteps a multistep plan
+/// gives the model (diffusers casts them to int64 after the optional `round()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimestepRounding {
+    /// `numpy.round` (half to even), then the cast.
+    Nearest,
+    /// The cast alone: toward zero.
+    TowardZero,
+}
+
+/// Fills `steps` with the `count` sigmas of `sigma_schedule` between `sigma_min` and `sigma_max`
+/// (each defaulting to the training sigma at t = 0 and t = T − 1, as diffusers'
+/// `_convert_to_karras` and friends take them from the flipped training sigmas), each at the
+/// training timestep diffusers maps it back to (`_sigma_to_t`, then `rounding`). Returns ᾱ₀.
+#[inline(always)]
+pub(crate) fn fill_sigma_points<S: MultistepPoint, const CAPACITY: usize>(
+    schedule: &ScheduleConfig<'_>,
+    count: u32,
+    sigma_schedule: SigmaSchedule,
+    range: (Option<f64>, Option<f64>),
+    rounding: TimestepRounding,
+    steps: &mut Vec<S, CAPACITY>,
+) -> Result<f32, Error> {
+    let train_timesteps = schedule.num_train_timesteps;
+    let mut first_alpha_cumprod = 1.0f32;
+    let (mut sigma_zero, mut sigma_last) = (0.0f32, 0.0f32);
+    for (t, alpha_cumprod) in schedule.alphas_cumprod()? {
+        if t == 0 {
+            first_alpha_cumprod = alpha_cumprod as f32;
+        }
+    }
+    for (t, sigma) in training_sigmas(schedule)? {
+        if t == 0 {
+            sigma_zero = sigma;
+        }
+        sigma_last = sigma;
+    }
+    if count == 0 {
+        return Err(Error::InvalidStepCount {
+            steps: count,
+            num_train_timesteps: train_timesteps,
+        });
+    }
+    let count = count as usize;
+    if count > CAPACITY {
+        return Err(Error::CapacityExceeded {
+            needed: count,
+            capacity: CAPACITY,
+        });
+    }
+    let sigma_min = range.0.unwrap_or(sigma_zero as f64);
+    let sigma_max = range.1.unwrap_or(sigma_last as f64);
+    let valid = |sigma: f64| sigma.is_finite() && sigma > 0.0;
+    if !(valid(sigma_min) && valid(sigma_max) && sigma_min <= sigma_max) {
+        return Err(Error::InvalidSigmaRange {
+            sigma_min,
+            sigma_max,
+        });
+    }
+    let target = |index: usize| {
+        sigma_schedule
+            .sigma(index, count, sigma_min, sigma_max)
+            .unwrap_or(f64::NAN)
+    };
+    for index in 0..count {
+        let mut step = S::at(0);
+        step.set_level(Level::Sigma(target(index) as f32));
+        steps.push(step).map_err(|_| Error::CapacityExceeded {
+            needed: count,
+            capacity: CAPACITY,
+        })?;
+    }
+    let mut degenerate = None;
+    sigmas_to_timesteps(schedule, count, target, |index, timestep| {
+        let timestep = match rounding {
+            TimestepRounding::Nearest => libm::rint(timestep),
+            TimestepRounding::TowardZero => libm::trunc(timestep),
+        };
+        if !(timestep >= 0.0 && timestep < train_timesteps as f64) {
+            degenerate = Some(index);
+        }
+        if let Some(step) = steps.get_mut(index) {
+            step.set_timestep(timestep as u32);
+        }
+    })?;
+    if let Some(index) = degenerate {
+        return Err(Error::DegenerateSchedule {
+            timestep: steps.get(index).map_or(0, |step| step.timestep()),
+        });
     }
     Ok(first_alpha_cumprod)
 }

@@ -27,6 +27,9 @@
 //! assert_eq!(SigmaSchedule::Interpolated.sigma(0, 10, min, max), None);
 //! ```
 
+use crate::error::Error;
+use crate::schedule::ScheduleConfig;
+
 /// How the N sigmas of a run are chosen (diffusers `use_karras_sigmas`, `use_exponential_sigmas`,
 /// `use_beta_sigmas`, at most one of which may be set; none set is [`Self::Interpolated`]).
 ///
@@ -152,6 +155,82 @@ pub(crate) fn fractional_timestep(log_sigma: f64, low: u32, log_low: f32, log_hi
 /// ln σ as diffusers' `_sigma_to_t` takes it: `np.log(np.maximum(sigma, 1e-10))`.
 pub(crate) fn log_sigma(sigma: f64) -> f64 {
     libm::log(if sigma > 1e-10 { sigma } else { 1e-10 })
+}
+
+/// σ_t = √((1 − ᾱ_t)/ᾱ_t) of every training timestep, ascending, in f32 (from the f32 ᾱ in f64);
+/// with `rescale_betas_zero_snr`, ᾱ_{T−1} = 2⁻²⁴ as diffusers sets it.
+pub(crate) fn training_sigmas<'s>(
+    schedule: &'s ScheduleConfig<'s>,
+) -> Result<impl Iterator<Item = (u32, f32)> + 's, Error> {
+    let last = schedule.num_train_timesteps - 1;
+    let rescale = schedule.rescale_betas_zero_snr;
+    Ok(schedule.alphas_cumprod()?.map(move |(t, alpha_cumprod)| {
+        let mut alpha_cumprod = alpha_cumprod as f32;
+        if rescale && t == last {
+            alpha_cumprod = libm::ldexpf(1.0, -24);
+        }
+        let a = alpha_cumprod as f64;
+        (t, libm::sqrt((1.0 - a) / a) as f32)
+    }))
+}
+
+/// diffusers' `_sigma_to_t` for the `count` sigmas of a run, descending, given by `target(index)`
+/// (in f64, before they are stored as f32): calls `set(index, t)` with each fractional timestep,
+/// in one ascending pass over the training sigmas (the run visited from its end), T ≥ 2.
+///
+/// diffusers brackets ln σ between the last training timestep i with L_i ≤ ln σ and i + 1,
+/// clamped to 0 … T − 2. L is non-decreasing except perhaps at T − 1 (a zero-SNR ᾱ_{T−1} set to
+/// 2⁻²⁴ can be above ᾱ_{T−2}). So a sigma with ln σ ≥ L_{T−1} brackets between T − 2 and T − 1;
+/// any other, taken in ascending order against ascending t, brackets between t − 1 and t for the
+/// first t with ln σ < L_t (0 and 1 below L_0).
+pub(crate) fn sigmas_to_timesteps(
+    schedule: &ScheduleConfig<'_>,
+    count: usize,
+    target: impl Fn(usize) -> f64,
+    mut set: impl FnMut(usize, f64),
+) -> Result<(), Error> {
+    let train_timesteps = schedule.num_train_timesteps;
+    if train_timesteps < 2 {
+        return Err(Error::InvalidTrainTimesteps {
+            num_train_timesteps: train_timesteps,
+        });
+    }
+    let end_log = training_sigmas(schedule)?
+        .last()
+        .map_or(0.0, |(_, sigma)| libm::log(sigma as f64) as f32);
+    let last_low = train_timesteps - 2;
+    let mut pending = (0..count).rev();
+    let with_log = |index: usize| (index, log_sigma(target(index)));
+    let mut head = pending.next().map(with_log);
+    let mut previous_log = 0.0f32;
+    let mut lows = [0.0f32; 2];
+    for (t, sigma) in training_sigmas(schedule)? {
+        let log = libm::log(sigma as f64) as f32;
+        if t == last_low {
+            lows[0] = log;
+        } else if t == last_low + 1 {
+            lows[1] = log;
+        }
+        while let Some((index, log_target)) = head {
+            if t == 0 || log_target >= log as f64 || log_target >= end_log as f64 {
+                break;
+            }
+            set(
+                index,
+                fractional_timestep(log_target, t - 1, previous_log, log),
+            );
+            head = pending.next().map(with_log);
+        }
+        previous_log = log;
+    }
+    while let Some((index, log_target)) = head {
+        set(
+            index,
+            fractional_timestep(log_target, last_low, lows[0], lows[1]),
+        );
+        head = pending.next().map(with_log);
+    }
+    Ok(())
 }
 
 /// The quantile function (inverse CDF) of Beta(a, b) at p, by bisection of the regularized

@@ -51,6 +51,13 @@
 //! N steps (`final_sigmas_type`: 0 or the sigma of t = 0). With `rescale_betas_zero_snr`,
 //! ᾱ_{T−1} = 2⁻²⁴ as diffusers sets it.
 //!
+//! Karras, exponential and beta sigmas ([`UniPcConfig::sigma_schedule`]) are as for
+//! [`crate::DpmSolverPlan`], between [`UniPcConfig::sigma_min`] and [`UniPcConfig::sigma_max`]
+//! (default: the training sigmas of t = 0 and t = T − 1), with two differences from DPM-Solver as
+//! diffusers writes them: Karras timesteps are always rounded, and the final sigma of
+//! `final_sigmas_type = sigma_min` is the schedule's own last sigma, so the last step goes from
+//! that sigma to itself (h = 0) and is the identity at order 1 (`lower_order_final`).
+//!
 //! # The last step to σ = 0, where diffusers returns NaN
 //!
 //! With `final_sigmas_type = zero` the last predictor lands on σ_t = 0, α_t = 1, λ_t = +∞.
@@ -75,8 +82,7 @@
 //! - Thresholding (`thresholding`) applies to x̂₀ before it is remembered, as in diffusers; with
 //!   `predict_x0 = false` diffusers ignores it, and so does the plan. [`SampleClipping::Range`]
 //!   (`clip_sample`, not a `UniPCMultistepScheduler` option) clamps x̂₀ likewise.
-//! - Not supported: `solver_p`, Karras/exponential/beta/flow sigmas, dynamic shifting, custom
-//!   sigmas, `flow_prediction`.
+//! - Not supported: `solver_p`, flow sigmas, dynamic shifting, custom sigmas, `flow_prediction`.
 //! - `trailing` for the N where diffusers' `numpy.arange` makes N + 1 timesteps (T = 1000: N = 61,
 //!   103, …): the plan runs the N steps asked for (see [`crate::DpmSolverPlan`]).
 //!
@@ -112,9 +118,12 @@ use heapless::Vec;
 use crate::clipping::{SampleClipping, quantile};
 use crate::dpm_solver::{FinalSigmasType, Point, sigma_of};
 use crate::error::{Error, NameKind, SliceKind};
-use crate::multistep::{MultistepHistory, MultistepPoint, fill_points};
+use crate::multistep::{
+    Level, MultistepHistory, MultistepPoint, TimestepRounding, fill_points, fill_sigma_points,
+};
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::sigmas::SigmaSchedule;
 use crate::timesteps::TimestepConfig;
 
 /// The form of B(h) in UniPC's weights (diffusers `solver_type`).
@@ -190,6 +199,13 @@ pub struct UniPcConfig<'a> {
     /// `thresholding` (with `dynamic_thresholding_ratio`, `sample_max_value`), or a clamp of x̂₀
     /// (not a diffusers option for this scheduler). Used only with `predict_x0`.
     pub clipping: SampleClipping,
+    /// `use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`: the run's sigmas
+    /// between `sigma_min` and `sigma_max` (the spacing is then unused).
+    pub sigma_schedule: SigmaSchedule,
+    /// `sigma_min` of those schedules (default: the training sigma of t = 0).
+    pub sigma_min: Option<f64>,
+    /// `sigma_max` of those schedules (default: the training sigma of t = T − 1).
+    pub sigma_max: Option<f64>,
 }
 
 impl Default for UniPcConfig<'_> {
@@ -203,6 +219,9 @@ impl Default for UniPcConfig<'_> {
             final_sigmas_type: FinalSigmasType::Zero,
             prediction_type: PredictionType::Epsilon,
             clipping: SampleClipping::None,
+            sigma_schedule: SigmaSchedule::Interpolated,
+            sigma_min: None,
+            sigma_max: None,
         }
     }
 }
@@ -272,8 +291,8 @@ struct UniPcWeights {
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 struct UniPcStep {
     timestep: u32,
-    /// ᾱ as the step uses it (2⁻²⁴ for a zero-SNR ᾱ_{T−1}).
-    alpha_cumprod: f32,
+    /// ᾱ as the step uses it (2⁻²⁴ for a zero-SNR ᾱ_{T−1}), or its sigma.
+    level: Level,
     order: u8,
     corrects: bool,
     /// How many earlier outputs the step reads (m_{i−1} … m_{i−lags}).
@@ -293,8 +312,12 @@ impl MultistepPoint for UniPcStep {
         self.timestep
     }
 
-    fn set_alpha_cumprod(&mut self, alpha_cumprod: f32) {
-        self.alpha_cumprod = alpha_cumprod;
+    fn set_timestep(&mut self, timestep: u32) {
+        self.timestep = timestep;
+    }
+
+    fn set_level(&mut self, level: Level) {
+        self.level = level;
     }
 }
 
@@ -417,22 +440,51 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         config: &UniPcConfig<'_>,
     ) -> Result<(), Error> {
         config.validate()?;
-        let first_alpha_cumprod = fill_points(schedule, timesteps, &mut self.steps)?;
+        let (final_point, final_sigma) = match config.sigma_schedule {
+            SigmaSchedule::Interpolated => {
+                let first_alpha_cumprod = fill_points(schedule, timesteps, &mut self.steps)?;
+                match config.final_sigmas_type {
+                    FinalSigmasType::Zero => (Point::new(1.0), 0.0),
+                    FinalSigmasType::SigmaMin => (
+                        Point::new(first_alpha_cumprod as f64),
+                        sigma_of(first_alpha_cumprod),
+                    ),
+                }
+            }
+            sigma_schedule => {
+                // diffusers rounds Karras timesteps and casts the others as they are.
+                let rounding = match sigma_schedule {
+                    SigmaSchedule::Karras => TimestepRounding::Nearest,
+                    _ => TimestepRounding::TowardZero,
+                };
+                fill_sigma_points(
+                    schedule,
+                    timesteps.num_inference_steps,
+                    sigma_schedule,
+                    (config.sigma_min, config.sigma_max),
+                    rounding,
+                    &mut self.steps,
+                )?;
+                // diffusers' sigma_min final sigma is then the schedule's last sigma: the last
+                // step goes nowhere (h = 0).
+                let last = self
+                    .steps
+                    .last()
+                    .map_or(Level::Sigma(0.0), |step| step.level);
+                match config.final_sigmas_type {
+                    FinalSigmasType::Zero => (Point::new(1.0), 0.0),
+                    FinalSigmasType::SigmaMin => (last.point(), last.sigma()),
+                }
+            }
+        };
+        self.final_sigma = final_sigma;
         let count = self.steps.len();
         let steps = &mut self.steps;
-        let final_point = match config.final_sigmas_type {
-            FinalSigmasType::Zero => Point::new(1.0),
-            FinalSigmasType::SigmaMin => Point::new(first_alpha_cumprod as f64),
-        };
-        self.final_sigma = match config.final_sigmas_type {
-            FinalSigmasType::Zero => 0.0,
-            FinalSigmasType::SigmaMin => sigma_of(first_alpha_cumprod),
-        };
 
         let mut outputs = 0;
         let mut keeps_last = false;
         for index in 0..count {
-            let point = |i: usize| steps.get(i).map(|s| Point::new(s.alpha_cumprod as f64));
+            let point = |i: usize| steps.get(i).map(|s| s.level.point());
             let (Some(current), Some(entry)) = (point(index), steps.get(index).copied()) else {
                 break;
             };
@@ -440,7 +492,12 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             // λ must increase along the run (h > 0). It does for every schedule whose ᾱ falls
             // with t; not where ᾱ_{T−1} = 2⁻²⁴ (zero SNR) exceeds the ᾱ of a later step, which
             // only an f32 ᾱ near the subnormal range gives, and where every weight is garbage.
-            if next.lambda.partial_cmp(&current.lambda) != Some(core::cmp::Ordering::Greater) {
+            // A sigma schedule's last step to its own last sigma (final sigma `sigma_min`) has
+            // h = 0: its first-order step is the identity, as in diffusers.
+            let last_to_itself = index + 1 == count && next.lambda == current.lambda;
+            if next.lambda.partial_cmp(&current.lambda) != Some(core::cmp::Ordering::Greater)
+                && !last_to_itself
+            {
                 return Err(Error::DegenerateSchedule {
                     timestep: entry.timestep,
                 });
@@ -457,7 +514,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
                 core::array::from_fn(|k| index.checked_sub(k + 1).and_then(point));
             let weights = weights(
                 config,
-                entry.alpha_cumprod,
+                entry.level,
                 Predictor {
                     order,
                     current,
@@ -547,7 +604,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     pub fn sigmas(&self) -> impl Iterator<Item = f32> + '_ {
         self.steps
             .iter()
-            .map(|step| sigma_of(step.alpha_cumprod))
+            .map(|step| step.level.sigma())
             .chain(core::iter::once(self.final_sigma).filter(|_| !self.steps.is_empty()))
     }
 
@@ -1281,14 +1338,14 @@ fn solve(mut matrix: [[f64; 3]; 3], mut b: [f64; 3], n: usize) -> [f64; 3] {
 }
 
 /// Every weight of one step: the conversion of the model output, the corrector (if any) and the
-/// predictor; `alpha_cumprod` is the current step's ᾱ (for the conversion).
+/// predictor; `level` is the current step's (for the conversion).
 fn weights(
     config: &UniPcConfig<'_>,
-    alpha_cumprod: f32,
+    level: Level,
     predictor: Predictor,
     corrector: Corrector,
 ) -> Weights {
-    let a = alpha_cumprod as f64;
+    let a = level.alpha_cumprod();
     let original = config.prediction_type.original_sample(a);
     let converted = if config.predict_x0 {
         original

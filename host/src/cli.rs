@@ -71,8 +71,8 @@ impl std::str::FromStr for NamedFile {
 #[command(name = "host", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// The exported U-Net (ONNX): a float32 rank-4 sample input and a timestep input; or a
-    /// diffusers ONNX pipeline folder (model_index.json, unet/model.onnx, and vae_decoder/,
-    /// scheduler/ where it lists them).
+    /// diffusers ONNX pipeline folder (model_index.json, unet/model.onnx, and its vae_decoder/
+    /// and scheduler/ if it has them).
     #[arg(long, value_name = "FILE")]
     pub onnx: PathBuf,
 

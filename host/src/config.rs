@@ -217,6 +217,12 @@ pub struct UniPcSettings {
     pub prediction_type: PredictionType,
     /// `thresholding`.
     pub clipping: SampleClipping,
+    /// `use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`.
+    pub sigma_schedule: SigmaSchedule,
+    /// `sigma_min` of those schedules.
+    pub sigma_min: Option<f64>,
+    /// `sigma_max` of those schedules.
+    pub sigma_max: Option<f64>,
 }
 
 impl UniPcSettings {
@@ -231,6 +237,9 @@ impl UniPcSettings {
             final_sigmas_type: self.final_sigmas_type,
             prediction_type: self.prediction_type,
             clipping: self.clipping,
+            sigma_schedule: self.sigma_schedule,
+            sigma_min: self.sigma_min,
+            sigma_max: self.sigma_max,
         }
     }
 }
@@ -357,8 +366,9 @@ impl Resolved {
                 ", noise prediction"
             };
             return format!(
-                "UniPC {solver_type} order {}{prediction}",
-                settings.solver_order
+                "UniPC {solver_type} order {}{prediction}{}",
+                settings.solver_order,
+                sigma_schedule_suffix(settings.sigma_schedule)
             );
         }
         if let Some(config) = &self.heun {
@@ -380,13 +390,15 @@ impl Resolved {
         };
         let algorithm = match config.algorithm_type {
             DpmSolverAlgorithm::DpmSolverPlusPlus => "DPM-Solver++",
+            DpmSolverAlgorithm::SdeDpmSolverPlusPlus => "SDE-DPM-Solver++",
             _ => "DPM-Solver",
         };
-        match (config.solver_order, config.solver_type) {
+        let name = match (config.solver_order, config.solver_type) {
             (1, _) => format!("{algorithm} (first order)"),
             (order, DpmSolverType::Heun) => format!("{algorithm} {order}M heun"),
             (order, _) => format!("{algorithm} {order}M"),
-        }
+        };
+        format!("{name}{}", sigma_schedule_suffix(config.sigma_schedule))
     }
 
     /// A plan's error, prefixed with the flag or file key that gave the value at fault.
@@ -698,11 +710,12 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
     } else {
         (None, Source::Default("solver_order"))
     };
-    let (unipc, solver_order_source) = if scheduler == SchedulerKind::Unipc {
-        let (settings, source) = unipc_config(cli, &file, &config_file, prediction_type, clipping)?;
-        (Some(settings), source)
+    let (unipc, solver_order_source, unipc_range_source) = if scheduler == SchedulerKind::Unipc {
+        let (settings, source, range_source) =
+            unipc_config(cli, &file, &config_file, prediction_type, clipping)?;
+        (Some(settings), source, Some(range_source))
     } else {
-        (None, solver_order_source)
+        (None, solver_order_source, None)
     };
     let (euler, sigma_range_source) = match scheduler {
         SchedulerKind::Euler | SchedulerKind::EulerAncestral => {
@@ -710,7 +723,10 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
                 euler_config(cli, &file, &config_file, scheduler, prediction_type)?;
             (Some(config), source)
         }
-        _ => (None, Source::Default("sigma_min")),
+        _ => (
+            None,
+            unipc_range_source.unwrap_or(Source::Default("sigma_min")),
+        ),
     };
     let heun = if heun {
         let (sigma_schedule, _) = sigma_schedule(cli, &file, &config_file)?;
@@ -806,8 +822,8 @@ fn refuse_foreign_flags(cli: &Cli, scheduler: SchedulerKind) -> Result<()> {
             "--use-beta-sigmas",
             &[DpmSolver, Unipc, Euler, Heun],
         ),
-        (cli.sigma_min.is_some(), "--sigma-min", &[Euler]),
-        (cli.sigma_max.is_some(), "--sigma-max", &[Euler]),
+        (cli.sigma_min.is_some(), "--sigma-min", &[Unipc, Euler]),
+        (cli.sigma_max.is_some(), "--sigma-max", &[Unipc, Euler]),
         (cli.timestep_type.is_some(), "--timestep-type", &[Euler]),
     ];
     match given
@@ -912,32 +928,25 @@ fn file_key(path: &Option<PathBuf>, name: &'static str) -> Source {
 
 /// UniPCMultistepScheduler's own keys, flag over file over diffusers' default; what the core
 /// does not implement is refused by the file key (or flag) that asks for it. Returns the settings
-/// and where `solver_order` came from.
+/// and where `solver_order` and the sigma range came from.
 fn unipc_config(
     cli: &Cli,
     file: &SchedulerConfigFile,
     path: &Option<PathBuf>,
     prediction_type: PredictionType,
     clipping: SampleClipping,
-) -> Result<(UniPcSettings, Source)> {
+) -> Result<(UniPcSettings, Source, Source)> {
     let key = |name: &'static str| (path, name);
-    if let (schedule, Some(source)) = sigma_schedule(cli, file, path)?
-        && schedule != SigmaSchedule::Interpolated
-    {
-        bail!(
-            "{source} true: not supported with UniPC (host's UniPC steps through the schedule's \
-             own sigmas, diffusers' default; Karras, exponential and beta sigmas run with \
-             --scheduler euler); set it to false"
-        );
-    }
+    let (sigma_schedule, _) = sigma_schedule(cli, file, path)?;
+    let (sigma_min, sigma_max, sigma_range_source) = sigma_range(cli, file, path);
     for (value, name) in [
         (file.use_flow_sigmas, "use_flow_sigmas"),
         (file.use_dynamic_shifting, "use_dynamic_shifting"),
     ] {
         if value == Some(true) {
             bail!(
-                "{} true: not supported (host's UniPC steps through the schedule's own sigmas, \
-                 diffusers' default); set it to false",
+                "{} true: not supported (host's UniPC takes the schedule's own sigmas or \
+                 Karras, exponential or beta sigmas); set it to false",
                 file_key(path, name)
             );
         }
@@ -997,8 +1006,43 @@ fn unipc_config(
         final_sigmas_type,
         prediction_type,
         clipping,
+        sigma_schedule,
+        sigma_min,
+        sigma_max,
     };
-    Ok((settings, order_source))
+    Ok((settings, order_source, sigma_range_source))
+}
+
+/// `sigma_min`, `sigma_max` of a sigma schedule (flag over file over none), and the source to
+/// blame for a bad range: the value that is bad on its own, else the one from higher up.
+fn sigma_range(
+    cli: &Cli,
+    file: &SchedulerConfigFile,
+    path: &Option<PathBuf>,
+) -> (Option<f64>, Option<f64>, Source) {
+    let key = |name: &'static str| (path, name);
+    let (sigma_min, min_source) = layered(
+        cli.sigma_min.map(Some),
+        "--sigma-min",
+        file.sigma_min.map(Some),
+        key("sigma_min"),
+        None,
+    );
+    let (sigma_max, max_source) = layered(
+        cli.sigma_max.map(Some),
+        "--sigma-max",
+        file.sigma_max.map(Some),
+        key("sigma_max"),
+        None,
+    );
+    let bad = |sigma: Option<f64>| sigma.is_some_and(|s| !(s.is_finite() && s > 0.0));
+    let source = match (&min_source, &max_source) {
+        _ if bad(sigma_min) => min_source,
+        _ if bad(sigma_max) => max_source,
+        (Source::Flag(_), _) | (Source::File(..), Source::Default(_)) => min_source,
+        _ => max_source,
+    };
+    (sigma_min, sigma_max, source)
 }
 
 /// EulerDiscreteScheduler's own keys (EulerAncestralDiscreteScheduler has none of them: its
@@ -1030,28 +1074,7 @@ fn euler_config(
         );
     }
     let (sigma_schedule, _) = sigma_schedule(cli, file, path)?;
-    let (sigma_min, min_source) = layered(
-        cli.sigma_min.map(Some),
-        "--sigma-min",
-        file.sigma_min.map(Some),
-        key("sigma_min"),
-        None,
-    );
-    let (sigma_max, max_source) = layered(
-        cli.sigma_max.map(Some),
-        "--sigma-max",
-        file.sigma_max.map(Some),
-        key("sigma_max"),
-        None,
-    );
-    // Blame the value that is bad on its own, else the one from higher up.
-    let bad = |sigma: Option<f64>| sigma.is_some_and(|s| !(s.is_finite() && s > 0.0));
-    let sigma_range_source = match (&min_source, &max_source) {
-        _ if bad(sigma_min) => min_source,
-        _ if bad(sigma_max) => max_source,
-        (Source::Flag(_), _) | (Source::File(..), Source::Default(_)) => min_source,
-        _ => max_source,
-    };
+    let (sigma_min, sigma_max, sigma_range_source) = sigma_range(cli, file, path);
     let (name, source) = layered(
         cli.timestep_type.clone(),
         "--timestep-type",
@@ -1164,15 +1187,7 @@ fn dpm_solver_config(
         path.as_ref()
             .map_or(Source::Default(name), |p| Source::File(p.clone(), name))
     };
-    if let (schedule, Some(source)) = sigma_schedule(cli, file, path)?
-        && schedule != SigmaSchedule::Interpolated
-    {
-        bail!(
-            "{source} true: not supported (host's DPM-Solver steps through the schedule's own \
-             sigmas, diffusers' default; Karras, exponential and beta sigmas run with \
-             --scheduler euler); set it to false"
-        );
-    }
+    let (sigma_schedule, _) = sigma_schedule(cli, file, path)?;
     let sigma_schedules = [
         (file.use_lu_lambdas, "use_lu_lambdas"),
         (file.use_flow_sigmas, "use_flow_sigmas"),
@@ -1183,8 +1198,8 @@ fn dpm_solver_config(
         .find(|(value, _)| *value == Some(true))
     {
         bail!(
-            "{} true: not supported (host's DPM-Solver steps through the schedule's own sigmas, \
-             diffusers' default); set it to false",
+            "{} true: not supported (host's DPM-Solver takes the schedule's own sigmas or \
+             Karras, exponential or beta sigmas); set it to false",
             file_key(name)
         );
     }
@@ -1206,9 +1221,9 @@ fn dpm_solver_config(
     let algorithm_type = match algorithm.as_str() {
         // diffusers runs a DEIS config's algorithm as dpmsolver++.
         "deis" => DpmSolverAlgorithm::DpmSolverPlusPlus,
-        "sde-dpmsolver++" | "sde-dpmsolver" => bail!(
-            "{source} {algorithm:?}: not supported (the stochastic DPM-Solvers are not \
-             implemented); use dpmsolver++ or dpmsolver"
+        "sde-dpmsolver" => bail!(
+            "{source} {algorithm:?}: not supported (deprecated in diffusers); use \
+             sde-dpmsolver++, dpmsolver++ or dpmsolver"
         ),
         name => parse_name(&source, name)?,
     };
@@ -1256,6 +1271,7 @@ fn dpm_solver_config(
         final_sigmas_type,
         prediction_type,
         clipping,
+        sigma_schedule,
     };
     Ok((config, order_source))
 }

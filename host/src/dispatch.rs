@@ -51,7 +51,9 @@ pub fn step_batch<const CAP: usize>(
     plan.step_batch(index, batch, samples, model_output, noise, scratch)
 }
 
-/// [`DpmSolverPlan::step_batch`] on the widest vectors this CPU has.
+/// [`DpmSolverPlan::step_batch_with_noise`] on the widest vectors this CPU has (`noise`: one
+/// stream per sample for `sde-dpmsolver++`, ignored otherwise).
+#[allow(clippy::too_many_arguments)]
 pub fn dpm_solver_step_batch<const CAP: usize>(
     plan: &DpmSolverPlan<CAP>,
     index: usize,
@@ -60,15 +62,25 @@ pub fn dpm_solver_step_batch<const CAP: usize>(
     model_output: &[f32],
     history: &mut MultistepHistory<'_>,
     scratch: &mut [f32],
+    noise: &mut [InlinedStream],
 ) -> Result<(), Error> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
         return unsafe {
-            avx2::dpm_solver_step_batch(plan, index, batch, samples, model_output, history, scratch)
+            avx2::dpm_solver_step_batch(
+                plan,
+                index,
+                batch,
+                samples,
+                model_output,
+                history,
+                scratch,
+                noise,
+            )
         };
     }
-    plan.step_batch(index, batch, samples, model_output, history, scratch)
+    plan.step_batch_with_noise(index, batch, samples, model_output, history, scratch, noise)
 }
 
 /// [`UniPcPlan::step_batch`] on the widest vectors this CPU has.
@@ -227,6 +239,7 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn dpm_solver_step_batch<const CAP: usize>(
         plan: &DpmSolverPlan<CAP>,
         index: usize,
@@ -235,8 +248,9 @@ mod avx2 {
         model_output: &[f32],
         history: &mut MultistepHistory<'_>,
         scratch: &mut [f32],
+        noise: &mut [InlinedStream],
     ) -> Result<(), Error> {
-        plan.step_batch(index, batch, samples, model_output, history, scratch)
+        plan.step_batch_with_noise(index, batch, samples, model_output, history, scratch, noise)
     }
 
     #[target_feature(enable = "avx2")]
@@ -455,6 +469,7 @@ mod tests {
                     &prediction,
                     &mut history,
                     scratch,
+                    &mut [],
                 ),
             }
             .unwrap();

@@ -655,6 +655,7 @@ pub fn run(
                         prediction,
                         history,
                         &mut scratch,
+                        &mut streams,
                     ),
                     Stepper::UniPc(plan, history) => dispatch::unipc_step_batch(
                         plan,

@@ -214,25 +214,16 @@ fn dpm_solver_refusals() {
     let dpm = |keys: &str| {
         format!("{{ \"_class_name\": \"DPMSolverMultistepScheduler\", \"steps_offset\": 1{keys} }}")
     };
-    for key in [
-        "use_karras_sigmas",
-        "use_exponential_sigmas",
-        "use_beta_sigmas",
-        "use_lu_lambdas",
-        "use_flow_sigmas",
-        "use_dynamic_shifting",
-    ] {
+    for key in ["use_lu_lambdas", "use_flow_sigmas", "use_dynamic_shifting"] {
         with_config(
             &dpm(&format!(", \"{key}\": true")),
             &format!("scheduler_config.json: {key} true: not supported"),
         );
     }
-    for algorithm in ["sde-dpmsolver++", "sde-dpmsolver"] {
-        with_config(
-            &dpm(&format!(", \"algorithm_type\": \"{algorithm}\"")),
-            &format!("scheduler_config.json: algorithm_type \"{algorithm}\": not supported"),
-        );
-    }
+    with_config(
+        &dpm(", \"algorithm_type\": \"sde-dpmsolver\""),
+        "scheduler_config.json: algorithm_type \"sde-dpmsolver\": not supported",
+    );
     with_config(
         &dpm(", \"lambda_min_clipped\": -5.1"),
         "scheduler_config.json: lambda_min_clipped -5.1: not supported (only -Infinity",
@@ -261,8 +252,13 @@ fn dpm_solver_refusals() {
         fails(&args, expected);
     };
     dpm_flags(
-        &["--algorithm-type", "sde-dpmsolver++"],
-        "error: --algorithm-type \"sde-dpmsolver++\": not supported",
+        &["--algorithm-type", "sde-dpmsolver"],
+        "error: --algorithm-type \"sde-dpmsolver\": not supported",
+    );
+    // diffusers has no third-order SDE-DPM-Solver++.
+    dpm_flags(
+        &["--algorithm-type", "sde-dpmsolver++", "--solver-order", "3"],
+        "error: --solver-order: ",
     );
     dpm_flags(
         &["--solver-order", "0"],
@@ -340,10 +336,14 @@ fn dpm_solver_refusals() {
             &format!("error: {flag} applies to {applies}"),
         );
     }
-    // Karras sigmas run with Euler, not with DPM-Solver.
+    // One sigma schedule at a time; DPMSolverMultistepScheduler has no sigma_min/sigma_max.
     dpm_flags(
-        &["--use-karras-sigmas", "true"],
-        "error: --use-karras-sigmas true: not supported (host's DPM-Solver steps through",
+        &["--use-karras-sigmas", "true", "--use-beta-sigmas", "true"],
+        "error: --use-karras-sigmas and --use-beta-sigmas are both true",
+    );
+    dpm_flags(
+        &["--use-karras-sigmas", "true", "--sigma-min", "0.1"],
+        "error: --sigma-min applies to UniPC and Euler only",
     );
 }
 
@@ -355,16 +355,6 @@ fn unipc_and_euler_refusals() {
         format!("{{ \"_class_name\": \"{name}\", \"steps_offset\": 1{keys} }}")
     };
     let unipc = |keys: &str| class("UniPCMultistepScheduler", keys);
-    for key in [
-        "use_karras_sigmas",
-        "use_exponential_sigmas",
-        "use_beta_sigmas",
-    ] {
-        with_config(
-            &unipc(&format!(", \"{key}\": true")),
-            &format!("scheduler_config.json: {key} true: not supported with UniPC"),
-        );
-    }
     for key in ["use_flow_sigmas", "use_dynamic_shifting"] {
         with_config(
             &unipc(&format!(", \"{key}\": true")),
@@ -421,8 +411,20 @@ fn unipc_and_euler_refusals() {
     };
     with_scheduler(
         "unipc",
-        &["--use-karras-sigmas", "true"],
-        "error: --use-karras-sigmas true: not supported with UniPC",
+        &["--use-karras-sigmas", "true", "--sigma-min", "0"],
+        "error: --sigma-min: ",
+    );
+    with_scheduler(
+        "unipc",
+        &[
+            "--use-karras-sigmas",
+            "true",
+            "--sigma-min",
+            "10",
+            "--sigma-max",
+            "1",
+        ],
+        "error: --sigma-min: ",
     );
     with_scheduler(
         "unipc",
@@ -446,9 +448,9 @@ fn unipc_and_euler_refusals() {
         "error: --set-alpha-to-one applies to DDIM and DDPM only",
     );
     with_scheduler(
-        "unipc",
+        "heun",
         &["--sigma-max", "80"],
-        "error: --sigma-max applies to Euler only (--scheduler euler)",
+        "error: --sigma-max applies to UniPC and Euler only (--scheduler unipc or euler)",
     );
     with_scheduler(
         "unipc",

@@ -65,6 +65,13 @@ fn main() {
         }),
         row("DPM-Solver++ 2M", |c| (c, problem.dpm_solver(c, &dpm(2)))),
         row("DPM-Solver++ 3M", |c| (c, problem.dpm_solver(c, &dpm(3)))),
+        row("DPM-Solver++ 2M, Karras sigmas", |c| {
+            let karras = DpmSolverConfig {
+                sigma_schedule: SigmaSchedule::Karras,
+                ..dpm(2)
+            };
+            (c, problem.dpm_solver(c, &karras))
+        }),
         row("UniPC bh2 (order 2)", |c| {
             (c, problem.unipc(c, &UniPcConfig::default()))
         }),

@@ -2,8 +2,8 @@
 //! tests/golden/make_golden_dpm.py).
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, NoiseSource, SampleClipping, ScheduleConfig, TimestepConfig,
-    noise_stream,
+    DpmSolverConfig, DpmSolverPlan, NoiseSource, SampleClipping, ScheduleConfig, SigmaSchedule,
+    SliceNoise, TimestepConfig, noise_stream,
 };
 use serde::Deserialize;
 use tests::{load, relative_l2, stand_in_model};
@@ -28,6 +28,8 @@ struct Options {
     thresholding: bool,
     rescale_betas_zero_snr: bool,
     steps: u32,
+    /// "interpolated", or use_karras_sigmas & co. by their schedule's name.
+    schedule: String,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +43,9 @@ enum Case {
         samples: Vec<Vec<f32>>,
         model_outputs: Vec<Vec<f32>>,
         expected: Vec<Vec<f32>>,
+        /// Each step's noise (sde-dpmsolver++), else empty.
+        #[serde(default)]
+        noises: Vec<Vec<f32>>,
     },
     Loop {
         options: Options,
@@ -81,6 +86,13 @@ fn plan(options: &Options) -> DpmSolverPlan<32> {
         } else {
             SampleClipping::None
         },
+        sigma_schedule: match options.schedule.as_str() {
+            "interpolated" => SigmaSchedule::Interpolated,
+            "karras" => SigmaSchedule::Karras,
+            "exponential" => SigmaSchedule::Exponential,
+            "beta" => SigmaSchedule::Beta,
+            other => panic!("unknown schedule {other}"),
+        },
     };
     DpmSolverPlan::new(&schedule, &timesteps, &config).unwrap()
 }
@@ -88,7 +100,7 @@ fn plan(options: &Options) -> DpmSolverPlan<32> {
 fn label(options: &Options) -> String {
     format!(
         "{} order={} {} {} offset={} {} final={} lower_order_final={} euler_at_final={} \
-         thresholding={} zero_snr={} N={}",
+         thresholding={} zero_snr={} N={} sigmas={}",
         options.algorithm_type,
         options.solver_order,
         options.solver_type,
@@ -100,7 +112,8 @@ fn label(options: &Options) -> String {
         options.euler_at_final,
         options.thresholding,
         options.rescale_betas_zero_snr,
-        options.steps
+        options.steps,
+        options.schedule
     )
 }
 
@@ -137,6 +150,7 @@ fn dpm_solver_matches_diffusers() {
                 samples,
                 model_outputs,
                 expected,
+                noises,
             } => {
                 sequences += 1;
                 let label = label(options);
@@ -152,8 +166,22 @@ fn dpm_solver_matches_diffusers() {
                     samples.iter().zip(model_outputs).zip(expected).enumerate()
                 {
                     let mut x = sample.clone();
-                    plan.step_batch(index, batch, &mut x, output, &mut history, &mut scratch)
-                        .unwrap();
+                    let step_noise = noises.get(index).map_or(&[][..], |n| &n[..]);
+                    assert_eq!(plan.is_stochastic(), !step_noise.is_empty(), "{label}");
+                    let mut sources: Vec<SliceNoise<'_>> = step_noise
+                        .chunks(values / batch)
+                        .map(SliceNoise::new)
+                        .collect();
+                    plan.step_batch_with_noise(
+                        index,
+                        batch,
+                        &mut x,
+                        output,
+                        &mut history,
+                        &mut scratch,
+                        &mut sources,
+                    )
+                    .unwrap();
                     let error = relative_l2(&x, expected);
                     worst_step.record(error, || format!("{label} step {index}"));
                     assert!(
@@ -192,8 +220,11 @@ fn dpm_solver_matches_diffusers() {
                 let batch = shape[0];
                 let per_sample = x_t.len() / batch;
                 let mut x = vec![0.0f32; x_t.len()];
-                for (sample_index, sample) in x.chunks_mut(per_sample).enumerate() {
-                    noise_stream(*seed, sample_index as u64).fill_standard_normal(sample);
+                // x_T, then (sde-dpmsolver++) each step's noise, from the stream of each sample.
+                let mut streams: Vec<_> =
+                    (0..batch).map(|i| noise_stream(*seed, i as u64)).collect();
+                for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
+                    stream.fill_standard_normal(sample);
                 }
                 assert!(relative_l2(&x, x_t) <= 1e-6, "{label}: x_T");
                 let mut buffer = vec![0.0f32; plan.history_len() * x.len()];
@@ -202,8 +233,16 @@ fn dpm_solver_matches_diffusers() {
                 let mut scratch = vec![0.0f32; per_sample];
                 for (index, timestep) in plan.timesteps().enumerate() {
                     stand_in_model(&x, timestep, &mut output);
-                    plan.step_batch(index, batch, &mut x, &output, &mut history, &mut scratch)
-                        .unwrap();
+                    plan.step_batch_with_noise(
+                        index,
+                        batch,
+                        &mut x,
+                        &output,
+                        &mut history,
+                        &mut scratch,
+                        &mut streams,
+                    )
+                    .unwrap();
                 }
                 let error = relative_l2(&x, diffusers);
                 worst_loop.record(error, || label.clone());
@@ -221,5 +260,5 @@ fn dpm_solver_matches_diffusers() {
         worst_sigma.error,
         worst_sigma.label
     );
-    assert_eq!((sequences, loops), (90, 564));
+    assert_eq!((sequences, loops), (228, 768));
 }

@@ -6,8 +6,8 @@
 //! with its exact final sigma 0 and the limit of the step there, must agree with it.
 
 use diffusion_core::{
-    NoiseSource, SampleClipping, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan,
-    noise_stream,
+    NoiseSource, SampleClipping, ScheduleConfig, SigmaSchedule, TimestepConfig, UniPcConfig,
+    UniPcPlan, noise_stream,
 };
 use serde::Deserialize;
 use tests::{load, relative_l2, stand_in_model};
@@ -32,6 +32,10 @@ struct Options {
     thresholding: bool,
     rescale_betas_zero_snr: bool,
     steps: u32,
+    /// "interpolated", or use_karras_sigmas & co. by their schedule's name.
+    schedule: String,
+    sigma_min: Option<f64>,
+    sigma_max: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +93,15 @@ fn plan(options: &Options) -> UniPcPlan<32> {
         } else {
             SampleClipping::None
         },
+        sigma_schedule: match options.schedule.as_str() {
+            "interpolated" => SigmaSchedule::Interpolated,
+            "karras" => SigmaSchedule::Karras,
+            "exponential" => SigmaSchedule::Exponential,
+            "beta" => SigmaSchedule::Beta,
+            other => panic!("unknown schedule {other}"),
+        },
+        sigma_min: options.sigma_min,
+        sigma_max: options.sigma_max,
     };
     UniPcPlan::new(&schedule, &timesteps, &config).unwrap()
 }
@@ -96,7 +109,7 @@ fn plan(options: &Options) -> UniPcPlan<32> {
 fn label(options: &Options, final_sigma: Option<f32>) -> String {
     format!(
         "UniPC order={} {} predict_x0={} {} offset={} {} final={}{} lower_order_final={} \
-         disable_corrector={:?} thresholding={} zero_snr={} N={}",
+         disable_corrector={:?} thresholding={} zero_snr={} N={} sigmas={} {:?}…{:?}",
         options.solver_order,
         options.solver_type,
         options.predict_x0,
@@ -109,7 +122,10 @@ fn label(options: &Options, final_sigma: Option<f32>) -> String {
         options.disable_corrector,
         options.thresholding,
         options.rescale_betas_zero_snr,
-        options.steps
+        options.steps,
+        options.schedule,
+        options.sigma_min,
+        options.sigma_max
     )
 }
 
@@ -255,5 +271,5 @@ fn unipc_matches_diffusers() {
         worst_sigma.error,
         worst_sigma.label
     );
-    assert_eq!((sequences, loops), (70, 524));
+    assert_eq!((sequences, loops), (130, 752));
 }

@@ -80,6 +80,7 @@ proptest! {
                 SampleClipping::Range(1.0),
                 SampleClipping::DynamicThreshold { ratio: 0.995, max_value: 1.5 },
             ][clipping],
+            ..DpmSolverConfig::default()
         };
         let plan = match DpmSolverPlan::<40>::new(&schedule, &timesteps, &config) {
             Ok(plan) => plan,

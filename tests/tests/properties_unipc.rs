@@ -86,6 +86,7 @@ proptest! {
                 SampleClipping::Range(1.0),
                 SampleClipping::DynamicThreshold { ratio: 0.995, max_value: 1.5 },
             ][clipping],
+            ..UniPcConfig::default()
         };
         let plan = match UniPcPlan::<40>::new(&schedule, &timesteps, &config) {
             Ok(plan) => plan,
