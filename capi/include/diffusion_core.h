@@ -149,6 +149,10 @@ enum DcStatus
    * A sigma range is not finite, positive and ordered.
    */
   DC_STATUS_INVALID_SIGMA_RANGE = 27,
+  /**
+   * A guidance scale is not finite or a guidance rescale not in [0, 1].
+   */
+  DC_STATUS_INVALID_GUIDANCE = 28,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

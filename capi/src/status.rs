@@ -62,11 +62,13 @@ pub enum DcStatus {
     StepOutOfOrder = 26,
     /// A sigma range is not finite, positive and ordered.
     InvalidSigmaRange = 27,
+    /// A guidance scale is not finite or a guidance rescale not in [0, 1].
+    InvalidGuidance = 28,
 }
 
 impl DcStatus {
     /// Every status, for the name table and the tests.
-    pub(crate) const ALL: [DcStatus; 25] = [
+    pub(crate) const ALL: [DcStatus; 26] = [
         DcStatus::Ok,
         DcStatus::NullPointer,
         DcStatus::MisalignedPointer,
@@ -92,6 +94,7 @@ impl DcStatus {
         DcStatus::InvalidSolverOrder,
         DcStatus::StepOutOfOrder,
         DcStatus::InvalidSigmaRange,
+        DcStatus::InvalidGuidance,
     ];
 
     /// The name, NUL-terminated for C; the core's own name for the core's errors.
@@ -122,6 +125,7 @@ impl DcStatus {
             DcStatus::InvalidSolverOrder => c"InvalidSolverOrder",
             DcStatus::StepOutOfOrder => c"StepOutOfOrder",
             DcStatus::InvalidSigmaRange => c"InvalidSigmaRange",
+            DcStatus::InvalidGuidance => c"InvalidGuidance",
         }
     }
 }
@@ -147,6 +151,7 @@ impl From<Error> for DcStatus {
             Error::InvalidSolverOrder { .. } => DcStatus::InvalidSolverOrder,
             Error::StepOutOfOrder { .. } => DcStatus::StepOutOfOrder,
             Error::InvalidSigmaRange { .. } => DcStatus::InvalidSigmaRange,
+            Error::InvalidGuidance { .. } => DcStatus::InvalidGuidance,
         }
     }
 }
@@ -191,6 +196,10 @@ mod tests {
                 sigma_min: 1.0,
                 sigma_max: 0.0,
             },
+            Error::InvalidGuidance {
+                scale: f32::NAN,
+                rescale: 0.0,
+            },
         ];
         for error in errors {
             let name = DcStatus::from(error).name().to_str().unwrap();
@@ -208,7 +217,7 @@ mod tests {
         let name = |code| unsafe { core::ffi::CStr::from_ptr(dc_error_name(code)) };
         assert_eq!(name(22).to_str(), Ok("StepIndexOutOfRange"));
         assert_eq!(name(0).to_str(), Ok("Ok"));
-        for code in [-1, 7, 9, 28, i32::MAX, i32::MIN] {
+        for code in [-1, 7, 9, 29, i32::MAX, i32::MIN] {
             assert_eq!(name(code).to_str(), Ok("UnknownStatus"));
         }
     }

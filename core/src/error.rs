@@ -61,6 +61,10 @@ pub enum SliceKind {
     History,
     /// The output of [`crate::EulerPlan::scale_model_input`].
     ModelInput,
+    /// The unconditional prediction of [`crate::Guidance::combine`].
+    Unconditional,
+    /// The output of [`crate::Guidance::combine`].
+    Guided,
 }
 
 impl SliceKind {
@@ -82,6 +86,8 @@ impl SliceKind {
             SliceKind::Timesteps => "timesteps",
             SliceKind::History => "history",
             SliceKind::ModelInput => "model_input",
+            SliceKind::Unconditional => "unconditional",
+            SliceKind::Guided => "guided",
         }
     }
 }
@@ -200,6 +206,14 @@ pub enum Error {
         /// The largest sigma asked for.
         sigma_max: f64,
     },
+    /// Classifier-free guidance: the scale is not finite, or the rescale factor φ is not in
+    /// [0, 1].
+    InvalidGuidance {
+        /// The guidance scale asked for.
+        scale: f32,
+        /// The guidance rescale asked for.
+        rescale: f32,
+    },
 }
 
 impl Error {
@@ -232,6 +246,7 @@ impl Error {
             Error::InvalidSolverOrder { .. } => "InvalidSolverOrder",
             Error::StepOutOfOrder { .. } => "StepOutOfOrder",
             Error::InvalidSigmaRange { .. } => "InvalidSigmaRange",
+            Error::InvalidGuidance { .. } => "InvalidGuidance",
         }
     }
 }
@@ -352,6 +367,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "sigma_min and sigma_max must be finite, > 0 and sigma_min <= sigma_max, got {sigma_min}..{sigma_max}"
+            ),
+            Error::InvalidGuidance { scale, rescale } => write!(
+                f,
+                "guidance needs a finite guidance_scale and 0 <= guidance_rescale <= 1, got {scale} and {rescale}"
             ),
         }
     }

@@ -115,6 +115,7 @@ pub mod ddpm;
 pub mod dpm_solver;
 mod error;
 pub mod euler;
+pub mod guidance;
 pub mod heun;
 pub mod multistep;
 pub mod noise;
@@ -134,6 +135,7 @@ pub use dpm_solver::{
 };
 pub use error::{Error, NameKind, SliceKind};
 pub use euler::{EulerConfig, EulerPlan, EulerVariant, TimestepType};
+pub use guidance::Guidance;
 pub use heun::{HeunConfig, HeunPlan};
 pub use multistep::MultistepHistory;
 pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};

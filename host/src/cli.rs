@@ -40,6 +40,28 @@ impl std::str::FromStr for SampleSize {
     }
 }
 
+/// `--input NAME=FILE.npy`: a model input and the file that holds its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedFile {
+    /// The model input's name.
+    pub name: String,
+    /// The `.npy` file.
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for NamedFile {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok(NamedFile {
+                name: name.to_string(),
+                path: PathBuf::from(path),
+            }),
+            _ => Err(format!("{text:?}: expected NAME=FILE.npy")),
+        }
+    }
+}
+
 /// Sample a diffusers-style ONNX U-Net with DDPM, DDIM, DPM-Solver, UniPC, Euler or Euler
 /// ancestral or Heun, through ONNX Runtime.
 ///
@@ -216,6 +238,48 @@ pub struct Cli {
     #[arg(long, value_name = "FILE.npy")]
     pub init_noise: Option<PathBuf>,
 
+    /// A model input besides the sample and the timestep (repeatable): a .npy whose first
+    /// dimension is 1 (the same for every sample) or --num-samples (one row per sample), the rest
+    /// and the dtype as the model's (float32 encoder_hidden_states [N, L, D], int64 class_labels
+    /// [N], ...).
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    pub inputs: Vec<NamedFile>,
+
+    /// Classifier-free guidance: the unconditional value of a conditioned input (repeatable; the
+    /// empty prompt's embeddings, ...), shaped as for --input. Inputs without one are the same in
+    /// both halves.
+    #[arg(long = "uncond-input", value_name = "NAME=FILE.npy")]
+    pub uncond_inputs: Vec<NamedFile>,
+
+    /// Classifier-free guidance scale s: eps_u + s·(eps_c − eps_u); 1 is the conditional model
+    /// alone (one call per step) [default: the model's guidance.json with a class label, else 1].
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    pub guidance_scale: Option<f64>,
+
+    /// diffusers' guidance_rescale φ in [0, 1]: mix in the guided prediction rescaled to the
+    /// conditional one's standard deviation.
+    #[arg(
+        long,
+        value_name = "PHI",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub guidance_rescale: f64,
+
+    /// Class label of every sample, for a model with a class_labels input (the null label and the
+    /// guidance scale come from guidance.json next to the model).
+    #[arg(
+        long,
+        value_name = "K",
+        allow_negative_numbers = true,
+        conflicts_with = "class_labels"
+    )]
+    pub class_label: Option<i64>,
+
+    /// Class labels, one per sample: an integer .npy of shape [num-samples] (or [1]).
+    #[arg(long, value_name = "FILE.npy")]
+    pub class_labels: Option<PathBuf>,
+
     /// Write an image grid of the samples: .png, .jpg/.jpeg or .webp [default: samples.png when
     /// no output is named].
     #[arg(long, value_name = "FILE.png")]
@@ -319,6 +383,9 @@ Examples:
   host --onnx unet.onnx --scheduler ddpm --steps 1000 --save-npy x0.npy --seed 7
   host --onnx unet.onnx --num-samples 10000 --shard 3/8 --out-dir samples/
   host --onnx pipeline/ --steps 25 --out grid.png   (a diffusers ONNX pipeline folder: U-Net and VAE decoder)
+  host --onnx cond/unet.onnx --class-label 3 --num-samples 16      (guidance.json beside it)
+  host --onnx sd/unet.onnx --input encoder_hidden_states=prompt.npy \
+       --uncond-input encoder_hidden_states=empty.npy --guidance-scale 7.5
   host merge --save-npy x0.npy parts/x0_*.npy      (host merge --help)";
 
 /// The update rule.

@@ -6,10 +6,12 @@ pub mod config;
 pub mod device;
 pub mod dispatch;
 pub mod finite;
+pub mod guidance;
 pub mod init_noise;
 pub mod interrupt;
 pub mod manifest;
 pub mod merge;
+pub mod model_inputs;
 pub mod output;
 pub mod picture;
 pub mod pipeline_folder;
@@ -126,6 +128,8 @@ pub fn run(mut cli: Cli) -> Result<()> {
     outputs.check_channels(written_geometry.channels)?;
     check_variance_channels(&resolved, &signature, geometry)?;
     let batch = batch_size(&signature, cli.batch, samples.end - samples.start)?;
+    let conditioning = guidance::resolve(&cli, &signature, &cli.onnx, num_samples)?;
+    let doubled = guided_batch_is_doubled(&signature, batch)?;
     if let Some(noise) = &init_noise {
         noise.check(
             num_samples,
@@ -138,7 +142,11 @@ pub fn run(mut cli: Cli) -> Result<()> {
     let identity = match outputs.wants_manifest() {
         true => Some(JobIdentity {
             model_sha256: manifest::sha256_file(&cli.onnx)?,
-            sampler: manifest::sampler_fields(&resolved),
+            sampler: {
+                let mut fields = manifest::sampler_fields(&resolved);
+                fields.extend(conditioning.identity_fields());
+                fields
+            },
             total_samples: num_samples,
             seed: cli.seed,
             noise: "v1".into(),
@@ -186,6 +194,8 @@ pub fn run(mut cli: Cli) -> Result<()> {
             || open.provider == runtime::Provider::TensorRt,
         init_noise: init_values.as_deref(),
         geometry,
+        conditioning: &conditioning,
+        doubled,
     };
     let sample_count = remaining.end - remaining.start;
     let model_calls = sample_count
@@ -234,7 +244,19 @@ pub fn run(mut cli: Cli) -> Result<()> {
     let report = summary::Summary {
         provider: open.provider,
         instruction_set: dispatch::instruction_set(),
-        scheduler: resolved.sampler_name(),
+        scheduler: match &conditioning.guidance {
+            Some(guidance) => format!(
+                "{}, guidance scale {} rescale {} ({} per step)",
+                resolved.sampler_name(),
+                guidance.scale(),
+                guidance.rescale(),
+                match doubled {
+                    true => "one call of twice the batch",
+                    false => "two calls",
+                }
+            ),
+            None => resolved.sampler_name(),
+        },
         steps: plan.num_inference_steps(),
         calls_per_sample: plan.len(),
         seed: cli.seed,
@@ -312,6 +334,25 @@ fn batch_size(signature: &Signature, requested: Option<usize>, samples: u64) -> 
         (None, Some(asked)) => Ok(asked),
         (None, None) => Ok(samples.min(DEFAULT_BATCH) as usize),
     }
+}
+
+/// Whether a guided step's two halves go through one model call of twice the batch: when every
+/// batched input of the model (the sample, a `[B]` timestep, the conditioning) has a dynamic
+/// batch. Otherwise each half is a call of its own. A conditioning input with a fixed batch must
+/// have the sample's.
+fn guided_batch_is_doubled(signature: &Signature, batch: usize) -> Result<bool> {
+    let mut dynamic = signature.sample_dims[0].is_none();
+    for input in &signature.extra_inputs {
+        match input.dims.first().copied().flatten() {
+            None => {}
+            Some(fixed) if fixed == batch => dynamic = false,
+            Some(fixed) => bail!(
+                "the model's input {} has a fixed batch of {fixed}, but samples go through it {batch} at a time",
+                input.description
+            ),
+        }
+    }
+    Ok(dynamic)
 }
 
 /// `learned` and `learned_range` need the model to output variance channels.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use diffusion_core::{
-    DpmSolverPlan, EulerPlan, HeunPlan, InlinedStream, MultistepHistory, Plan, UniPcPlan,
+    DpmSolverPlan, EulerPlan, Guidance, HeunPlan, InlinedStream, MultistepHistory, Plan, UniPcPlan,
     noise_stream,
 };
 use half::f16;
@@ -21,7 +21,9 @@ use ort::value::Tensor;
 use crate::config::MAX_STEPS;
 use crate::dispatch;
 use crate::finite::first_non_finite;
+use crate::guidance::Conditioning;
 use crate::interrupt;
+use crate::model_inputs::{Half, InputTensor};
 use crate::runtime::Provider;
 use crate::signature::{Signature, TimestepShape, TimestepType};
 
@@ -196,6 +198,11 @@ pub struct Job<'a> {
     pub init_noise: Option<&'a [f32]>,
     /// Per-sample shape.
     pub geometry: Geometry,
+    /// The model's inputs besides the sample and the timestep, and classifier-free guidance.
+    pub conditioning: &'a Conditioning,
+    /// With guidance: both halves in one model call of twice the batch (a model whose batch is
+    /// dynamic), rather than two calls.
+    pub doubled: bool,
 }
 
 /// Where the time went.
@@ -257,14 +264,24 @@ impl TimestepTensor {
     }
 }
 
-/// The tensors and binding for one batch size.
-struct BatchBuffers {
-    size: usize,
-    sample: Tensor<f32>,
-    timestep: TimestepTensor,
+/// One model call of a step: which halves of a guided batch it computes, its inputs besides the
+/// sample and the timestep, its output and its binding.
+struct Call {
+    halves: Vec<Half>,
+    inputs: Vec<InputTensor>,
     /// The prediction, preallocated and bound when the output's shape is static.
     output: Option<Tensor<f32>>,
     binding: IoBinding,
+}
+
+/// The tensors and bindings for one batch size.
+struct BatchBuffers {
+    size: usize,
+    /// The model's sample input: the batch, twice over for a doubled guided call.
+    sample: Tensor<f32>,
+    timestep: TimestepTensor,
+    /// One call per step; with guidance, one call of both halves (doubled) or one per half.
+    calls: Vec<Call>,
     /// On a GPU, binding an input is what copies it to the device, so inputs are bound before
     /// every call; on the CPU the bound tensors are read in place and are bound once.
     rebind_inputs: bool,
@@ -275,10 +292,18 @@ impl BatchBuffers {
         session: &Session,
         signature: &Signature,
         provider: Provider,
-        geometry: Geometry,
+        job: &Job<'_>,
         size: usize,
     ) -> Result<Self> {
-        let shape = [size, geometry.channels, geometry.height, geometry.width];
+        let geometry = job.geometry;
+        let guided = job.conditioning.guidance.is_some();
+        let halves_per_call: Vec<Vec<Half>> = match (guided, job.doubled) {
+            (false, _) => vec![vec![Half::Conditional]],
+            (true, true) => vec![vec![Half::Unconditional, Half::Conditional]],
+            (true, false) => vec![vec![Half::Unconditional], vec![Half::Conditional]],
+        };
+        let rows = size * halves_per_call[0].len();
+        let shape = [rows, geometry.channels, geometry.height, geometry.width];
         // On a GPU, x_t and the prediction live in pinned host memory: each step copies x_t in and
         // the prediction out, nothing else.
         let (input_allocator, output_allocator, output_memory) = if provider.is_gpu() {
@@ -308,36 +333,92 @@ impl BatchBuffers {
         };
         let sample = Tensor::<f32>::new(&input_allocator, shape)?;
         let timestep =
-            TimestepTensor::new(signature.timestep_type, signature.timestep_shape, size)?;
-        let mut binding = session.create_binding()?;
-        let output = match signature.output_channels {
-            Some(channels) => {
-                let mut output = Tensor::<f32>::new(
-                    &output_allocator,
-                    [size, channels, geometry.height, geometry.width],
-                )?;
-                binding.bind_output(&signature.output, &mut output)?;
-                Some(output)
-            }
-            None => {
-                binding.bind_output_to_device(&signature.output, &output_memory)?;
-                None
-            }
-        };
+            TimestepTensor::new(signature.timestep_type, signature.timestep_shape, rows)?;
         let rebind_inputs = provider.is_gpu();
-        if !rebind_inputs {
-            binding.bind_input(&signature.sample_input, &sample)?;
-            timestep.bind(&mut binding, &signature.timestep_input)?;
+        let mut calls = Vec::new();
+        for halves in halves_per_call {
+            let inputs = job
+                .conditioning
+                .inputs
+                .iter()
+                .map(|input| InputTensor::new(input, rows))
+                .collect::<Result<Vec<_>>>()?;
+            let mut binding = session.create_binding()?;
+            let output = match signature.output_channels {
+                Some(channels) => {
+                    let mut output = Tensor::<f32>::new(
+                        &output_allocator,
+                        [rows, channels, geometry.height, geometry.width],
+                    )?;
+                    binding.bind_output(&signature.output, &mut output)?;
+                    Some(output)
+                }
+                None => {
+                    binding.bind_output_to_device(&signature.output, &output_memory)?;
+                    None
+                }
+            };
+            let mut call = Call {
+                halves,
+                inputs,
+                output,
+                binding,
+            };
+            if !rebind_inputs {
+                bind_inputs(&mut call, signature, job, &sample, &timestep)?;
+            }
+            calls.push(call);
         }
         Ok(BatchBuffers {
             size,
             sample,
             timestep,
-            output,
-            binding,
+            calls,
             rebind_inputs,
         })
     }
+}
+
+/// Binds a call's inputs: the sample, the timestep and the conditioning.
+fn bind_inputs(
+    call: &mut Call,
+    signature: &Signature,
+    job: &Job<'_>,
+    sample: &Tensor<f32>,
+    timestep: &TimestepTensor,
+) -> Result<()> {
+    call.binding.bind_input(&signature.sample_input, sample)?;
+    timestep.bind(&mut call.binding, &signature.timestep_input)?;
+    for (tensor, input) in call.inputs.iter().zip(&job.conditioning.inputs) {
+        tensor.bind(&mut call.binding, &input.name)?;
+    }
+    Ok(())
+}
+
+/// The guided prediction of each sample of a batch: the first `guided_values` of each sample's
+/// `per_output` values (the prediction's channels) combined by the core, the rest (a learned
+/// variance's channels) the conditional call's, as diffusers' DeepFloyd IF pipeline keeps them.
+fn guide_batch(
+    guidance: &Guidance,
+    guided_values: usize,
+    per_output: usize,
+    unconditional: &[f32],
+    conditional: &[f32],
+    guided: &mut [f32],
+) -> Result<(), diffusion_core::Error> {
+    for ((out, u), c) in guided
+        .chunks_mut(per_output)
+        .zip(unconditional.chunks(per_output))
+        .zip(conditional.chunks(per_output))
+    {
+        guidance.combine(
+            &u[..guided_values],
+            &c[..guided_values],
+            &mut out[..guided_values],
+        )?;
+        out[guided_values..].copy_from_slice(&c[guided_values..]);
+    }
+    Ok(())
 }
 
 /// Runs the job, handing each finished batch's samples (NCHW, in order) to `on_batch`, and
@@ -361,10 +442,20 @@ pub fn run(
     // A multistep solver's earlier outputs: history_len × batch × per_sample floats, made once per
     // batch size like the tensors; each batch starts a new trajectory, so a new history.
     let mut history_buffer: Vec<f32> = Vec::new();
-    // Euler's x, when the model's input tensor holds c_in·x: made once per batch size too.
+    // Euler's x, when the model's input tensor holds c_in·x, or a doubled guided call's, whose
+    // input holds x twice: made once per batch size too.
     let input_scales = job.plan.input_scales();
     let init_noise_sigma = job.plan.init_noise_sigma();
+    let guidance = job.conditioning.guidance;
+    let replicas = match (guidance.is_some(), job.doubled) {
+        (true, true) => 2,
+        _ => 1,
+    };
+    let own_x = input_scales.is_some() || replicas == 2;
     let mut own_samples: Vec<f32> = Vec::new();
+    // With guidance: the unconditional call's output (two calls) and the guided prediction.
+    let mut unconditional_output: Vec<f32> = Vec::new();
+    let mut guided: Vec<f32> = Vec::new();
     // Only DDPM/DDIM's plan reads variance channels.
     let multistep = !matches!(job.plan, SamplingPlan::Plan(_));
     if let (true, Some(channels)) = (multistep, signature.output_channels)
@@ -390,19 +481,13 @@ pub fn run(
         // Tensors are made once per batch size (all batches but a shorter last one share them).
         let buffers = match buffers.take() {
             Some(existing) if existing.size == size => buffers.insert(existing),
-            _ => buffers.insert(BatchBuffers::new(
-                session,
-                signature,
-                provider,
-                job.geometry,
-                size,
-            )?),
+            _ => buffers.insert(BatchBuffers::new(session, signature, provider, job, size)?),
         };
         let values = size * per_sample;
         if history_buffer.len() != job.plan.history_len() * values {
             history_buffer = vec![0.0f32; job.plan.history_len() * values];
         }
-        if input_scales.is_some() && own_samples.len() != values {
+        if own_x && own_samples.len() != values {
             own_samples = vec![0.0f32; values];
         }
         let mut stepper = match job.plan {
@@ -419,17 +504,19 @@ pub fn run(
             }
         };
         let start = job.samples.start + first;
+        // The conditioning of these samples (padding samples get the last one's).
+        for call in &mut buffers.calls {
+            for (tensor, input) in call.inputs.iter_mut().zip(&job.conditioning.inputs) {
+                tensor.fill(input, &call.halves, start..start + size as u64);
+            }
+        }
         let mut streams: Vec<InlinedStream> = (start..start + size as u64)
             .map(|i| InlinedStream(noise_stream(job.seed, i)))
             .collect();
         let (first, real_values) = (first as usize, real * per_sample);
         {
             let (_, tensor) = buffers.sample.extract_tensor_mut();
-            let x = if input_scales.is_some() {
-                &mut own_samples[..]
-            } else {
-                tensor
-            };
+            let x = if own_x { &mut own_samples[..] } else { tensor };
             for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
                 // Always drawn, so that step noise is the same with or without --init-noise.
                 dispatch::fill_standard_normal(stream, sample);
@@ -444,105 +531,153 @@ pub fn run(
                 dispatch::scale(init_noise_sigma, x);
             }
         }
+        let rows = size * replicas;
         let expected = [
-            size as i64,
+            rows as i64,
             job.geometry.channels as i64,
             job.geometry.height as i64,
             job.geometry.width as i64,
         ];
         let doubled = [expected[0], 2 * expected[1], expected[2], expected[3]];
+        let calls = buffers.calls.len();
         for (index, &timestep) in timesteps.iter().enumerate() {
-            if let Some(scales) = &input_scales {
+            if own_x {
+                // The model sees c_in·x (Euler) or x, once per half of a doubled call.
                 let (_, input) = buffers.sample.extract_tensor_mut();
-                dispatch::scale_into(scales[index], &own_samples, input);
+                for replica in input.chunks_mut(values) {
+                    match &input_scales {
+                        Some(scales) => dispatch::scale_into(scales[index], &own_samples, replica),
+                        None => replica.copy_from_slice(&own_samples),
+                    }
+                }
             }
             buffers.timestep.set(timestep);
-            if buffers.rebind_inputs {
-                buffers
-                    .binding
-                    .bind_input(&signature.sample_input, &buffers.sample)?;
-                buffers
-                    .timestep
-                    .bind(&mut buffers.binding, &signature.timestep_input)?;
-            }
-            let started = Instant::now();
-            let outputs = session.run_binding(&buffers.binding).map_err(|error| {
-                anyhow!(
-                    "the model failed at step {}/{steps} (timestep {timestep}): {error}",
-                    index + 1
-                )
-            })?;
-            let (shape, prediction) = match &buffers.output {
-                Some(output) => output.extract_tensor(),
-                None => outputs
-                    .get(&signature.output)
-                    .ok_or_else(|| anyhow!("the model produced no output {}", signature.output))?
-                    .try_extract_tensor::<f32>()?,
-            };
-            let model_done = Instant::now();
-            timing.model += model_done - started;
-            timing.model_calls += 1;
-            if shape[..] != expected && (multistep || shape[..] != doubled) {
-                let or_doubled = if multistep {
-                    ""
-                } else {
-                    " (or twice the channels)"
+            let BatchBuffers {
+                sample,
+                timestep: timestep_tensor,
+                calls: call_buffers,
+                rebind_inputs,
+                ..
+            } = &mut *buffers;
+            for (call_index, call) in call_buffers.iter_mut().enumerate() {
+                if *rebind_inputs {
+                    bind_inputs(call, signature, job, sample, timestep_tensor)?;
+                }
+                let started = Instant::now();
+                let outputs = session.run_binding(&call.binding).map_err(|error| {
+                    anyhow!(
+                        "the model failed at step {}/{steps} (timestep {timestep}): {error}",
+                        index + 1
+                    )
+                })?;
+                let (shape, prediction) = match &call.output {
+                    Some(output) => output.extract_tensor(),
+                    None => outputs
+                        .get(&signature.output)
+                        .ok_or_else(|| {
+                            anyhow!("the model produced no output {}", signature.output)
+                        })?
+                        .try_extract_tensor::<f32>()?,
                 };
-                bail!("the model's output has shape {shape}, expected {expected:?}{or_doubled}");
-            }
-            if let Some(position) = first_non_finite(prediction) {
-                bail!(
-                    "the model output {} at step {}/{steps} (timestep {timestep}), element {position}",
-                    prediction[position],
-                    index + 1
-                );
-            }
-            let (_, tensor) = buffers.sample.extract_tensor_mut();
-            let x = if input_scales.is_some() {
-                &mut own_samples[..]
-            } else {
-                tensor
-            };
-            match &mut stepper {
-                Stepper::Plan(plan) => dispatch::step_batch(
-                    plan,
-                    index,
-                    size,
-                    x,
-                    prediction,
-                    &mut streams,
-                    &mut scratch,
-                ),
-                Stepper::DpmSolver(plan, history) => dispatch::dpm_solver_step_batch(
-                    plan,
-                    index,
-                    size,
-                    x,
-                    prediction,
-                    history,
-                    &mut scratch,
-                    &mut streams,
-                ),
-                Stepper::UniPc(plan, history) => dispatch::unipc_step_batch(
-                    plan,
-                    index,
-                    size,
-                    x,
-                    prediction,
-                    history,
-                    &mut scratch,
-                ),
-                Stepper::Euler(plan) => {
-                    dispatch::euler_step_batch(plan, index, size, x, prediction, &mut streams)
+                let model_done = Instant::now();
+                timing.model += model_done - started;
+                timing.model_calls += 1;
+                if shape[..] != expected && (multistep || shape[..] != doubled) {
+                    let or_doubled = if multistep {
+                        ""
+                    } else {
+                        " (or twice the channels)"
+                    };
+                    bail!(
+                        "the model's output has shape {shape}, expected {expected:?}{or_doubled}"
+                    );
                 }
-                Stepper::Heun(plan, history) => {
-                    dispatch::heun_step_batch(plan, index, size, x, prediction, history)
+                if let Some(position) = first_non_finite(prediction) {
+                    bail!(
+                        "the model output {} at step {}/{steps} (timestep {timestep}), element {position}",
+                        prediction[position],
+                        index + 1
+                    );
                 }
+                // With two calls, the first (unconditional) output waits for the second.
+                if call_index + 1 < calls {
+                    unconditional_output.clear();
+                    unconditional_output.extend_from_slice(prediction);
+                    timing.sampler += model_done.elapsed();
+                    continue;
+                }
+                let prediction = match &guidance {
+                    None => prediction,
+                    Some(guidance) => {
+                        let (unconditional, conditional) = match calls {
+                            1 => prediction.split_at(prediction.len() / 2),
+                            _ => (&unconditional_output[..], prediction),
+                        };
+                        guided.resize(conditional.len(), 0.0);
+                        guide_batch(
+                            guidance,
+                            per_sample,
+                            conditional.len() / size,
+                            unconditional,
+                            conditional,
+                            &mut guided,
+                        )
+                        .map_err(|error| anyhow!("guidance at step {}: {error}", index + 1))?;
+                        if let Some(position) = first_non_finite(&guided) {
+                            bail!(
+                                "the guided prediction is {} at step {}/{steps} (timestep {timestep}), \
+                                 element {position} (a constant prediction has no standard deviation \
+                                 to rescale)",
+                                guided[position],
+                                index + 1
+                            );
+                        }
+                        &guided[..]
+                    }
+                };
+                let (_, tensor) = sample.extract_tensor_mut();
+                let x = if own_x { &mut own_samples[..] } else { tensor };
+                match &mut stepper {
+                    Stepper::Plan(plan) => dispatch::step_batch(
+                        plan,
+                        index,
+                        size,
+                        x,
+                        prediction,
+                        &mut streams,
+                        &mut scratch,
+                    ),
+                    Stepper::DpmSolver(plan, history) => dispatch::dpm_solver_step_batch(
+                        plan,
+                        index,
+                        size,
+                        x,
+                        prediction,
+                        history,
+                        &mut scratch,
+                        &mut streams,
+                    ),
+                    Stepper::UniPc(plan, history) => dispatch::unipc_step_batch(
+                        plan,
+                        index,
+                        size,
+                        x,
+                        prediction,
+                        history,
+                        &mut scratch,
+                    ),
+                    Stepper::Euler(plan) => {
+                        dispatch::euler_step_batch(plan, index, size, x, prediction, &mut streams)
+                    }
+                    Stepper::Heun(plan, history) => {
+                        dispatch::heun_step_batch(plan, index, size, x, prediction, history)
+                    }
+                }
+                .map_err(|error| {
+                    anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
+                })?;
+                timing.sampler += model_done.elapsed();
             }
-            .map_err(|error| {
-                anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
-            })?;
-            timing.sampler += model_done.elapsed();
             let last_step = index + 1 == steps;
             on_call(if last_step { real as u64 } else { 0 });
             if !last_step || batch_number + 1 < batches {
@@ -556,11 +691,7 @@ pub fn run(
             }
         }
         let (_, tensor) = buffers.sample.extract_tensor();
-        let x = if input_scales.is_some() {
-            &own_samples[..]
-        } else {
-            tensor
-        };
+        let x = if own_x { &own_samples[..] } else { tensor };
         on_batch(&x[..real_values])?;
     }
     Ok(timing)

@@ -29,6 +29,42 @@ pub enum TimestepShape {
     Batch,
 }
 
+/// Element type of an input besides the sample and the timestep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputElement {
+    /// int64 (class labels of a diffusers export).
+    Int64,
+    /// int32.
+    Int32,
+    /// float32 (`encoder_hidden_states`, embeddings).
+    Float32,
+}
+
+impl InputElement {
+    /// numpy's name of the type.
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            InputElement::Int64 => "int64",
+            InputElement::Int32 => "int32",
+            InputElement::Float32 => "float32",
+        }
+    }
+}
+
+/// An input besides the sample and the timestep (class labels, conditioning): the caller
+/// supplies its values with `--input` and friends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraInput {
+    /// Its name.
+    pub name: String,
+    /// Its element type; `Err` with the type's name for a type host cannot feed.
+    pub element: Result<InputElement, String>,
+    /// Its dimensions, `None` where dynamic; the first is the batch.
+    pub dims: Vec<Option<usize>>,
+    /// How the model describes it, e.g. `encoder_hidden_states (Float32[B,5,16])`.
+    pub description: String,
+}
+
 /// The model's interface as the sampler uses it.
 #[derive(Clone, Debug)]
 pub struct Signature {
@@ -47,6 +83,10 @@ pub struct Signature {
     pub output: String,
     /// Output channels when static (C, or 2C with learned variance).
     pub output_channels: Option<usize>,
+    /// Inputs besides the sample and the timestep, in the model's order.
+    pub extra_inputs: Vec<ExtraInput>,
+    /// Every input, described, for messages.
+    pub all_inputs: String,
 }
 
 fn describe(outlet: &Outlet) -> String {
@@ -149,13 +189,30 @@ pub fn read(session: &Session) -> Result<Signature> {
             all_inputs()
         ),
     };
-    if let Some(extra) = others.iter().find(|input| input.name() != timestep.name()) {
-        bail!(
-            "the model requires input {} besides the sample and the timestep; \
-             class labels and conditioning are not supported",
-            describe(extra)
-        );
-    }
+    let extra_inputs = others
+        .iter()
+        .filter(|input| input.name() != timestep.name())
+        .map(|input| {
+            let (element, dims) = match tensor(input) {
+                Some((ty, shape)) => (
+                    match ty {
+                        TensorElementType::Int64 => Ok(InputElement::Int64),
+                        TensorElementType::Int32 => Ok(InputElement::Int32),
+                        TensorElementType::Float32 => Ok(InputElement::Float32),
+                        other => Err(other.to_string()),
+                    },
+                    shape.iter().map(|&d| dimension(d)).collect(),
+                ),
+                None => (Err("a non-tensor".to_string()), Vec::new()),
+            };
+            ExtraInput {
+                name: input.name().to_string(),
+                element,
+                dims,
+                description: describe(input),
+            }
+        })
+        .collect();
     let (_, sample_shape) = tensor(sample).expect("filtered as a tensor above");
     let sample_dims = [0, 1, 2, 3].map(|axis| dimension(sample_shape[axis]));
     let (timestep_type, timestep_dims) = tensor(timestep).expect("filtered as a tensor above");
@@ -188,5 +245,7 @@ pub fn read(session: &Session) -> Result<Signature> {
         timestep_shape,
         output: output.name().to_string(),
         output_channels,
+        extra_inputs,
+        all_inputs: all_inputs(),
     })
 }

@@ -793,3 +793,147 @@ fn missing_runtime_says_how_to_get_it() {
         "{stderr}"
     );
 }
+
+/// Conditioning and guidance: a file of the wrong dtype or shape for the model's input, an input
+/// the model lacks, a required input with no value, a guidance scale without an unconditional
+/// input, an unconditional input without a scale, a rescale outside [0, 1], class labels on a
+/// model without them, a class label out of the range the model's guidance.json gives.
+#[test]
+fn conditioning_and_guidance_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cross = fixture("unet-cross-attention/unet.onnx")
+        .display()
+        .to_string();
+    let class = fixture("unet-class/unet.onnx").display().to_string();
+    let reference = |name: &str| {
+        fixture(&format!("unet-cross-attention/reference/{name}.npy"))
+            .display()
+            .to_string()
+    };
+    let ehs = |file: &str| format!("encoder_hidden_states={file}");
+    let (prompt, prompts, negative) = (
+        reference("prompt"),
+        reference("prompts"),
+        reference("negative"),
+    );
+    let labels = fixture("unet-class/reference/labels.npy")
+        .display()
+        .to_string();
+    let narrow = dir.path().join("narrow.npy");
+    ndarray_npy::write_npy(&narrow, &ndarray::Array3::<f32>::zeros((1, 5, 8))).unwrap();
+    let narrow = narrow.display().to_string();
+    let double = dir.path().join("double.npy");
+    ndarray_npy::write_npy(&double, &ndarray::Array3::<f64>::zeros((1, 5, 16))).unwrap();
+    let double = double.display().to_string();
+    let floats = dir.path().join("floats.npy");
+    ndarray_npy::write_npy(&floats, &ndarray::arr1(&[1.0f32, 2.0, 3.0])).unwrap();
+    let floats = floats.display().to_string();
+    let e_labels = ehs(&labels);
+    let e_double = ehs(&double);
+    let e_narrow = ehs(&narrow);
+    let e_prompts = ehs(&prompts);
+    let e_prompt = ehs(&prompt);
+    let e_negative = ehs(&negative);
+    let input_prompt = format!("prompt={prompt}");
+    let input_sample = format!("sample={labels}");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--onnx", &cross, "--input", &e_labels],
+            "dtype int64, but the model's input is encoder_hidden_states (f32[B,5,16])",
+        ),
+        (
+            vec!["--onnx", &cross, "--input", &e_double],
+            "dtype <f8 is not one host feeds",
+        ),
+        (
+            vec!["--onnx", &cross, "--input", &e_narrow],
+            "shape [1, 5, 8] differs from the model's input encoder_hidden_states (f32[B,5,16]) in dimension 2",
+        ),
+        (
+            vec![
+                "--onnx",
+                &cross,
+                "--num-samples",
+                "2",
+                "--input",
+                &e_prompts,
+            ],
+            "first dimension 3: expected 1 (shared by every sample) or --num-samples 2",
+        ),
+        (
+            vec![
+                "--onnx",
+                &cross,
+                "--input",
+                &e_prompt,
+                "--input",
+                &input_prompt,
+            ],
+            "--input prompt: the model has no input prompt (inputs: sample",
+        ),
+        (
+            vec!["--onnx", &cross],
+            "the model requires input encoder_hidden_states (f32[B,5,16]) besides the sample and the timestep: give it with --input encoder_hidden_states=FILE.npy",
+        ),
+        (
+            vec![
+                "--onnx",
+                &cross,
+                "--input",
+                &e_prompt,
+                "--guidance-scale",
+                "7.5",
+            ],
+            "--guidance-scale 7.5 needs the unconditional inputs: --uncond-input NAME=FILE.npy",
+        ),
+        (
+            vec![
+                "--onnx",
+                &cross,
+                "--input",
+                &e_prompt,
+                "--uncond-input",
+                &e_negative,
+            ],
+            "--uncond-input needs --guidance-scale S",
+        ),
+        (
+            vec![
+                "--onnx",
+                &cross,
+                "--input",
+                &e_prompt,
+                "--uncond-input",
+                &e_negative,
+                "--guidance-scale",
+                "7.5",
+                "--guidance-rescale",
+                "1.5",
+            ],
+            "the scale must be finite and the rescale in [0, 1]",
+        ),
+        (
+            vec!["--onnx", &cross, "--input", &e_prompt, "--class-label", "3"],
+            "--class-label: the model has no class_labels input",
+        ),
+        (
+            vec!["--onnx", &class, "--class-label", "10"],
+            "--class-label 10: class label 10 is out of range: the model's",
+        ),
+        (
+            vec!["--onnx", &class, "--class-label", "-1"],
+            "class label -1 is out of range",
+        ),
+        (
+            vec!["--onnx", &class, "--class-labels", &floats],
+            "class labels must be integers",
+        ),
+        (
+            vec!["--onnx", &class, "--input", &input_sample],
+            "--input sample: that is the model's sample or timestep input",
+        ),
+    ];
+    for (args, expected) in &cases {
+        fails(args, expected);
+    }
+}
