@@ -35,6 +35,10 @@ CHECK_HOST=target/debug/host examples/check.sh
 echo "== core builds for Cortex-M4F (no_std, no alloc)"
 cargo build -p diffusion-core --target thumbv7em-none-eabihf --release
 
+echo "== the core without its default features (sigma-schedules off, as the firmwares build it)"
+cargo clippy -p diffusion-core --no-default-features --all-targets -- -D warnings
+cargo test -p diffusion-core --no-default-features --lib
+
 echo "== firmware on Cortex-M4F (QEMU) vs host: bits, flash, stack"
 scripts/firmware-check.sh
 scripts/edge-digits-check.sh   # digits on Cortex-M4F (QEMU) vs host twin: bits, flash <= 256 KiB, RAM <= 64 KiB

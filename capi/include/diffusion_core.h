@@ -153,6 +153,10 @@ enum DcStatus
    * A guidance scale is not finite or a guidance rescale not in [0, 1].
    */
   DC_STATUS_INVALID_GUIDANCE = 28,
+  /**
+   * A Karras, exponential or beta sigma schedule from a library built without them.
+   */
+  DC_STATUS_SIGMA_SCHEDULE_DISABLED = 29,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

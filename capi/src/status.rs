@@ -64,11 +64,13 @@ pub enum DcStatus {
     InvalidSigmaRange = 27,
     /// A guidance scale is not finite or a guidance rescale not in [0, 1].
     InvalidGuidance = 28,
+    /// A Karras, exponential or beta sigma schedule from a library built without them.
+    SigmaScheduleDisabled = 29,
 }
 
 impl DcStatus {
     /// Every status, for the name table and the tests.
-    pub(crate) const ALL: [DcStatus; 26] = [
+    pub(crate) const ALL: [DcStatus; 27] = [
         DcStatus::Ok,
         DcStatus::NullPointer,
         DcStatus::MisalignedPointer,
@@ -95,6 +97,7 @@ impl DcStatus {
         DcStatus::StepOutOfOrder,
         DcStatus::InvalidSigmaRange,
         DcStatus::InvalidGuidance,
+        DcStatus::SigmaScheduleDisabled,
     ];
 
     /// The name, NUL-terminated for C; the core's own name for the core's errors.
@@ -126,6 +129,7 @@ impl DcStatus {
             DcStatus::StepOutOfOrder => c"StepOutOfOrder",
             DcStatus::InvalidSigmaRange => c"InvalidSigmaRange",
             DcStatus::InvalidGuidance => c"InvalidGuidance",
+            DcStatus::SigmaScheduleDisabled => c"SigmaScheduleDisabled",
         }
     }
 }
@@ -152,6 +156,7 @@ impl From<Error> for DcStatus {
             Error::StepOutOfOrder { .. } => DcStatus::StepOutOfOrder,
             Error::InvalidSigmaRange { .. } => DcStatus::InvalidSigmaRange,
             Error::InvalidGuidance { .. } => DcStatus::InvalidGuidance,
+            Error::SigmaScheduleDisabled => DcStatus::SigmaScheduleDisabled,
         }
     }
 }
@@ -200,6 +205,7 @@ mod tests {
                 scale: f32::NAN,
                 rescale: 0.0,
             },
+            Error::SigmaScheduleDisabled,
         ];
         for error in errors {
             let name = DcStatus::from(error).name().to_str().unwrap();

@@ -1152,6 +1152,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "sigma-schedules")]
     fn sigma_schedules_map_back_to_diffusers_timesteps() {
         // DPMSolverMultistepScheduler(use_*_sigmas=True).set_timesteps(10).timesteps, 0.42.1.
         let cases: [(SigmaSchedule, BetaSchedule<'_>, [u32; 10]); 4] = [
@@ -1196,6 +1197,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "sigma-schedules")]
     fn last_step_to_its_own_sigma_is_the_identity() {
         // Karras sigmas end at σ_min, the final sigma of `sigma_min`: the last step has h ≈ 0,
         // where diffusers' order-3 and heun weights are 0/0.

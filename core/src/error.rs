@@ -206,6 +206,9 @@ pub enum Error {
         /// The largest sigma asked for.
         sigma_max: f64,
     },
+    /// A Karras, exponential or beta sigma schedule was asked of a core built without its
+    /// `sigma-schedules` feature (a default feature).
+    SigmaScheduleDisabled,
     /// Classifier-free guidance: the scale is not finite, or the rescale factor φ is not in
     /// [0, 1].
     InvalidGuidance {
@@ -246,6 +249,7 @@ impl Error {
             Error::InvalidSolverOrder { .. } => "InvalidSolverOrder",
             Error::StepOutOfOrder { .. } => "StepOutOfOrder",
             Error::InvalidSigmaRange { .. } => "InvalidSigmaRange",
+            Error::SigmaScheduleDisabled => "SigmaScheduleDisabled",
             Error::InvalidGuidance { .. } => "InvalidGuidance",
         }
     }
@@ -367,6 +371,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "sigma_min and sigma_max must be finite, > 0 and sigma_min <= sigma_max, got {sigma_min}..{sigma_max}"
+            ),
+            Error::SigmaScheduleDisabled => write!(
+                f,
+                "Karras, exponential and beta sigmas need the core's `sigma-schedules` feature"
             ),
             Error::InvalidGuidance { scale, rescale } => write!(
                 f,

@@ -418,6 +418,9 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
         // Pass 2 (Karras, exponential, beta): the schedule's sigmas, and the fractional timestep
         // of each (diffusers' _sigma_to_t, from the f64 sigma before it is stored as f32).
         if config.sigma_schedule != SigmaSchedule::Interpolated {
+            if !cfg!(feature = "sigma-schedules") {
+                return Err(Error::SigmaScheduleDisabled);
+            }
             // diffusers' trailing array has an extra timestep −1 for some N (see
             // `TimestepSpacing::Trailing`); numpy.interp clamps its sigma to σ_0, and that
             // becomes the range's default low end.
@@ -849,6 +852,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "sigma-schedules")]
     fn refusals_name_the_input() {
         let schedule = ScheduleConfig::default();
         let config = EulerConfig::default();

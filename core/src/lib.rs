@@ -149,3 +149,6 @@ pub use sigmas::SigmaSchedule;
 pub use step::{NOISE_CHUNK, StepCoefficients, VarianceSource};
 pub use timesteps::{TimestepConfig, TimestepSpacing};
 pub use unipc::{UniPcConfig, UniPcPlan, UniPcSolverType};
+
+#[cfg(all(test, not(feature = "sigma-schedules")))]
+mod sigma_feature_tests;

@@ -46,22 +46,32 @@ impl Default for Level {
     }
 }
 
+/// Whether a step can hold [`Level::Sigma`]: only [`fill_sigma_points`] makes one, and without
+/// the `sigma-schedules` feature it refuses every sigma schedule first. The `Level` methods'
+/// `Sigma` arms are guarded by this constant so that a core built without the feature links none
+/// of their code (a Cortex-M4F firmware's flash); the unguarded arm is then never reached.
+const SIGMA_LEVELS: bool = cfg!(feature = "sigma-schedules");
+
 impl Level {
     /// α, σ and λ in f64.
     pub(crate) fn point(self) -> Point {
         match self {
-            Level::AlphaCumprod(alpha_cumprod) => Point::new(alpha_cumprod as f64),
-            Level::Sigma(sigma) => Point::from_sigma(sigma as f64),
+            Level::Sigma(sigma) if SIGMA_LEVELS => Point::from_sigma(sigma as f64),
+            Level::AlphaCumprod(alpha_cumprod) | Level::Sigma(alpha_cumprod) => {
+                Point::new(alpha_cumprod as f64)
+            }
         }
     }
 
     /// ᾱ in f64, for the conversion of the model output: 1/(σ² + 1) for a sigma.
     pub(crate) fn alpha_cumprod(self) -> f64 {
         match self {
-            Level::AlphaCumprod(alpha_cumprod) => alpha_cumprod as f64,
-            Level::Sigma(sigma) => {
+            Level::Sigma(sigma) if SIGMA_LEVELS => {
                 let sigma = sigma as f64;
                 1.0 / (sigma * sigma + 1.0)
+            }
+            Level::AlphaCumprod(alpha_cumprod) | Level::Sigma(alpha_cumprod) => {
+                alpha_cumprod as f64
             }
         }
     }
@@ -69,8 +79,10 @@ impl Level {
     /// diffusers' sigma √((1 − ᾱ)/ᾱ), f32.
     pub(crate) fn sigma(self) -> f32 {
         match self {
-            Level::AlphaCumprod(alpha_cumprod) => sigma_of(alpha_cumprod),
-            Level::Sigma(sigma) => sigma,
+            Level::Sigma(sigma) if SIGMA_LEVELS => sigma,
+            Level::AlphaCumprod(alpha_cumprod) | Level::Sigma(alpha_cumprod) => {
+                sigma_of(alpha_cumprod)
+            }
         }
     }
 }
@@ -176,6 +188,9 @@ pub(crate) fn fill_sigma_points<S: MultistepPoint, const CAPACITY: usize>(
     rounding: TimestepRounding,
     steps: &mut Vec<S, CAPACITY>,
 ) -> Result<f32, Error> {
+    if !cfg!(feature = "sigma-schedules") {
+        return Err(Error::SigmaScheduleDisabled);
+    }
     let train_timesteps = schedule.num_train_timesteps;
     let mut first_alpha_cumprod = 1.0f32;
     let (mut sigma_zero, mut sigma_last) = (0.0f32, 0.0f32);
