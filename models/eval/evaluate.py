@@ -3,6 +3,7 @@
 
     python3 models/eval/evaluate.py samples.npy [more.npy ...]      # one line of metrics each
     python3 models/eval/evaluate.py --floor                          # held-out real vs training real
+    python3 models/eval/evaluate.py samples.npy --labels labels.npy  # + accuracy for intended labels
 
 Feature space: the 64 ReLU units of the hidden layer of an MLP classifier (scikit-learn
 MLPClassifier, one hidden layer of 64, fixed seed) trained on the training split; its held-out
@@ -12,6 +13,10 @@ accuracy is printed with --floor. Metrics:
   confident   share of samples the classifier assigns to some class with p > 0.9
   entropy     entropy (bits) of the predicted-class distribution (uniform over 10: 3.32)
   min_share   the smallest predicted-class share (uniform: 0.10); mode collapse shows here
+With --labels (int [N], the class each sample was asked to be, e.g. a class-conditional model's
+class_labels), also:
+  accuracy    share of samples classified as their intended label
+  per_class   that share for each label 0..9 (null where no sample asked for the label)
 Samples are float32 [N, 1, 8, 8] in [-1, 1] (the data scaled as x / 8 - 1).
 """
 import argparse
@@ -63,11 +68,20 @@ def metrics(model, images, reference):
     }
 
 
+def class_accuracy(model, images, labels):
+    """(overall, [per label 0..9]) share of samples the classifier assigns to their intended label."""
+    predicted = model.predict(images.reshape(len(images), -1))
+    correct = predicted == labels
+    per_class = [float(correct[labels == k].mean()) if (labels == k).any() else None for k in range(10)]
+    return float(correct.mean()), per_class
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("samples", nargs="*")
     parser.add_argument("--floor", action="store_true", help="held-out real images vs training images")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--labels", help="int .npy [N]: the intended class of each sample (for every samples file)")
     args = parser.parse_args()
     model, accuracy, train_x, held_x = classifier()
     rows = []
@@ -77,10 +91,25 @@ def main():
         images = np.load(path)
         if images.ndim != 4 or images.shape[1:] != (1, 8, 8):
             sys.exit(f"{path}: expected [N, 1, 8, 8], got {list(images.shape)}")
-        rows.append((path, metrics(model, images.astype(np.float32), held_x)))
+        row = metrics(model, images.astype(np.float32), held_x)
+        if args.labels:
+            labels = np.load(args.labels)
+            if labels.shape != (len(images),) or labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 9:
+                sys.exit(f"{args.labels}: expected integer labels 0..9 of shape [{len(images)}], "
+                         f"got {labels.dtype} {list(labels.shape)}")
+            row["accuracy"], row["per_class"] = class_accuracy(model, images.astype(np.float32), labels)
+        rows.append((path, row))
     for name, row in rows:
         print(json.dumps({"name": name, **row}) if args.json else
-              f"{name}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+              f"{name}: " + ", ".join(fmt(k, v) for k, v in row.items()))
+
+
+def fmt(key, value):
+    if isinstance(value, float):
+        return f"{key} {value:.4f}"
+    if isinstance(value, list):
+        return f"{key} [" + " ".join("-" if v is None else f"{v:.3f}" for v in value) + "]"
+    return f"{key} {value}"
 
 
 if __name__ == "__main__":
