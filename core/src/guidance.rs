@@ -24,7 +24,8 @@
 //! bit for bit there.
 //!
 //! s = 1 is the conditional prediction itself (a caller needs only the conditional model call);
-//! s = 0 is the unconditional one. diffusers' pipelines skip guidance for every s ≤ 1; here the
+//! s = 0 without a rescale is the unconditional one (a caller needs only the unconditional call,
+//! [`Guidance::needs_conditional`]). diffusers' pipelines skip guidance for every s ≤ 1; here the
 //! formula holds for every finite s, so s < 1 interpolates toward the unconditional model.
 //!
 //! ```
@@ -96,6 +97,23 @@ impl Guidance {
     #[must_use]
     pub fn needs_unconditional(&self) -> bool {
         self.scale != 1.0
+    }
+
+    /// Whether the conditional prediction is needed: not at s = 0 without a rescale, where the
+    /// guided prediction is the unconditional one (ε_u + 0·(ε_c − ε_u) = ε_u up to the sign of a
+    /// zero). With a rescale it is needed at every s: σ(ε_c) scales the result.
+    ///
+    /// ```
+    /// use diffusion_core::Guidance;
+    ///
+    /// assert!(!Guidance::new(0.0, 0.0)?.needs_conditional());
+    /// assert!(Guidance::new(0.0, 0.7)?.needs_conditional());
+    /// assert!(Guidance::new(7.5, 0.0)?.needs_conditional());
+    /// # Ok::<(), diffusion_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn needs_conditional(&self) -> bool {
+        self.scale != 0.0 || self.rescale > 0.0
     }
 
     /// Guides one sample: `guided = ε_u + s·(ε_c − ε_u)`, then the rescale when φ > 0. At s = 1,
@@ -190,6 +208,27 @@ pub fn standard_deviation(values: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scale_zero_without_rescale_is_the_unconditional_prediction() {
+        let unconditional = [0.25f32, -1.0, 3.0, 0.5, -0.0, 1.0e-30];
+        let conditional = [1.0f32, 2.0, -0.5, 0.125, 4.0, -7.0];
+        let mut guided = [f32::NAN; 6];
+        let guidance = Guidance::new(0.0, 0.0).unwrap();
+        assert!(!guidance.needs_conditional());
+        guidance
+            .combine(&unconditional, &conditional, &mut guided)
+            .unwrap();
+        // Equal as numbers (−0 + 0 is +0: only a zero's sign may differ).
+        assert_eq!(guided, unconditional);
+        // With a rescale, σ(ε_c) enters: the conditional call is needed.
+        let rescaled = Guidance::new(0.0, 0.5).unwrap();
+        assert!(rescaled.needs_conditional());
+        rescaled
+            .combine(&unconditional, &conditional, &mut guided)
+            .unwrap();
+        assert_ne!(guided, unconditional);
+    }
 
     #[test]
     fn the_combine_is_the_formula_and_scale_one_is_the_conditional_prediction() {

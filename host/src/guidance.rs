@@ -62,13 +62,14 @@ impl GuidanceFile {
     }
 }
 
-/// The run's conditioning: the values of every extra model input, and the guidance when the
-/// unconditional prediction is needed (s ≠ 1).
+/// The run's conditioning: the values of every extra model input, and the guidance when both
+/// predictions are needed (s ≠ 1, and s ≠ 0 or a rescale: at s = 1 the inputs are the conditional
+/// values, at s = 0 without a rescale the unconditional ones, one model call per step).
 #[derive(Clone, Debug, Default)]
 pub struct Conditioning {
     /// One per extra model input, in the model's order.
     pub inputs: Vec<ModelInput>,
-    /// `Some` when each step needs the unconditional prediction too.
+    /// `Some` when each step needs both the unconditional and the conditional prediction.
     pub guidance: Option<Guidance>,
 }
 
@@ -258,12 +259,12 @@ pub fn resolve(
             );
         };
         let element = model_element(input)?;
-        let conditional = slot
+        let mut conditional = slot
             .conditional
             .expect("every slot has a conditional value")
             .converted_to(element);
         conditional.check(input, num_samples)?;
-        let unconditional = match guidance.needs_unconditional() {
+        let mut unconditional = match guidance.needs_unconditional() {
             true => slot.unconditional.map(|u| u.converted_to(element)),
             false => None,
         };
@@ -272,6 +273,13 @@ pub fn resolve(
         }
         if input.name == CLASS_LABELS {
             check_class_labels(&conditional, &config, &config_path)?;
+        }
+        // s = 0 without a rescale: the guided prediction is the unconditional one, so the one
+        // call per step sees the unconditional values (the conditional ones where it has none).
+        if !guidance.needs_conditional()
+            && let Some(values) = unconditional.take()
+        {
+            conditional = values;
         }
         inputs.push(ModelInput {
             name: input.name.clone(),
@@ -283,7 +291,8 @@ pub fn resolve(
     }
     Ok(Conditioning {
         inputs,
-        guidance: guidance.needs_unconditional().then_some(guidance),
+        guidance: (guidance.needs_unconditional() && guidance.needs_conditional())
+            .then_some(guidance),
     })
 }
 

@@ -198,9 +198,11 @@ pub fn run(mut cli: Cli) -> Result<()> {
         doubled,
     };
     let sample_count = remaining.end - remaining.start;
+    let calls_per_step = conditioning.calls_per_step(doubled);
     let model_calls = sample_count
         .div_ceil(batch as u64)
-        .saturating_mul(plan.len() as u64);
+        .saturating_mul(plan.len() as u64)
+        .saturating_mul(calls_per_step);
     let mut progress = Progress::new(
         model_calls,
         sample_count,
@@ -219,7 +221,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
             }
             None => stream.accept(values),
         },
-        |done| progress.call_done(done),
+        |done| progress.step_done(calls_per_step, done),
     );
     progress.finish();
     let timing = sampled?;

@@ -46,12 +46,13 @@ impl Progress {
         }
     }
 
-    /// One model call (and its step) is done; `samples_finished` samples were completed by it.
-    pub fn call_done(&mut self, samples_finished: u64) {
-        self.calls_done += 1;
+    /// One step of a batch is done, which took `calls` model calls (two with guidance on a
+    /// fixed-batch model); `samples_finished` samples were completed by it.
+    pub fn step_done(&mut self, calls: u64, samples_finished: u64) {
+        self.calls_done += calls;
         self.samples_done += samples_finished;
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            bar.inc(calls);
         }
         if let Some((interval, last)) = &mut self.plain {
             let now = Instant::now();
@@ -101,10 +102,10 @@ mod tests {
             samples_done: 0,
             samples_total: 8,
         };
-        for _ in 0..10 {
-            progress.call_done(0);
+        for _ in 0..5 {
+            progress.step_done(2, 0);
         }
-        progress.call_done(4);
+        progress.step_done(1, 4);
         let line = progress.line(progress.started + Duration::from_secs(11));
         assert_eq!(
             line,

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{fixture, read_npy, relative_l2, sample};
+use common::{fixture, host, read_npy, relative_l2, sample};
 
 /// Relative L2 bound against diffusers.
 const TOLERANCE: f64 = 1e-4;
@@ -309,4 +309,46 @@ fn a_padded_fixed_batch_keeps_each_samples_label() {
 /// An int64 .npy of shape [n].
 fn write_labels(path: &std::path::Path, labels: &[i64]) {
     ndarray_npy::write_npy(path, &ndarray::arr1(labels)).unwrap();
+}
+
+/// Scale 0 without a rescale is the unconditional prediction: one call per step with the
+/// unconditional inputs, the same samples as running the unconditional inputs alone; with a
+/// rescale (σ(ε_c) enters) or any other scale, both halves are computed.
+#[test]
+fn scale_zero_makes_one_call_with_the_unconditional_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, flags: &[&str]| {
+        let args = cross_args(flags);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sample(dir.path(), name, &args).1
+    };
+    let guided = |scale: &'static str, rescale: &'static str| {
+        [
+            "--input",
+            "PROMPTS",
+            "--uncond-input",
+            "NEGATIVE",
+            "--guidance-scale",
+            scale,
+            "--guidance-rescale",
+            rescale,
+        ]
+    };
+    let unconditional_alone = run("negative", &["--input", "NEGATIVE"]);
+    assert_eq!(run("s0", &guided("0", "0")), unconditional_alone);
+    assert_ne!(run("s0_r0.7", &guided("0", "0.7")), unconditional_alone);
+
+    // The fixed-batch class model: guidance takes two calls of the batch per step, s = 0 one.
+    let calls = |scale: &str| {
+        let output = host()
+            .args(["--onnx", &path("unet-class/unet.onnx"), "--steps", "5"])
+            .args(["--num-samples", "3", "--class-label", "4"])
+            .args(["--guidance-scale", scale, "--save-npy"])
+            .arg(dir.path().join(format!("class_s{scale}.npy")))
+            .assert()
+            .success();
+        String::from_utf8_lossy(&output.get_output().stderr).into_owned()
+    };
+    assert!(calls("0").contains("in 5 model calls"), "{}", calls("0"));
+    assert!(calls("3").contains("in 10 model calls"), "{}", calls("3"));
 }
