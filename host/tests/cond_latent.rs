@@ -1,0 +1,144 @@
+//! A conditional latent pipeline: host against diffusers 0.42.1 on a tiny random
+//! UNet2DConditionModel (cross-attention, 4-channel 8x8 latents) followed by a tiny random
+//! AutoencoderKL decoder (latents → 3x16x16 images, scaling_factor 0.4 from the folder's
+//! vae_decoder/config.json), written as a diffusers ONNX pipeline folder by
+//! tests/fixtures/make_cond_latent.py with diffusers' own results: StableDiffusionPipeline's guided
+//! loop (scale 7.5, rescale 0.7) under DDIM and DPM-Solver++, prompt embeddings shared by every
+//! sample or one per sample, then `vae.decode(x₀ / scaling_factor)`. The generator prints how far
+//! the images move when a host gets one part wrong: 0.2 (no rescale) to 0.76 (no guidance), 0.54
+//! (diffusers' default scaling factor) relative L2, so the 1e-4 bound catches each.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fixture, host, read_npy, relative_l2};
+
+/// Relative L2 bound against diffusers, for the decoded images and the latents.
+const TOLERANCE: f64 = 1e-4;
+
+fn folder(relative: &str) -> String {
+    fixture(&format!("cond-latent-tiny/{relative}"))
+        .display()
+        .to_string()
+}
+
+/// (reference, scheduler config in the folder, prompt embeddings, samples per model call): every
+/// case runs 10 steps, 3 samples, seed 7, guidance 7.5 and rescale 0.7 against the empty prompt.
+/// Batches of 2 (2 + 1) and 1 take each sample's embedding row by its global index, and its
+/// decoded image out of a batch of its own.
+const CASES: &[(&str, &str, &str, Option<&str>)] = &[
+    ("ddim_shared", "scheduler", "prompt", None),
+    ("ddim_per_sample", "scheduler", "prompts", Some("2")),
+    ("dpm_shared", "dpm_solver", "prompt", None),
+    ("dpm_per_sample", "dpm_solver", "prompts", Some("1")),
+];
+
+/// Runs host on the pipeline folder with `args` plus `--save-npy` and `--save-latents` into
+/// `dir`; returns (images, latents) as (shape, values).
+fn run(dir: &Path, name: &str, args: &[String]) -> [(Vec<usize>, Vec<f32>); 2] {
+    let images = dir.join(format!("{name}.npy"));
+    let latents = dir.join(format!("{name}_latents.npy"));
+    host()
+        .args(["--onnx", &folder("")])
+        .args(["--steps", "10", "--num-samples", "3", "--seed", "7"])
+        .args(args)
+        .arg("--save-npy")
+        .arg(&images)
+        .arg("--save-latents")
+        .arg(&latents)
+        .assert()
+        .success();
+    [read_npy(&images), read_npy(&latents)]
+}
+
+/// The guidance flags of a case: `prompt` embeddings against the empty prompt's, scale 7.5,
+/// rescale 0.7.
+fn guidance(prompt: &str) -> Vec<String> {
+    let input = |file: &str| {
+        format!(
+            "encoder_hidden_states={}",
+            folder(&format!("reference/{file}.npy"))
+        )
+    };
+    vec![
+        "--input".into(),
+        input(prompt),
+        "--uncond-input".into(),
+        input("negative"),
+        "--guidance-scale".into(),
+        "7.5".into(),
+        "--guidance-rescale".into(),
+        "0.7".into(),
+    ]
+}
+
+#[test]
+fn guided_latent_pipeline_matches_diffusers() {
+    let dir = tempfile::tempdir().unwrap();
+    for &(name, scheduler, prompt, batch) in CASES {
+        let mut args = guidance(prompt);
+        // DDIM is the folder's own scheduler; DPM-Solver++ is given by flag.
+        if scheduler != "scheduler" {
+            args.push("--scheduler-config".into());
+            args.push(folder(&format!("{scheduler}/scheduler_config.json")));
+        }
+        if let Some(batch) = batch {
+            args.push("--batch".into());
+            args.push(batch.into());
+        }
+        let [(image_shape, images), (latent_shape, latents)] = run(dir.path(), name, &args);
+        let (expected_shape, expected) =
+            read_npy(&fixture(&format!("cond-latent-tiny/reference/{name}.npy")));
+        assert_eq!(image_shape, expected_shape, "{name}");
+        assert_eq!(image_shape, [3, 3, 16, 16], "{name}");
+        let image_error = relative_l2(&images, &expected);
+        let (expected_shape, expected) = read_npy(&fixture(&format!(
+            "cond-latent-tiny/reference/{name}_latents.npy"
+        )));
+        assert_eq!(latent_shape, expected_shape, "{name}");
+        let latent_error = relative_l2(&latents, &expected);
+        eprintln!(
+            "{name} (batch {}): relative L2 vs diffusers: images {image_error:.2e}, latents {latent_error:.2e}",
+            batch.unwrap_or("3")
+        );
+        assert!(
+            image_error <= TOLERANCE,
+            "{name}: images, relative L2 {image_error:e}"
+        );
+        assert!(
+            latent_error <= TOLERANCE,
+            "{name}: latents, relative L2 {latent_error:e}"
+        );
+    }
+}
+
+/// Shards of a guided latent job with one prompt per sample: each shard takes its samples'
+/// embedding rows by global index and decodes them, and the merged parts are diffusers' images.
+#[test]
+fn shards_of_a_guided_latent_job_merge_into_diffusers_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts: Vec<_> = (0..2)
+        .map(|k| {
+            let mut args = guidance("prompts");
+            args.push("--shard".into());
+            args.push(format!("{k}/2"));
+            run(dir.path(), &format!("part{k}"), &args);
+            dir.path().join(format!("part{k}.npy"))
+        })
+        .collect();
+    let merged = dir.path().join("merged.npy");
+    host()
+        .arg("merge")
+        .arg("--save-npy")
+        .arg(&merged)
+        .args(&parts)
+        .assert()
+        .success();
+    let (shape, images) = read_npy(&merged);
+    let (_, expected) = read_npy(&fixture("cond-latent-tiny/reference/ddim_per_sample.npy"));
+    assert_eq!(shape, [3, 3, 16, 16]);
+    let error = relative_l2(&images, &expected);
+    eprintln!("ddim_per_sample (shards 0/2 + 1/2, merged): relative L2 vs diffusers {error:.2e}");
+    assert!(error <= TOLERANCE, "merged shards: relative L2 {error:e}");
+}
