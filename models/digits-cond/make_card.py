@@ -9,10 +9,16 @@ per digit at the recommended scale of guidance.json).
 
 Sampling is onnxruntime on unet.onnx with diffusers' DDIMScheduler (scheduler_config.json) for the
 update; S = 0 needs only the null-label call and S = 1 only the conditional one, other scales run
-both halves in one call of twice the batch.
+both halves in one call of twice the batch. With --host, the acceptance check runs the project's
+own program as a user would, `host --onnx models/digits-cond/unet.onnx --class-label K
+--num-samples N --seed K` with no other flag (guidance.json gives the null label and the scale; 25
+DDIM steps, host's default), and scores those samples too.
 
-    .venv/bin/python models/digits-cond/make_card.py          # ~30 min on 2 busy cores
+    cargo build --release -p host
+    .venv/bin/python models/digits-cond/make_card.py --host target/release/host   # ~10 min on 2 cores
 """
+import subprocess
+import tempfile
 import argparse
 import json
 import os
@@ -65,6 +71,20 @@ def ddim(model, noise, labels, scale, steps, null_label, batch):
             x = scheduler.step(torch.from_numpy(eps), t, torch.from_numpy(x), eta=0.0).prev_sample.numpy()
         out[start:start + batch] = x
     return out
+
+
+def host_samples(host, per_class):
+    """Every digit K sampled by `host --class-label K` with nothing else but the count and a seed,
+    in label order."""
+    images = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(10):
+            out = os.path.join(tmp, f"{k}.npy")
+            subprocess.run([host, "--onnx", os.path.join(HERE, "unet.onnx"), "--class-label", str(k),
+                            "--num-samples", str(per_class), "--seed", str(k), "--save-npy", out],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            images.append(np.load(out))
+    return np.concatenate(images).astype(np.float32)
 
 
 def grid(samples, labels, columns, path, scale=4, gap=2):
@@ -131,7 +151,8 @@ def svg(scales, results, baseline, floor, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-class", type=int, default=100, help="samples per digit and scale")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=25, help="DDIM steps (25: host's default)")
+    parser.add_argument("--host", help="the host binary: also sample every digit with host --class-label K")
     parser.add_argument("--scales", default="0,1,2,3,5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=500)
@@ -172,6 +193,14 @@ def main():
         results[scale] = row
         print(f"S = {scale:g}: {row} ({time.time() - started:.0f} s)", flush=True)
 
+    by_host = None
+    if args.host:
+        started = time.time()
+        images = host_samples(args.host, args.per_class)
+        by_host = evaluate.metrics(classifier, images, held_x)
+        by_host["accuracy"], by_host["per_class"] = evaluate.class_accuracy(classifier, images, labels)
+        print(f"host --class-label K: {by_host} ({time.time() - started:.0f} s)", flush=True)
+
     if args.cache:
         np.savez(args.cache, noise=noise, **{k: v for k, v in cached.items() if k != "noise"})
     grid(samples[recommended], labels, 16, os.path.join(HERE, "grid.png"))
@@ -180,7 +209,7 @@ def main():
         json.dump({"settings": {"per_class": args.per_class, "steps": args.steps, "seed": args.seed, "sampler": "DDIM eta=0",
                                 "recommended_scale": recommended},
                    "floor": floor, "unconditional": baseline, "classifier_heldout_accuracy": held_accuracy,
-                   "scales": {f"{s:g}": results[s] for s in scales}}, f, indent=1)
+                   "scales": {f"{s:g}": results[s] for s in scales}, "host": by_host}, f, indent=1)
 
     n = len(labels)
     lines = [BEGIN,
@@ -203,6 +232,9 @@ def main():
         r = results[s]
         mark = " (recommended)" if s == recommended else ""
         lines.append(f"| {s:g}{mark} | " + " | ".join(f"{100 * v:.0f}%" for v in r["per_class"]) + f" | {100 * r['accuracy']:.1f}% |")
+    if by_host is not None:
+        lines.append(f"| host --class-label K (S = {recommended:g}, seed K; Fréchet distance {by_host['fd']:.2f}) | "
+                     + " | ".join(f"{100 * v:.0f}%" for v in by_host["per_class"]) + f" | {100 * by_host['accuracy']:.1f}% |")
     lines += ["", f"(classifier accuracy on the held-out real split: {100 * held_accuracy:.1f}%)", END]
     readme = os.path.join(HERE, "README.md")
     with open(readme) as f:
