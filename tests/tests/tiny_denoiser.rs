@@ -1,7 +1,9 @@
 //! The firmware's model samples the right distribution (on the host, same code): the ring of 8
 //! Gaussians at radius 2 with std 0.1 per mode; guided toward one mode, it lands on that mode.
 
-use diffusion_core::{DpmSolverConfig, DpmSolverPlan, Pcg32, Plan, UniPcConfig, UniPcPlan};
+use diffusion_core::{
+    DpmSolverConfig, DpmSolverPlan, Error, Pcg32, Plan, SliceKind, UniPcConfig, UniPcPlan,
+};
 use tiny_denoiser::{
     DIMENSIONS, GUIDED_TO_MODE_2, GuidanceScratch, ModeGuidance, RUNS, SEED, Solver,
     build_dpm_solver_plan, build_plan, build_unipc_plan, mode_center, sample, sample_guided,
@@ -244,4 +246,60 @@ fn guidance_lands_on_the_chosen_mode() {
         eprintln!("{name}: {:.1}%, mean radius {radius:.3}", 100.0 * share);
         assert!(share < 0.8 || radius < 2.04, "{name}: {share} {radius}");
     }
+}
+
+/// A guided run refuses bad guidance and scratch of the wrong length, naming what is wrong.
+#[test]
+fn guided_sampling_reports_bad_input() {
+    let mut plan: Box<Plan<25>> = Box::new(Plan::empty());
+    let Solver::GuidedPlan(sampler, _) = RUNS[5].solver else {
+        panic!("run 5 is the guided run");
+    };
+    build_plan(sampler, 25, &mut plan).unwrap();
+    let mut streams = heapless::Vec::<Pcg32, 64>::new();
+    let mut points = [0.0f32; 8];
+    let (mut unconditional, mut conditional, mut guided) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 6]);
+    let scratch = GuidanceScratch {
+        unconditional: &mut unconditional,
+        conditional: &mut conditional,
+        guided: &mut guided,
+    };
+    assert_eq!(
+        sample_guided(
+            &plan,
+            &GUIDED_TO_MODE_2,
+            SEED,
+            0,
+            &mut points,
+            &mut streams,
+            scratch
+        ),
+        Err(Error::LengthMismatch {
+            slice: SliceKind::Guided,
+            expected: 8,
+            actual: 6
+        })
+    );
+    let mut guided = [0.0f32; 8];
+    let scratch = GuidanceScratch {
+        unconditional: &mut unconditional,
+        conditional: &mut conditional,
+        guided: &mut guided,
+    };
+    let nan_scale = ModeGuidance {
+        scale: f64::NAN,
+        ..GUIDED_TO_MODE_2
+    };
+    assert!(matches!(
+        sample_guided(
+            &plan,
+            &nan_scale,
+            SEED,
+            0,
+            &mut points,
+            &mut streams,
+            scratch
+        ),
+        Err(Error::InvalidGuidance { .. })
+    ));
 }
