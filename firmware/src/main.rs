@@ -1,8 +1,8 @@
 //! Cortex-M4F firmware (QEMU mps2-an386): samples 64 points of the ring-of-8-Gaussians model with
 //! DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M, UniPC bh2 and DDIM η = 0 with classifier-free
-//! guidance toward one mode of the ring, and prints per run the hash of all
-//! output bits, the first values, the SysTick ticks its plan and its sampling took (deterministic
-//! under `-icount`), and its stack high-water mark. No heap: there is no global allocator. Every
+//! guidance toward one mode of the ring, and prints per run the hash of all output bits, the
+//! first values, the SysTick ticks its plan and its sampling took (deterministic under
+//! `-icount`), and its stack high-water mark. No heap: there is no global allocator. Every
 //! line must equal the host twin's.
 //!
 //! Features `dpm-solver` and `unipc` (both default) link the multistep runs, `guidance` (default)

@@ -116,9 +116,8 @@ pub const MODES: usize = 8;
 pub const MODE_STD: f32 = 0.1;
 
 /// The centres of the modes, μ_k = 2·(cos θ_k, sin θ_k) with θ_k = 2πk/8, each coordinate the
-/// f32 nearest to its exact value (0, ±2 or ±√2). Constants rather than `libm::cosf`/`sinf`:
-/// the model's time embedding calls those, and a second caller changes how LTO compiles them
-/// (measured: ~145 more instructions per point-step in every run of the firmware).
+/// f32 nearest to its exact value (0, ±2 or ±√2): constants, so no trigonometry at run time and
+/// no rounding of cos(π/2) to a tiny nonzero value.
 const MODE_CENTERS: [[f32; DIMENSIONS]; MODES] = {
     use core::f32::consts::SQRT_2;
     [
@@ -175,7 +174,7 @@ pub fn predict_mode_epsilon(points: &[f32], alpha_cumprod: f32, mode: usize, out
 /// [`Guidance`]; ε_u is the MLP ([`predict_epsilon`]), ε_c [`predict_mode_epsilon`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModeGuidance {
-    /// The mode k guided toward (0..8).
+    /// The mode k guided toward (taken modulo 8).
     pub mode: usize,
     /// The guidance scale s.
     pub scale: f64,
@@ -236,7 +235,9 @@ pub const UNIPC_BH2: UniPcConfig<'static> = UniPcConfig {
     sigma_max: None,
 };
 
-/// The guided run's guidance: toward mode 2 (μ = (0, 2)), s = 3, φ = 0.7.
+/// The guided run's guidance: toward mode 2 (μ = (0, 2)), s = 3, φ = 0.7. The rescale is there
+/// so that its every operation is in the bits the firmware and its twin compare; over a point's
+/// 2 values σ is ill-conditioned, and it throws a few points off (docs/firmware.md).
 pub const GUIDED_TO_MODE_2: ModeGuidance = ModeGuidance {
     mode: 2,
     scale: 3.0,
