@@ -1,12 +1,13 @@
 //! Cortex-M4F firmware (QEMU mps2-an386): samples 64 points of the ring-of-8-Gaussians model with
-//! DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M and UniPC bh2, and prints per run the hash of all
-//! output bits, the first values, the SysTick ticks its plan and its sampling took (deterministic
-//! under `-icount`), and its stack high-water mark. No heap: there is no global allocator. Every
+//! DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M, UniPC bh2 and DDIM η = 0 with classifier-free
+//! guidance toward one mode of the ring, and prints per run the hash of all output bits, the
+//! first values, the SysTick ticks its plan and its sampling took (deterministic under
+//! `-icount`), and its stack high-water mark. No heap: there is no global allocator. Every
 //! line must equal the host twin's.
 //!
-//! Features `dpm-solver` and `unipc` (both default) link the multistep runs; a firmware built
-//! without one skips that run, which is how `scripts/firmware-check.sh` measures each solver's
-//! flash.
+//! Features `dpm-solver` and `unipc` (both default) link the multistep runs, `guidance` (default)
+//! the guided run; a firmware built without one skips that run, which is how
+//! `scripts/firmware-check.sh` measures each solver's flash and the guidance's.
 
 #![no_std]
 #![no_main]
@@ -57,6 +58,12 @@ struct State {
     #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
     /// The multistep solvers' memory (each run uses its first `history_len() · 128` floats).
     history: [f32; HISTORY_BUFFERS * POINTS * DIMENSIONS],
+    /// The guided run's ε_c (its ε_u is `epsilon`).
+    #[cfg(feature = "guidance")]
+    conditional: [f32; POINTS * DIMENSIONS],
+    /// The guided run's ε̂.
+    #[cfg(feature = "guidance")]
+    guided: [f32; POINTS * DIMENSIONS],
 }
 
 static STATE: Mutex<RefCell<State>> = Mutex::new(RefCell::new(State {
@@ -72,6 +79,10 @@ static STATE: Mutex<RefCell<State>> = Mutex::new(RefCell::new(State {
     streams: heapless::Vec::new(),
     #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
     history: [0.0; HISTORY_BUFFERS * POINTS * DIMENSIONS],
+    #[cfg(feature = "guidance")]
+    conditional: [0.0; POINTS * DIMENSIONS],
+    #[cfg(feature = "guidance")]
+    guided: [0.0; POINTS * DIMENSIONS],
 }));
 
 const STACK_PAINT: u32 = 0xDEAD_BEEF;
@@ -185,6 +196,10 @@ fn build(run: &Run, state: &mut State) -> Result<bool, Error> {
         Solver::UniPc(config) => {
             tiny_denoiser::build_unipc_plan(&config, run.steps, &mut state.unipc)?
         }
+        #[cfg(feature = "guidance")]
+        Solver::GuidedPlan(sampler, _) => {
+            tiny_denoiser::build_plan(sampler, run.steps, &mut state.plan)?
+        }
         #[allow(unreachable_patterns)]
         _ => return Ok(false),
     }
@@ -213,6 +228,16 @@ fn sample(run: &Run, state: &mut State) -> Result<(), Error> {
         Solver::UniPc(_) => {
             let history = &mut state.history;
             tiny_denoiser::sample_multistep(&state.unipc, SEED, 0, points, epsilon, history)
+        }
+        #[cfg(feature = "guidance")]
+        Solver::GuidedPlan(_, guidance) => {
+            let scratch = tiny_denoiser::GuidanceScratch {
+                unconditional: epsilon,
+                conditional: &mut state.conditional,
+                guided: &mut state.guided,
+            };
+            let streams = &mut state.streams;
+            tiny_denoiser::sample_guided(&state.plan, &guidance, SEED, 0, points, streams, scratch)
         }
         #[allow(unreachable_patterns)]
         _ => Ok(()),

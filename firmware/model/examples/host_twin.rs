@@ -3,9 +3,9 @@
 
 use diffusion_core::{DpmSolverPlan, Plan, UniPcPlan};
 use tiny_denoiser::{
-    DIMENSIONS, MULTISTEP_CAPACITY, PLAN_CAPACITY, POINTS, RUNS, SEED, Solver,
+    DIMENSIONS, GuidanceScratch, MULTISTEP_CAPACITY, PLAN_CAPACITY, POINTS, RUNS, SEED, Solver,
     UNIPC_HISTORY_BUFFERS, build_dpm_solver_plan, build_plan, build_unipc_plan, sample,
-    sample_multistep,
+    sample_guided, sample_multistep,
 };
 
 fn main() {
@@ -31,6 +31,25 @@ fn main() {
                     sample_multistep(&unipc, SEED, 0, points, epsilon, &mut history)
                 })
             }
+            Solver::GuidedPlan(sampler, guidance) => build_plan(sampler, run.steps, &mut plan)
+                .and_then(|()| {
+                    let mut conditional = [0.0f32; POINTS * DIMENSIONS];
+                    let mut guided = [0.0f32; POINTS * DIMENSIONS];
+                    let scratch = GuidanceScratch {
+                        unconditional: &mut epsilon,
+                        conditional: &mut conditional,
+                        guided: &mut guided,
+                    };
+                    sample_guided(
+                        &plan,
+                        &guidance,
+                        SEED,
+                        0,
+                        &mut points,
+                        &mut streams,
+                        scratch,
+                    )
+                }),
         };
         result.unwrap_or_else(|error| panic!("{}: {error}", run.name));
         println!("{}", tiny_denoiser::report_line(run.name, &points));

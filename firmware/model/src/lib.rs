@@ -6,6 +6,11 @@
 //! W₃·relu(W₂·relu(W₁·[x, y, emb(t)] + b₁) + b₂) + b₃ with emb(t) = (sin t·f_k, cos t·f_k),
 //! f_k = 10000^(−k/8), k = 0..7. Plain f32 arithmetic and `libm` only, so the bits are the same
 //! on every target.
+//!
+//! The model is unconditional. For classifier-free guidance toward one mode k of the ring,
+//! [`predict_mode_epsilon`] supplies the conditional prediction ε_c exactly (the data given k is
+//! one Gaussian, whose optimal denoiser is analytic), the MLP the unconditional ε_u, and the
+//! core's [`Guidance`] combines them ([`sample_guided`], the run `ddim_guided`).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -15,9 +20,10 @@ mod weights;
 
 use diffusion_core::{
     DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, Error, FinalAlphaCumprod,
-    FinalSigmasType, MultistepHistory, NoiseSource, Pcg32, Plan, PredictionType, SampleClipping,
-    Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule, SliceKind, TimestepConfig,
-    TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType, noise_stream,
+    FinalSigmasType, Guidance, MultistepHistory, NoiseSource, Pcg32, Plan, PredictionType,
+    SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule, SliceKind,
+    TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType,
+    noise_stream,
 };
 
 /// Hidden width.
@@ -104,6 +110,78 @@ pub fn predict_epsilon(points: &[f32], timestep: u32, out: &mut [f32]) {
     }
 }
 
+/// Modes of the training data (`train.py`): 8 Gaussians on a ring.
+pub const MODES: usize = 8;
+/// Standard deviation s of each mode (isotropic).
+pub const MODE_STD: f32 = 0.1;
+
+/// The centres of the modes, μ_k = 2·(cos θ_k, sin θ_k) with θ_k = 2πk/8, each coordinate the
+/// f32 nearest to its exact value (0, ±2 or ±√2): constants, so no trigonometry at run time and
+/// no rounding of cos(π/2) to a tiny nonzero value.
+const MODE_CENTERS: [[f32; DIMENSIONS]; MODES] = {
+    use core::f32::consts::SQRT_2;
+    [
+        [2.0, 0.0],
+        [SQRT_2, SQRT_2],
+        [0.0, 2.0],
+        [-SQRT_2, SQRT_2],
+        [-2.0, 0.0],
+        [-SQRT_2, -SQRT_2],
+        [0.0, -2.0],
+        [SQRT_2, -SQRT_2],
+    ]
+};
+
+/// The centre μ_k of mode k (k taken modulo 8), as `train.py` places the modes:
+/// μ_k = 2·(cos 2πk/8, sin 2πk/8), rounded to f32.
+#[must_use]
+pub fn mode_center(mode: usize) -> [f32; DIMENSIONS] {
+    MODE_CENTERS[mode % MODES]
+}
+
+/// The conditional prediction for mode k: the exact posterior mean of ε for data
+/// x₀ ~ N(μ_k, s²I) (s = [`MODE_STD`]), for every point of `points` (x, y pairs), into `out`.
+///
+/// With x_t = a·x₀ + b·ε, a = √ᾱ_t, b = √(1 − ᾱ_t), x_t is N(a·μ_k, (a²s² + b²)I) and
+/// Cov(ε, x_t) = b·I, so
+///
+/// ```text
+/// ε_c(x_t, t, k) = E[ε | x_t, k] = b·(x_t − a·μ_k) / (a²s² + b²)
+/// ```
+///
+/// the optimal ε-model of that Gaussian (the MLP would learn it, trained on mode k alone).
+/// `alpha_cumprod` is ᾱ_t of the step (`plan.steps()[i].alpha_cumprod`). Plain f32 arithmetic
+/// and `libm::sqrtf`: w = b/(a²s² + b²) and a·μ_k once per call, then w·(x − a·μ_k) per value.
+#[inline(never)]
+pub fn predict_mode_epsilon(points: &[f32], alpha_cumprod: f32, mode: usize, out: &mut [f32]) {
+    let a = libm::sqrtf(alpha_cumprod);
+    let b = libm::sqrtf(1.0 - alpha_cumprod);
+    let weight = b / (a * a * (MODE_STD * MODE_STD) + b * b);
+    let center = mode_center(mode);
+    let shifted_center = [a * center[0], a * center[1]];
+    // An index loop, not `chunks_exact(..).zip(..)` as in `predict_epsilon`: a second user of
+    // that iterator makes LTO stop inlining its constructor into the MLP (measured: ~140 more
+    // instructions per point-step in every run).
+    let values = points.len().min(out.len()) / DIMENSIONS * DIMENSIONS;
+    let (points, out) = (&points[..values], &mut out[..values]);
+    for index in 0..values {
+        out[index] = weight * (points[index] - shifted_center[index % DIMENSIONS]);
+    }
+}
+
+/// Classifier-free guidance toward one mode: ε̂ = ε_u + s·(ε_c − ε_u), then diffusers'
+/// `rescale_noise_cfg` with factor φ, per point (σ over its 2 values), by the core's
+/// [`Guidance`]; ε_u is the MLP ([`predict_epsilon`]), ε_c [`predict_mode_epsilon`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModeGuidance {
+    /// The mode k guided toward (taken modulo 8).
+    pub mode: usize,
+    /// The guidance scale s.
+    pub scale: f64,
+    /// The rescale factor φ in [0, 1] (0: no rescale).
+    pub rescale: f64,
+}
+
 /// How a run updates the points.
 #[derive(Clone, Copy, Debug)]
 pub enum Solver {
@@ -113,6 +191,8 @@ pub enum Solver {
     DpmSolver(DpmSolverConfig),
     /// UniPC multistep, through a [`UniPcPlan`].
     UniPc(UniPcConfig<'static>),
+    /// DDPM or DDIM through a [`Plan`], on the guided prediction ([`sample_guided`]).
+    GuidedPlan(Sampler, ModeGuidance),
 }
 
 /// One sampling run of the firmware.
@@ -155,8 +235,18 @@ pub const UNIPC_BH2: UniPcConfig<'static> = UniPcConfig {
     sigma_max: None,
 };
 
-/// DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M and UniPC bh2, as the firmware runs them.
-pub const RUNS: [Run; 5] = [
+/// The guided run's guidance: toward mode 2 (μ = (0, 2)), s = 3, φ = 0.7. The rescale is there
+/// so that its every operation is in the bits the firmware and its twin compare; over a point's
+/// 2 values σ is ill-conditioned, and it throws a few points off (docs/firmware.md).
+pub const GUIDED_TO_MODE_2: ModeGuidance = ModeGuidance {
+    mode: 2,
+    scale: 3.0,
+    rescale: 0.7,
+};
+
+/// DDIM η = 0, DDIM η = 1, DDPM, DPM-Solver++ 2M, UniPC bh2 and DDIM η = 0 guided toward mode 2,
+/// as the firmware runs them.
+pub const RUNS: [Run; 6] = [
     Run {
         name: "ddim_eta0",
         solver: Solver::Plan(Sampler::Ddim {
@@ -189,6 +279,17 @@ pub const RUNS: [Run; 5] = [
         name: "unipc_bh2",
         solver: Solver::UniPc(UNIPC_BH2),
         steps: 10,
+    },
+    Run {
+        name: "ddim_guided",
+        solver: Solver::GuidedPlan(
+            Sampler::Ddim {
+                eta: 0.0,
+                use_clipped_model_output: false,
+            },
+            GUIDED_TO_MODE_2,
+        ),
+        steps: 25,
     },
 ];
 
@@ -275,6 +376,96 @@ pub fn sample<const N: usize, const P: usize>(
         )?;
     }
     Ok(())
+}
+
+/// The three predictions of a guided step, each as long as the points: ε_u, ε_c and ε̂.
+pub struct GuidanceScratch<'a> {
+    /// ε_u, the MLP's prediction.
+    pub unconditional: &'a mut [f32],
+    /// ε_c, [`predict_mode_epsilon`].
+    pub conditional: &'a mut [f32],
+    /// ε̂, what the plan steps with.
+    pub guided: &'a mut [f32],
+}
+
+/// [`sample`] with classifier-free guidance: the same x_T (points `first..first + points.len()/2`
+/// of `seed`), and at step i, with t and ᾱ_t from `plan.steps()[i]`:
+///
+/// ```text
+/// ε̂ = ε_u(x_t, t) + s·(ε_c(x_t, t, k) − ε_u(x_t, t)),  rescaled per point with φ
+/// ```
+///
+/// ([`ModeGuidance`]), before the plan's step. `streams` receives one generator per point.
+///
+/// # Errors
+///
+/// [`Error::InvalidGuidance`] for a non-finite s or φ outside [0, 1]; [`Error::LengthMismatch`]
+/// when a scratch slice is not as long as `points`; the plan's errors.
+#[inline(never)]
+pub fn sample_guided<const N: usize, const P: usize>(
+    plan: &Plan<N>,
+    guidance: &ModeGuidance,
+    seed: u64,
+    first: u64,
+    points: &mut [f32],
+    streams: &mut heapless::Vec<Pcg32, P>,
+    mut scratch: GuidanceScratch<'_>,
+) -> Result<(), Error> {
+    let combine = Guidance::new(guidance.scale, guidance.rescale)?;
+    for (slice, actual) in [
+        (SliceKind::Unconditional, scratch.unconditional.len()),
+        (SliceKind::ModelOutput, scratch.conditional.len()),
+        (SliceKind::Guided, scratch.guided.len()),
+    ] {
+        if actual != points.len() {
+            return Err(Error::LengthMismatch {
+                slice,
+                expected: points.len(),
+                actual,
+            });
+        }
+    }
+    streams.clear();
+    for (index, point) in points.chunks_exact_mut(DIMENSIONS).enumerate() {
+        let mut stream = noise_stream(seed, first + index as u64);
+        stream.fill_standard_normal(point);
+        streams.push(stream).map_err(|_| Error::CapacityExceeded {
+            needed: index + 1,
+            capacity: P,
+        })?;
+    }
+    for (index, step) in plan.steps().iter().enumerate() {
+        predict_epsilon(points, step.timestep, scratch.unconditional);
+        predict_mode_epsilon(
+            points,
+            step.alpha_cumprod,
+            guidance.mode,
+            scratch.conditional,
+        );
+        guided_step(plan, index, &combine, points, streams, &mut scratch)?;
+    }
+    Ok(())
+}
+
+/// ε̂ from ε_u and ε_c, then step `index` of `plan` with it. Never inlined: the step's noise
+/// buffer then stays off the stack while the model runs.
+#[inline(never)]
+fn guided_step<const N: usize>(
+    plan: &Plan<N>,
+    index: usize,
+    combine: &Guidance,
+    points: &mut [f32],
+    streams: &mut [Pcg32],
+    scratch: &mut GuidanceScratch<'_>,
+) -> Result<(), Error> {
+    let GuidanceScratch {
+        unconditional,
+        conditional,
+        guided,
+    } = scratch;
+    combine.combine_batch(DIMENSIONS, unconditional, conditional, guided)?;
+    let batch = points.len() / DIMENSIONS;
+    plan.step_batch(index, batch, points, guided, streams, &mut [])
 }
 
 /// x_T for points `first..first + points.len()/2` of `seed`: point i from its own stream, as
