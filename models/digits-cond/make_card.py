@@ -46,11 +46,12 @@ def session(path, threads):
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def ddim(model, noise, labels, scale, steps, null_label, batch):
-    """DDIM (eta 0) from `noise`; labels None samples an unconditional model (no class_labels input)."""
+def ddim(model, noise, labels, scale, steps, null_label, batch, config=HERE):
+    """DDIM (eta 0) from `noise`, with the scheduler_config.json in `config`; labels None samples
+    an unconditional model (no class_labels input)."""
     out = np.empty_like(noise)
     for start in range(0, len(noise), batch):
-        scheduler = DDIMScheduler.from_pretrained(HERE)  # reads scheduler_config.json
+        scheduler = DDIMScheduler.from_pretrained(config)
         scheduler.set_timesteps(steps)
         x = noise[start:start + batch]
         k = None if labels is None else labels[start:start + batch]
@@ -175,8 +176,9 @@ def main():
         sys.exit(f"{args.cache}: made with other settings")
     started = time.time()
     if "baseline" not in cached:
-        cached["baseline"] = ddim(session(os.path.join(ROOT, "models", "digits", "unet.onnx"), args.threads),
-                                  noise, None, None, args.steps, null_label, args.batch)
+        unconditional = os.path.join(ROOT, "models", "digits")  # with its own scheduler (clip_sample on)
+        cached["baseline"] = ddim(session(os.path.join(unconditional, "unet.onnx"), args.threads),
+                                  noise, None, None, args.steps, null_label, args.batch, unconditional)
     baseline = evaluate.metrics(classifier, cached["baseline"], held_x)
     print(f"unconditional models/digits: {baseline} ({time.time() - started:.0f} s)", flush=True)
 

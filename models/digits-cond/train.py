@@ -6,10 +6,10 @@ network gives both the conditional eps(x, t, k) and the unconditional eps(x, t, 
 classifier-free guidance combines. Training starts from the unconditional default model's weights
 (read from the committed models/digits/unet.onnx by onnx_weights.py) with a zero class embedding:
 on a CPU shared by many jobs that is far cheaper than training from scratch. PyTorch on CPU,
-2 threads, fixed seeds.
+threads from DIGITS_COND_THREADS (default 2; the shipped model: 1), fixed seeds.
 
-    .venv/bin/python models/digits-cond/train.py       # writes checkpoint.pt (+ train.log if redirected)
-    .venv/bin/python models/digits-cond/export.py      # writes unet.onnx, scheduler_config.json, guidance.json
+    DIGITS_COND_THREADS=1 .venv/bin/python models/digits-cond/train.py   # checkpoint.pt; 26.5 min on a shared 2-core machine
+    .venv/bin/python models/digits-cond/export.py      # unet.onnx, scheduler_config.json (guidance.json: by hand, from the card)
 """
 import math
 import os
@@ -27,7 +27,7 @@ import data  # noqa: E402
 sys.path.insert(0, HERE)
 from onnx_weights import load_unconditional  # noqa: E402
 
-STEPS = int(os.environ.get("DIGITS_COND_STEPS", "1200"))
+STEPS = int(os.environ.get("DIGITS_COND_STEPS", "3000"))
 BATCH = 128
 LEARNING_RATE = 1e-3  # the pretrained network: the unconditional training's peak rate, so it learns to read the label
 EMBEDDING_LEARNING_RATE = 2e-2  # the new class embedding, from zero to the scale of the time embedding (~0.2-0.8)
@@ -57,7 +57,7 @@ def save(ema, model, step, running, started, path):
 def main():
     torch.manual_seed(0)
     np.random.seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("DIGITS_COND_THREADS", "2")))  # 1 on a shared machine: 2 threads fighting other jobs crawl
     train_x, train_y, _, _ = data.load()
     images = torch.from_numpy(train_x)
     labels = torch.from_numpy(train_y.astype(np.int64))
