@@ -270,9 +270,28 @@ pub fn resolve(
         };
         if let Some(unconditional) = &unconditional {
             unconditional.check(input, num_samples)?;
+            // A dynamic dimension (a prompt's sequence length) may differ between the files, but
+            // both halves of a guided batch are one tensor: their rows must have one shape.
+            if unconditional.shape[1..] != conditional.shape[1..] {
+                bail!(
+                    "{}: shape {:?} differs from {} {:?} after the first dimension (both halves of a guided batch need rows of one shape)",
+                    unconditional.source,
+                    unconditional.shape,
+                    conditional.source,
+                    conditional.shape
+                );
+            }
         }
         if input.name == CLASS_LABELS {
-            check_class_labels(&conditional, &config, &config_path)?;
+            check_class_labels(&conditional, &config, &config_path, None)?;
+            if let Some(unconditional) = &unconditional {
+                check_class_labels(
+                    unconditional,
+                    &config,
+                    &config_path,
+                    config.null_class_label,
+                )?;
+            }
         }
         // s = 0 without a rescale: the guided prediction is the unconditional one, so the one
         // call per step sees the unconditional values (the conditional ones where it has none).
@@ -296,14 +315,25 @@ pub fn resolve(
     })
 }
 
-/// Class labels are 0 ..= num_class_labels − 1 (when `guidance.json` says how many), else >= 0.
-fn check_class_labels(array: &InputArray, config: &GuidanceFile, path: &Path) -> Result<()> {
+/// Class labels are 0 ..= num_class_labels − 1 (when `guidance.json` says how many), else >= 0;
+/// `null`, the null label, is allowed too (in the unconditional values).
+fn check_class_labels(
+    array: &InputArray,
+    config: &GuidanceFile,
+    path: &Path,
+    null: Option<i64>,
+) -> Result<()> {
     let labels = array.values.integers().unwrap_or_default();
-    let out_of_range = |k: i64| k < 0 || config.num_class_labels.is_some_and(|n| k >= n);
+    let out_of_range =
+        |k: i64| k < 0 || (config.num_class_labels.is_some_and(|n| k >= n) && Some(k) != null);
     if let Some(&label) = labels.iter().find(|&&k| out_of_range(k)) {
+        let or_null = match null {
+            Some(null) => format!(", or the null label {null}"),
+            None => String::new(),
+        };
         let range = match config.num_class_labels {
             Some(n) => format!(
-                "the model's {} says num_class_labels {n} (labels 0..={})",
+                "the model's {} says num_class_labels {n} (labels 0..={}{or_null})",
                 path.display(),
                 n - 1
             ),

@@ -260,7 +260,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
             None => resolved.sampler_name(),
         },
         steps: plan.num_inference_steps(),
-        calls_per_sample: plan.len(),
+        calls_per_sample: plan.len() * calls_per_step as usize,
         seed: cli.seed,
         samples: samples.clone(),
         total_samples: num_samples,

@@ -422,8 +422,9 @@ fn guide_batch(
 }
 
 /// Runs the job, handing each finished batch's samples (NCHW, in order) to `on_batch`, and
-/// returns the timing. `on_call` is told
-/// after each model call how many samples it finished (the batch's real ones at its last step).
+/// returns the timing. `on_call` is told after each step of a batch (one model call, or two with
+/// guidance on a fixed-batch model) how many samples it finished (the batch's real ones at its
+/// last step).
 pub fn run(
     session: &mut Session,
     signature: &Signature,

@@ -17,7 +17,8 @@ pub struct Summary {
     pub scheduler: String,
     /// Steps per sample.
     pub steps: usize,
-    /// Model calls per sample (Heun: 2·steps − 1; the others: steps).
+    /// Model calls per sample (Heun: 2·steps − 1; the others: steps), twice that when guidance
+    /// takes two calls per step (a fixed-batch model).
     pub calls_per_sample: usize,
     /// The seed (printed so that a run can be repeated).
     pub seed: u64,

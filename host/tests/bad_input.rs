@@ -797,7 +797,8 @@ fn missing_runtime_says_how_to_get_it() {
 /// Conditioning and guidance: a file of the wrong dtype or shape for the model's input, an input
 /// the model lacks, a required input with no value, a guidance scale without an unconditional
 /// input, an unconditional input without a scale, a rescale outside [0, 1], class labels on a
-/// model without them, a class label out of the range the model's guidance.json gives.
+/// model without them, a class label out of the range the model's guidance.json gives (in the
+/// conditional or the unconditional values).
 #[test]
 fn conditioning_and_guidance_refusals() {
     let dir = tempfile::tempdir().unwrap();
@@ -828,6 +829,9 @@ fn conditioning_and_guidance_refusals() {
     let floats = dir.path().join("floats.npy");
     ndarray_npy::write_npy(&floats, &ndarray::arr1(&[1.0f32, 2.0, 3.0])).unwrap();
     let floats = floats.display().to_string();
+    let wrong_null = dir.path().join("wrong_null.npy");
+    ndarray_npy::write_npy(&wrong_null, &ndarray::arr1(&[42i64])).unwrap();
+    let wrong_null = format!("class_labels={}", wrong_null.display());
     let e_labels = ehs(&labels);
     let e_double = ehs(&double);
     let e_narrow = ehs(&narrow);
@@ -927,6 +931,17 @@ fn conditioning_and_guidance_refusals() {
         (
             vec!["--onnx", &class, "--class-labels", &floats],
             "class labels must be integers",
+        ),
+        (
+            vec![
+                "--onnx",
+                &class,
+                "--class-label",
+                "3",
+                "--uncond-input",
+                &wrong_null,
+            ],
+            "class label 42 is out of range: the model's",
         ),
         (
             vec!["--onnx", &class, "--input", &input_sample],
