@@ -2,8 +2,9 @@
 """Exports the trained EMA weights (checkpoint.pt, or the one named on the command line) to
 unet.onnx (opset 17, dynamic batch; inputs sample [B,1,8,8] float32, timestep [B] int64 and
 class_labels [B] int64, output out_sample), and writes the diffusers scheduler_config.json (the
-default model's DDIMScheduler). Checks ONNX Runtime against PyTorch on a random batch that mixes
-digit labels and the null label. guidance.json is written by hand (see README.md)."""
+default model's DDIMScheduler, with clip_sample off: see README.md). Checks ONNX Runtime against
+PyTorch on a random batch that mixes digit labels and the null label. guidance.json is written by
+hand (see README.md)."""
 import json
 import os
 import sys

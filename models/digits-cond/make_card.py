@@ -15,7 +15,7 @@ own program as a user would, `host --onnx models/digits-cond/unet.onnx --class-l
 DDIM steps, host's default), and scores those samples too.
 
     cargo build --release -p host
-    .venv/bin/python models/digits-cond/make_card.py --host target/release/host   # ~10 min on 2 cores
+    .venv/bin/python models/digits-cond/make_card.py --host target/release/host   # ~6 min on 2 cores
 """
 import subprocess
 import tempfile
@@ -151,7 +151,7 @@ def svg(scales, results, baseline, floor, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-class", type=int, default=100, help="samples per digit and scale")
+    parser.add_argument("--per-class", type=int, default=200, help="samples per digit and scale")
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps (25: host's default)")
     parser.add_argument("--host", help="the host binary: also sample every digit with host --class-label K")
     parser.add_argument("--scales", default="0,1,2,3,5")
@@ -175,12 +175,17 @@ def main():
     if cached and not np.array_equal(cached["noise"], noise):
         sys.exit(f"{args.cache}: made with other settings")
     started = time.time()
+    unconditional = os.path.join(ROOT, "models", "digits")  # sampled with its own scheduler (clip_sample on)
     if "baseline" not in cached:
-        unconditional = os.path.join(ROOT, "models", "digits")  # with its own scheduler (clip_sample on)
         cached["baseline"] = ddim(session(os.path.join(unconditional, "unet.onnx"), args.threads),
                                   noise, None, None, args.steps, null_label, args.batch, unconditional)
     baseline = evaluate.metrics(classifier, cached["baseline"], held_x)
     print(f"unconditional models/digits: {baseline} ({time.time() - started:.0f} s)", flush=True)
+    if "baseline_unclipped" not in cached:  # the same model with this model's scheduler (clip_sample off)
+        cached["baseline_unclipped"] = ddim(session(os.path.join(unconditional, "unet.onnx"), args.threads),
+                                            noise, None, None, args.steps, null_label, args.batch)
+    baseline_unclipped = evaluate.metrics(classifier, cached["baseline_unclipped"], held_x)
+    print(f"unconditional models/digits, clip_sample off: {baseline_unclipped}", flush=True)
 
     model = session(os.path.join(HERE, "unet.onnx"), args.threads)
     results, samples = {}, {}
@@ -210,7 +215,8 @@ def main():
     with open(os.path.join(HERE, "table.json"), "w") as f:
         json.dump({"settings": {"per_class": args.per_class, "steps": args.steps, "seed": args.seed, "sampler": "DDIM eta=0",
                                 "recommended_scale": recommended},
-                   "floor": floor, "unconditional": baseline, "classifier_heldout_accuracy": held_accuracy,
+                   "floor": floor, "unconditional": baseline, "unconditional_unclipped": baseline_unclipped,
+                   "classifier_heldout_accuracy": held_accuracy,
                    "scales": {f"{s:g}": results[s] for s in scales}, "host": by_host}, f, indent=1)
 
     n = len(labels)
@@ -224,19 +230,21 @@ def main():
         r = results[s]
         worst = int(np.argmin(r["per_class"]))
         mark = " (recommended)" if s == recommended else ""
-        lines.append(f"| {s:g}{mark} | {r['fd']:.2f} | {100 * r['accuracy']:.1f}% | {worst}: {100 * r['per_class'][worst]:.0f}% "
+        lines.append(f"| {s:g}{mark} | {r['fd']:.2f} | {100 * r['accuracy']:.1f}% | {worst}: {100 * r['per_class'][worst]:.1f}% "
                      f"| {100 * r['confident']:.1f}% | {r['entropy']:.2f} |")
     lines.append(f"| unconditional model (models/digits) | {baseline['fd']:.2f} | | | {100 * baseline['confident']:.1f}% "
                  f"| {baseline['entropy']:.2f} |")
+    lines.append(f"| the same with clip_sample off, as this model samples | {baseline_unclipped['fd']:.2f} | | | "
+                 f"{100 * baseline_unclipped['confident']:.1f}% | {baseline_unclipped['entropy']:.2f} |")
     lines += ["", "Per digit: the share of the samples asked for digit K that the classifier assigns to K:", "",
               "| S | " + " | ".join(f"K = {k}" for k in range(10)) + " | all |", "|---|" + "---|" * 11]
     for s in scales:
         r = results[s]
         mark = " (recommended)" if s == recommended else ""
-        lines.append(f"| {s:g}{mark} | " + " | ".join(f"{100 * v:.0f}%" for v in r["per_class"]) + f" | {100 * r['accuracy']:.1f}% |")
+        lines.append(f"| {s:g}{mark} | " + " | ".join(f"{100 * v:.1f}%" for v in r["per_class"]) + f" | {100 * r['accuracy']:.1f}% |")
     if by_host is not None:
         lines.append(f"| host --class-label K (S = {recommended:g}, seed K; Fréchet distance {by_host['fd']:.2f}) | "
-                     + " | ".join(f"{100 * v:.0f}%" for v in by_host["per_class"]) + f" | {100 * by_host['accuracy']:.1f}% |")
+                     + " | ".join(f"{100 * v:.1f}%" for v in by_host["per_class"]) + f" | {100 * by_host['accuracy']:.1f}% |")
     lines += ["", f"(classifier accuracy on the held-out real split: {100 * held_accuracy:.1f}%)", END]
     readme = os.path.join(HERE, "README.md")
     with open(readme) as f:
