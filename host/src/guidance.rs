@@ -71,6 +71,8 @@ pub struct Conditioning {
     pub inputs: Vec<ModelInput>,
     /// `Some` when each step needs both the unconditional and the conditional prediction.
     pub guidance: Option<Guidance>,
+    /// Guidance scale 0 without a rescale: the inputs are the unconditional values.
+    pub unconditional_only: bool,
 }
 
 impl Conditioning {
@@ -312,6 +314,7 @@ pub fn resolve(
         inputs,
         guidance: (guidance.needs_unconditional() && guidance.needs_conditional())
             .then_some(guidance),
+        unconditional_only: has_unconditional && !guidance.needs_conditional(),
     })
 }
 

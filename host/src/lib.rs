@@ -257,6 +257,10 @@ pub fn run(mut cli: Cli) -> Result<()> {
                     false => "two calls",
                 }
             ),
+            None if conditioning.unconditional_only => format!(
+                "{}, guidance scale 0 (the unconditional inputs, one call per step)",
+                resolved.sampler_name()
+            ),
             None => resolved.sampler_name(),
         },
         steps: plan.num_inference_steps(),

@@ -347,8 +347,20 @@ fn scale_zero_makes_one_call_with_the_unconditional_inputs() {
             .arg(dir.path().join(format!("class_s{scale}.npy")))
             .assert()
             .success();
-        String::from_utf8_lossy(&output.get_output().stderr).into_owned()
+        let output = output.get_output();
+        String::from_utf8_lossy(&output.stderr).into_owned()
+            + &String::from_utf8_lossy(&output.stdout)
     };
-    assert!(calls("0").contains("in 5 model calls"), "{}", calls("0"));
-    assert!(calls("3").contains("in 10 model calls"), "{}", calls("3"));
+    let (unguided, guided) = (calls("0"), calls("3"));
+    assert!(unguided.contains("in 5 model calls"), "{unguided}");
+    assert!(
+        unguided
+            .contains("guidance scale 0 (the unconditional inputs, one call per step), 5 steps, "),
+        "{unguided}"
+    );
+    assert!(guided.contains("in 10 model calls"), "{guided}");
+    assert!(
+        guided.contains("(two calls per step), 5 steps (10 model calls)"),
+        "{guided}"
+    );
 }
