@@ -788,6 +788,34 @@ struct DcTimestepConfig dc_timestep_config_default(void);
 struct DcSamplerConfig dc_sampler_config_default(void);
 
 /**
+ * Guides `batch` samples laid out one after another (`guided_len` a multiple of `batch`):
+ * per sample, `guided = unconditional + scale·(conditional − unconditional)`, then, when
+ * `rescale` > 0, diffusers' `rescale_noise_cfg`:
+ * `guided ← rescale·guided·σ(conditional)/σ(guided) + (1 − rescale)·guided`, σ the unbiased
+ * standard deviation of the sample's values accumulated in double. `scale` = 1 copies
+ * `conditional`. The three arrays have one length and must not overlap (`guided` is written
+ * only after every check passed).
+ *
+ * Errors: `INVALID_GUIDANCE` (`scale` not finite, `rescale` outside [0, 1]),
+ * `LENGTH_MISMATCH` (lengths differ, `batch` 0 or not dividing them), and the array checks
+ * (`NULL_POINTER`, `MISALIGNED_POINTER`, `ARRAY_TOO_LONG`, `OVERLAPPING_ARRAYS`).
+ *
+ * # Safety
+ *
+ * Each pointer must point to as many valid elements as its length says (NULL only with length
+ * 0); `guided` writable.
+ */
+DcStatus dc_guidance_combine_batch(double scale,
+                                   double rescale,
+                                   size_t batch,
+                                   const float *unconditional,
+                                   size_t unconditional_len,
+                                   const float *conditional,
+                                   size_t conditional_len,
+                                   float *guided,
+                                   size_t guided_len);
+
+/**
  * sin(x), `libm::sinf`.
  */
 float dc_sinf(float x);

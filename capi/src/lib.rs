@@ -29,6 +29,8 @@
 //!   [`dc_multistep_plan_step_batch`]).
 //! - [`DcNoiseStream`]: sample i of seed s's noise v1 generator ([`dc_noise_stream`],
 //!   [`dc_noise_fill_standard_normal`]).
+//! - Classifier-free guidance between a model's unconditional and conditional outputs
+//!   ([`dc_guidance_combine_batch`]).
 
 #![no_std]
 #![deny(missing_docs)]
@@ -42,6 +44,7 @@
 extern crate std;
 
 mod config;
+mod guidance;
 mod math;
 mod multistep;
 mod noise;
@@ -54,6 +57,7 @@ pub use config::{
     DcScheduleConfig, DcTimestepConfig, DcTimestepSpacing, DcVarianceType,
     dc_sampler_config_default, dc_schedule_config_default, dc_timestep_config_default,
 };
+pub use guidance::dc_guidance_combine_batch;
 pub use math::{dc_cosf, dc_expf, dc_logf, dc_powf, dc_sinf};
 pub use multistep::{
     DC_MULTISTEP_HISTORY_WORDS, DC_MULTISTEP_PLAN_WORDS, DcDpmSolverAlgorithm, DcDpmSolverConfig,

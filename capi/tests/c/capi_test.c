@@ -3,6 +3,7 @@
  * leaves the caller's arrays untouched; noise v1 gives the specification's test vector; and the
  * Rust firmware's runs, computed here on x86_64 through the same interface, print lines that
  * the check compares with the Rust firmware's. Exit status 1 on any failed expectation. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -273,12 +274,73 @@ static void multistep_runs_in_order_and_refuses_bad_arguments(void) {
     EXPECT(memcmp(runs[0], before, sizeof before) != 0);
 }
 
+/* Unbiased standard deviation accumulated in double, as the core (and torch) compute it. */
+static float standard_deviation(const float *values, size_t n) {
+    double mean = 0.0, squares = 0.0;
+    for (size_t i = 0; i < n; i++) mean += (double)values[i];
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double deviation = (double)values[i] - mean;
+        squares += deviation * deviation;
+    }
+    return (float)sqrt(squares / (double)(n - 1));
+}
+
+/* Guidance gives the formula's bits (computed here in C, -ffp-contract=off), per sample; bad
+ * arguments get their status and leave the output untouched. */
+static void guidance_is_the_formula_and_refuses_bad_arguments(void) {
+    enum { BATCH = 2, PER = 5, N = BATCH * PER };
+    float uncond[N], cond[N], guided[N], expected[N];
+    DcNoiseStream a = dc_noise_stream(3, 0), b = dc_noise_stream(3, 1);
+    EXPECT_STATUS(dc_noise_fill_standard_normal(&a, uncond, N), DC_STATUS_OK);
+    EXPECT_STATUS(dc_noise_fill_standard_normal(&b, cond, N), DC_STATUS_OK);
+
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.0, BATCH, uncond, N, cond, N, guided, N),
+                  DC_STATUS_OK);
+    for (int i = 0; i < N; i++) expected[i] = uncond[i] + 7.5f * (cond[i] - uncond[i]);
+    EXPECT(memcmp(guided, expected, sizeof guided) == 0);
+
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.7, BATCH, uncond, N, cond, N, guided, N),
+                  DC_STATUS_OK);
+    const float rescale = 0.7f, keep = (float)(1.0 - 0.7);
+    for (int s = 0; s < BATCH; s++) {
+        float *g = expected + s * PER;
+        for (int i = 0; i < PER; i++) g[i] = uncond[s * PER + i] + 7.5f * (cond[s * PER + i] - uncond[s * PER + i]);
+        float ratio = standard_deviation(cond + s * PER, PER) / standard_deviation(g, PER);
+        for (int i = 0; i < PER; i++) g[i] = rescale * (g[i] * ratio) + keep * g[i];
+    }
+    EXPECT(memcmp(guided, expected, sizeof guided) == 0);
+    /* One sample of ten values is not two of five: σ is per sample. */
+    float whole[N];
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.7, 1, uncond, N, cond, N, whole, N), DC_STATUS_OK);
+    EXPECT(memcmp(whole, guided, sizeof whole) != 0);
+
+    float before[N];
+    memcpy(before, guided, sizeof before);
+    EXPECT_STATUS(dc_guidance_combine_batch(NAN, 0.0, BATCH, uncond, N, cond, N, guided, N),
+                  DC_STATUS_INVALID_GUIDANCE);
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 1.5, BATCH, uncond, N, cond, N, guided, N),
+                  DC_STATUS_INVALID_GUIDANCE);
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.0, 0, uncond, N, cond, N, guided, N),
+                  DC_STATUS_LENGTH_MISMATCH);
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.0, 3, uncond, N, cond, N, guided, N),
+                  DC_STATUS_LENGTH_MISMATCH);
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.0, BATCH, uncond, N - 2, cond, N, guided, N),
+                  DC_STATUS_LENGTH_MISMATCH);
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.0, BATCH, NULL, N, cond, N, guided, N),
+                  DC_STATUS_NULL_POINTER);
+    EXPECT_STATUS(dc_guidance_combine_batch(7.5, 0.0, BATCH, guided, N, cond, N, guided, N),
+                  DC_STATUS_OVERLAPPING_ARRAYS);
+    EXPECT(memcmp(guided, before, sizeof before) == 0);
+}
+
 int main(void) {
     noise_matches_the_specification();
     errors_have_names();
     bad_plans_are_refused();
     bad_steps_are_refused_and_change_nothing();
     multistep_runs_in_order_and_refuses_bad_arguments();
+    guidance_is_the_formula_and_refuses_bad_arguments();
 
     /* The Rust firmware's runs on this machine: compared with the firmware's lines by the check. */
     static TdState state;
