@@ -338,7 +338,8 @@ pub struct Cli {
     #[arg(long)]
     pub trt_fp16: bool,
 
-    /// Spatial size, H or H,W, when the model's is dynamic.
+    /// Spatial size, H or H,W, when the model's is dynamic (without it: --init-noise's, else
+    /// sample_size of the U-Net's diffusers config.json beside it).
     #[arg(long, value_name = "H[,W]")]
     pub sample_size: Option<SampleSize>,
 

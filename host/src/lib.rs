@@ -22,6 +22,7 @@ pub mod sampling;
 pub mod shard;
 pub mod signature;
 pub mod summary;
+pub mod unet_config;
 pub mod vae;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ use progress::Progress;
 use sampling::{Geometry, Job};
 use shard::Shard;
 use signature::Signature;
+use unet_config::UnetConfig;
 
 /// Default batch when the model's is dynamic.
 const DEFAULT_BATCH: u64 = 16;
@@ -115,7 +117,19 @@ pub fn run(mut cli: Cli) -> Result<()> {
     }
     interrupt::check(|| "while loading the model".into())?;
     let signature = signature::read(&open.session)?;
-    let geometry = geometry(&signature, cli.sample_size, init_noise.as_ref())?;
+    // A sample with a dynamic C, H or W (as diffusers' and optimum's exporters write U-Nets)
+    // takes what the flags leave open from the U-Net's diffusers config beside it.
+    let unet_config = match signature.sample_dims[1..].contains(&None) {
+        true => unet_config::read_beside(&cli.onnx)?,
+        false => None,
+    };
+    let geometry = geometry(
+        &signature,
+        cli.sample_size,
+        init_noise.as_ref(),
+        unet_config.as_ref(),
+        decoder_spec.as_ref().and_then(|spec| spec.latent_channels),
+    )?;
     let mut decoder = match decoder_spec {
         Some(spec) => {
             let decoder = runtime::open(&environment, &spec.path, cli.ep, &options, &library)?;
@@ -280,40 +294,79 @@ pub fn run(mut cli: Cli) -> Result<()> {
 }
 
 /// The sample's C, H, W: the model's where fixed; where dynamic, from `--init-noise` (C, H, W)
-/// or `--sample-size` (H, W). Contradictions are errors.
+/// or `--sample-size` (H, W), else from the U-Net's diffusers config (`in_channels`,
+/// `sample_size`; see [`unet_config`]), else C from the VAE decoder's config (`latent_channels`).
+/// Flags and `--init-noise` win over the config's `sample_size` (a default, not a property of the
+/// weights); contradictions of a fixed side or of `in_channels` are errors.
 fn geometry(
     signature: &Signature,
     sample_size: Option<SampleSize>,
     init_noise: Option<&InitNoise>,
+    unet_config: Option<&UnetConfig>,
+    latent_channels: Option<usize>,
 ) -> Result<Geometry> {
     let [_, model_channels, model_height, model_width] = signature.sample_dims;
     let from_file = init_noise.map(|noise| {
         let [_, c, h, w] = noise.shape();
         (c, h, w)
     });
-    let channels = match (model_channels, from_file) {
-        (Some(c), _) => c,
-        (None, Some((c, _, _))) if c > 0 => c,
-        _ => bail!(
-            "the model's sample input {} has a dynamic channel count: give x_T with --init-noise \
-             (its shape [N, C, H, W] sets C)",
-            signature.sample_input
-        ),
+    let config_shown = unet_config.map(|config| config.path.display().to_string());
+    let in_channels = unet_config.and_then(|config| config.in_channels);
+    let (channels, channels_source) = match (model_channels, from_file) {
+        (Some(c), _) => (c, "the model's sample input has"),
+        (None, Some((c, _, _))) if c > 0 => (c, "--init-noise's x_T has"),
+        _ => match (in_channels, latent_channels) {
+            (Some(c), _) => (c, "its config gives"),
+            (None, Some(c)) => (c, "the VAE decoder's config gives"),
+            (None, None) => bail!(
+                "the model's sample input {} has a dynamic channel count: give x_T with \
+                 --init-noise (its shape [N, C, H, W] sets C), or put the U-Net's diffusers \
+                 config.json (in_channels) beside it, or use a --vae-decoder whose config.json \
+                 gives latent_channels (Stable Diffusion 1.x/2.x U-Nets take 4)",
+                signature.sample_input
+            ),
+        },
     };
-    let (height, width) = match ((model_height, model_width), sample_size) {
-        ((Some(h), Some(w)), None) => (h, w),
-        ((Some(h), Some(w)), Some(size)) if (h, w) == (size.height, size.width) => (h, w),
+    if let (Some(configured), Some(shown)) = (in_channels, &config_shown)
+        && configured != channels
+    {
+        bail!("{shown} says in_channels {configured}, but {channels_source} {channels} channels");
+    }
+    let (height, width, size_source) = match ((model_height, model_width), sample_size) {
+        ((Some(h), Some(w)), None) => (h, w, "the model"),
+        ((Some(h), Some(w)), Some(size)) if (h, w) == (size.height, size.width) => {
+            (h, w, "the model")
+        }
         ((Some(h), Some(w)), Some(size)) => bail!(
             "--sample-size {},{} contradicts the model's fixed spatial size {h}x{w}",
             size.height,
             size.width
         ),
-        (_, Some(size)) => (size.height, size.width),
-        (_, None) => match from_file {
-            Some((_, h, w)) if h > 0 && w > 0 => (h, w),
-            _ => bail!("the model's spatial size is dynamic: pass --sample-size H[,W]"),
+        (_, Some(size)) => (size.height, size.width, "--sample-size"),
+        (_, None) => match (from_file, unet_config.and_then(|c| c.sample_size)) {
+            (Some((_, h, w)), _) if h > 0 && w > 0 => (h, w, "--init-noise"),
+            (_, Some((h, w))) => (h, w, "config"),
+            _ => bail!(
+                "the model's spatial size is dynamic: pass --sample-size H[,W] (or give x_T \
+                 with --init-noise, or put the U-Net's diffusers config.json, with \
+                 sample_size, beside it)"
+            ),
         },
     };
+    let size_source = match (size_source, &config_shown) {
+        ("config", Some(shown)) => format!("{shown} (sample_size)"),
+        (source, _) => source.to_string(),
+    };
+    for (fixed, side, name) in [
+        (model_height, height, "height"),
+        (model_width, width, "width"),
+    ] {
+        if let Some(fixed) = fixed
+            && fixed != side
+        {
+            bail!("{size_source} gives a {name} of {side}, but the model's is fixed at {fixed}");
+        }
+    }
     let geometry = Geometry {
         channels,
         height,

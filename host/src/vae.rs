@@ -15,6 +15,9 @@
 //! (diffusers' default 0.18215 is Stable Diffusion 1/2's; SDXL's is 0.13025, and a wrong factor
 //! gives a plausible-looking but wrong image).
 //!
+//! The config's `latent_channels`, where it gives one, must be the U-Net's sample channels, and
+//! gives them when neither the U-Net nor its own config does (see `geometry` in lib.rs).
+//!
 //! The decoder runs once per finished batch (its tensors made per call, not per step), on the
 //! execution provider the U-Net runs on; a decoder with a fixed batch gets the latents in chunks
 //! of that batch, the last padded with zeros (discarded).
@@ -44,6 +47,8 @@ pub struct DecoderSpec {
     pub scaling_factor: f64,
     /// Added after the division (diffusers `vae.config.shift_factor`; 0 when absent or null).
     pub shift_factor: f64,
+    /// The latents' channel count its config gives (`latent_channels`), if it gives one.
+    pub latent_channels: Option<usize>,
     /// Where the scaling factor came from, for the summary.
     pub source: String,
 }
@@ -53,6 +58,7 @@ pub struct DecoderSpec {
 struct VaeConfigFile {
     scaling_factor: Option<f64>,
     shift_factor: Option<f64>,
+    latent_channels: Option<usize>,
 }
 
 /// `config.json` beside `decoder`.
@@ -114,6 +120,7 @@ pub fn resolve(cli: &Cli) -> Result<Option<DecoderSpec>> {
         path: path.clone(),
         scaling_factor,
         shift_factor,
+        latent_channels: file.latent_channels,
         source,
     }))
 }
@@ -185,6 +192,15 @@ impl Decoder {
         {
             bail!(
                 "the VAE decoder {shown} takes latents of {channels} channels; the U-Net's samples have {}",
+                latent.channels
+            );
+        }
+        if let Some(channels) = spec.latent_channels
+            && channels != latent.channels
+        {
+            bail!(
+                "the VAE decoder {shown}'s config {} says latent_channels {channels}; the U-Net's samples have {}",
+                config_path(&spec.path).display(),
                 latent.channels
             );
         }

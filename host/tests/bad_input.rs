@@ -952,3 +952,93 @@ fn conditioning_and_guidance_refusals() {
         fails(args, expected);
     }
 }
+
+/// The conditional latent pipeline folder exports every axis of the U-Net's sample as dynamic,
+/// as diffusers' converter does; its unet/config.json gives C, H, W. Without that file (and
+/// without the decoder's, which gives C too) and without flags, the run is refused, naming every
+/// way to give the shape; an `--init-noise` contradicting either config's channel count is refused.
+#[test]
+fn a_dynamic_sample_shape_with_no_config_or_flag_to_give_it() {
+    let noise_dir = tempfile::tempdir().unwrap();
+    let prompt = fixture("cond-latent-tiny/reference/prompt.npy");
+    let input = format!("encoder_hidden_states={}", prompt.display());
+    let no_unet_config = common::fixture_copy("cond-latent-tiny", &["unet/config.json"]);
+    let no_config = common::fixture_copy(
+        "cond-latent-tiny",
+        &["unet/config.json", "vae_decoder/config.json"],
+    );
+    let shown = |dir: &tempfile::TempDir| dir.path().display().to_string();
+    // The decoder's latent_channels gives C; nothing gives H, W.
+    fails(
+        &["--onnx", &shown(&no_unet_config), "--input", &input],
+        "the model's spatial size is dynamic: pass --sample-size H[,W] (or give x_T with \
+         --init-noise, or put the U-Net's diffusers config.json, with sample_size, beside it)",
+    );
+    let stderr = fails(
+        &[
+            "--onnx",
+            &shown(&no_config),
+            "--input",
+            &input,
+            "--vae-scaling-factor",
+            "0.4",
+            "--sample-size",
+            "8",
+        ],
+        "the model's sample input sample has a dynamic channel count: give x_T with --init-noise",
+    );
+    assert!(
+        stderr.contains("config.json (in_channels) beside it")
+            && stderr.contains("--vae-decoder whose config.json gives latent_channels"),
+        "{stderr}"
+    );
+    let three_channels = noise_dir.path().join("x_T.npy");
+    common::write_npy(&three_channels, &[1, 3, 8, 8], &[0.5; 3 * 64]);
+    let three_channels = three_channels.display().to_string();
+    fails(
+        &[
+            "--onnx",
+            &fixture("cond-latent-tiny").display().to_string(),
+            "--input",
+            &input,
+            "--init-noise",
+            &three_channels,
+        ],
+        "unet/config.json says in_channels 4, but --init-noise's x_T has 3 channels",
+    );
+    fails(
+        &[
+            "--onnx",
+            &shown(&no_unet_config),
+            "--input",
+            &input,
+            "--init-noise",
+            &three_channels,
+        ],
+        "vae_decoder/config.json says latent_channels 4; the U-Net's samples have 3",
+    );
+}
+
+/// The U-Net's encoder_hidden_states has a dynamic sequence axis (as diffusers' converter exports
+/// it): unconditional rows of 3 tokens against conditional rows of 5 cannot share a guided batch.
+#[test]
+fn unconditional_rows_of_another_sequence_length_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, negative) = common::read_npy(&fixture("cond-latent-tiny/reference/negative.npy"));
+    let short = dir.path().join("negative3.npy");
+    common::write_npy(&short, &[1, 3, 16], &negative[..3 * 16]);
+    let prompt = fixture("cond-latent-tiny/reference/prompt.npy");
+    fails(
+        &[
+            "--onnx",
+            &fixture("cond-latent-tiny").display().to_string(),
+            "--input",
+            &format!("encoder_hidden_states={}", prompt.display()),
+            "--uncond-input",
+            &format!("encoder_hidden_states={}", short.display()),
+            "--guidance-scale",
+            "7.5",
+        ],
+        "shape [1, 3, 16] differs from",
+    );
+}

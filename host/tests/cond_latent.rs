@@ -142,3 +142,93 @@ fn shards_of_a_guided_latent_job_merge_into_diffusers_images() {
     eprintln!("ddim_per_sample (shards 0/2 + 1/2, merged): relative L2 vs diffusers {error:.2e}");
     assert!(error <= TOLERANCE, "merged shards: relative L2 {error:e}");
 }
+
+/// Runs host on the pipeline folder `onnx` with the guidance flags of `prompt` against
+/// `negative` (files of reference/ or elsewhere) and `args`; returns the decoded images.
+fn run_folder(
+    dir: &Path,
+    name: &str,
+    onnx: &Path,
+    [prompt, negative]: [&Path; 2],
+    args: &[&str],
+) -> (Vec<usize>, Vec<f32>) {
+    let images = dir.join(format!("{name}.npy"));
+    host()
+        .arg("--onnx")
+        .arg(onnx)
+        .args(["--steps", "10", "--num-samples", "3"])
+        .arg("--input")
+        .arg(format!("encoder_hidden_states={}", prompt.display()))
+        .arg("--uncond-input")
+        .arg(format!("encoder_hidden_states={}", negative.display()))
+        .args(["--guidance-scale", "7.5", "--guidance-rescale", "0.7"])
+        .args(args)
+        .arg("--save-npy")
+        .arg(&images)
+        .assert()
+        .success();
+    read_npy(&images)
+}
+
+/// The folder's U-Net has a dynamic C, H, W (as diffusers' converter exports it) and
+/// unet/config.json gives them (the test above). Without that file, `--sample-size 8` and
+/// `--init-noise` (the generator's x_T, which host draws with --seed 7) give them, and the images
+/// are still diffusers'.
+#[test]
+fn flags_give_the_sample_shape_a_folder_without_unet_config_leaves_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let stripped = common::fixture_copy("cond-latent-tiny", &["unet/config.json"]);
+    let x_t = fixture("cond-latent-tiny/reference/x_T.npy")
+        .display()
+        .to_string();
+    let (prompt, negative) = (
+        fixture("cond-latent-tiny/reference/prompt.npy"),
+        fixture("cond-latent-tiny/reference/negative.npy"),
+    );
+    let (shape, images) = run_folder(
+        dir.path(),
+        "flags",
+        stripped.path(),
+        [prompt.as_path(), negative.as_path()],
+        // A seed other than x_T's: the images are x_T's only if --init-noise is used.
+        &["--sample-size", "8", "--init-noise", &x_t, "--seed", "8"],
+    );
+    let (expected_shape, expected) =
+        read_npy(&fixture("cond-latent-tiny/reference/ddim_shared.npy"));
+    assert_eq!(shape, expected_shape);
+    let error = relative_l2(&images, &expected);
+    eprintln!(
+        "ddim_shared without unet/config.json (--sample-size, --init-noise): relative L2 vs diffusers {error:.2e}"
+    );
+    assert!(error <= TOLERANCE, "relative L2 {error:e}");
+}
+
+/// A dynamic sequence length end to end: prompt and empty-prompt embeddings cut to 3 of their 5
+/// tokens go through the U-Net, guided, and give other images than the 5-token ones.
+#[test]
+fn a_shorter_prompt_runs_through_the_dynamic_sequence_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = |name: &str| {
+        let (_, values) = read_npy(&fixture(&format!("cond-latent-tiny/reference/{name}.npy")));
+        let path = dir.path().join(format!("{name}3.npy"));
+        common::write_npy(&path, &[1, 3, 16], &values[..3 * 16]);
+        path
+    };
+    let (prompt, negative) = (cut("prompt"), cut("negative"));
+    let (shape, images) = run_folder(
+        dir.path(),
+        "short",
+        &fixture("cond-latent-tiny"),
+        [prompt.as_path(), negative.as_path()],
+        &["--seed", "7"],
+    );
+    assert_eq!(shape, [3, 3, 16, 16]);
+    assert!(images.iter().all(|v| v.is_finite()));
+    let (_, five_tokens) = read_npy(&fixture("cond-latent-tiny/reference/ddim_shared.npy"));
+    let distance = relative_l2(&images, &five_tokens);
+    eprintln!("3-token prompts: relative L2 {distance:.2e} from the 5-token images");
+    assert!(
+        distance > 1e-2,
+        "3 tokens gave the 5-token images ({distance:e})"
+    );
+}

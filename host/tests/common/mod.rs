@@ -71,3 +71,33 @@ pub fn sample(dir: &Path, name: &str, args: &[&str]) -> (Vec<usize>, Vec<f32>) {
         .success();
     read_npy(&path)
 }
+
+/// A copy of the fixture folder `tests/fixtures/<relative>` in a temporary folder, without the
+/// files `drop` (relative to it).
+pub fn fixture_copy(relative: &str, drop: &[&str]) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            match entry.file_type().unwrap().is_dir() {
+                true => copy(&entry.path(), &target),
+                false => {
+                    std::fs::copy(entry.path(), &target).unwrap();
+                }
+            }
+        }
+    }
+    let directory = tempfile::tempdir().unwrap();
+    copy(&fixture(relative), directory.path());
+    for file in drop {
+        std::fs::remove_file(directory.path().join(file)).unwrap();
+    }
+    directory
+}
+
+/// Writes a float32 `.npy` of `shape` holding `values` (C order).
+pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
+    let array = ArrayD::from_shape_vec(shape.to_vec(), values.to_vec()).unwrap();
+    ndarray_npy::write_npy(path, &array).unwrap();
+}
