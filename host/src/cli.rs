@@ -343,6 +343,12 @@ pub struct Cli {
     #[arg(long, value_name = "H[,W]")]
     pub sample_size: Option<SampleSize>,
 
+    /// Channels of a sample, when the model's count is dynamic (without it: --init-noise's,
+    /// else in_channels of the U-Net's diffusers config.json beside it, else the VAE decoder's
+    /// latent_channels). Stable Diffusion 1.x/2.x/XL U-Nets take 4.
+    #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub sample_channels: Option<u32>,
+
     /// Without a terminal, print a progress line at most every this many seconds.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub progress_interval: f64,

@@ -126,6 +126,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
     let geometry = geometry(
         &signature,
         cli.sample_size,
+        cli.sample_channels.map(|c| c as usize),
         init_noise.as_ref(),
         unet_config.as_ref(),
         decoder_spec.as_ref().and_then(|spec| spec.latent_channels),
@@ -301,6 +302,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
 fn geometry(
     signature: &Signature,
     sample_size: Option<SampleSize>,
+    sample_channels: Option<usize>,
     init_noise: Option<&InitNoise>,
     unet_config: Option<&UnetConfig>,
     latent_channels: Option<usize>,
@@ -312,17 +314,28 @@ fn geometry(
     });
     let config_shown = unet_config.map(|config| config.path.display().to_string());
     let in_channels = unet_config.and_then(|config| config.in_channels);
-    let (channels, channels_source) = match (model_channels, from_file) {
-        (Some(c), _) => (c, "the model's sample input has"),
-        (None, Some((c, _, _))) if c > 0 => (c, "--init-noise's x_T has"),
-        _ => match (in_channels, latent_channels) {
+    let from_file_channels = from_file.map(|(c, _, _)| c).filter(|&c| c > 0);
+    let (channels, channels_source) = match (model_channels, from_file_channels, sample_channels) {
+        (Some(c), _, Some(asked)) if asked != c => {
+            bail!("--sample-channels {asked} contradicts the model's fixed channel count {c}")
+        }
+        (Some(c), _, _) => (c, "the model's sample input has"),
+        (None, Some(c), Some(asked)) if asked != c => {
+            bail!(
+                "--sample-channels {asked} contradicts --init-noise's x_T, which has {c} channels"
+            )
+        }
+        (None, Some(c), _) => (c, "--init-noise's x_T has"),
+        (None, None, Some(asked)) => (asked, "--sample-channels gives"),
+        (None, None, None) => match (in_channels, latent_channels) {
             (Some(c), _) => (c, "its config gives"),
             (None, Some(c)) => (c, "the VAE decoder's config gives"),
             (None, None) => bail!(
-                "the model's sample input {} has a dynamic channel count: give x_T with \
-                 --init-noise (its shape [N, C, H, W] sets C), or put the U-Net's diffusers \
-                 config.json (in_channels) beside it, or use a --vae-decoder whose config.json \
-                 gives latent_channels (Stable Diffusion 1.x/2.x U-Nets take 4)",
+                "the model's sample input {} has a dynamic channel count: pass --sample-channels C \
+                 (Stable Diffusion 1.x/2.x/XL U-Nets take 4), or give x_T with --init-noise (its \
+                 shape [N, C, H, W] sets C), or put the U-Net's diffusers config.json \
+                 (in_channels) beside it, or use a --vae-decoder whose config.json gives \
+                 latent_channels",
                 signature.sample_input
             ),
         },

@@ -985,10 +985,11 @@ fn a_dynamic_sample_shape_with_no_config_or_flag_to_give_it() {
             "--sample-size",
             "8",
         ],
-        "the model's sample input sample has a dynamic channel count: give x_T with --init-noise",
+        "the model's sample input sample has a dynamic channel count: pass --sample-channels C",
     );
     assert!(
-        stderr.contains("config.json (in_channels) beside it")
+        stderr.contains("give x_T with --init-noise")
+            && stderr.contains("config.json (in_channels) beside it")
             && stderr.contains("--vae-decoder whose config.json gives latent_channels"),
         "{stderr}"
     );

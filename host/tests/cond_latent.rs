@@ -172,8 +172,9 @@ fn run_folder(
 
 /// The folder's U-Net has a dynamic C, H, W (as diffusers' converter exports it) and
 /// unet/config.json gives them (the test above). Without that file, `--sample-size 8` and
-/// `--init-noise` (the generator's x_T, which host draws with --seed 7) give them, and the images
-/// are still diffusers'.
+/// `--init-noise` (the generator's x_T, which host draws with --seed 7) give them; without the
+/// decoder's config too, `--sample-channels 4` with `--sample-size 8`, `--vae-scaling-factor 0.4`
+/// and `--seed 7`. The images are still diffusers'.
 #[test]
 fn flags_give_the_sample_shape_a_folder_without_unet_config_leaves_open() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,6 +200,34 @@ fn flags_give_the_sample_shape_a_folder_without_unet_config_leaves_open() {
     let error = relative_l2(&images, &expected);
     eprintln!(
         "ddim_shared without unet/config.json (--sample-size, --init-noise): relative L2 vs diffusers {error:.2e}"
+    );
+    assert!(error <= TOLERANCE, "relative L2 {error:e}");
+    // A folder with no config at all (as diffusers' own converter writes it): --sample-channels,
+    // --sample-size and --vae-scaling-factor, and noise v1 of the reference's seed.
+    let bare = common::fixture_copy(
+        "cond-latent-tiny",
+        &["unet/config.json", "vae_decoder/config.json"],
+    );
+    let (shape, images) = run_folder(
+        dir.path(),
+        "channels",
+        bare.path(),
+        [prompt.as_path(), negative.as_path()],
+        &[
+            "--sample-size",
+            "8",
+            "--sample-channels",
+            "4",
+            "--vae-scaling-factor",
+            "0.4",
+            "--seed",
+            "7",
+        ],
+    );
+    assert_eq!(shape, expected_shape);
+    let error = relative_l2(&images, &expected);
+    eprintln!(
+        "ddim_shared without any config.json (--sample-size, --sample-channels, --vae-scaling-factor, --seed 7): relative L2 vs diffusers {error:.2e}"
     );
     assert!(error <= TOLERANCE, "relative L2 {error:e}");
 }

@@ -188,6 +188,10 @@ fn init_noise_defines_the_shape_of_a_dynamic_model() {
             &["--sample-size", "4,4"][..],
             "has shape [2, 1, 4, 6], expected",
         ),
+        (
+            &["--sample-channels", "3"][..],
+            "--sample-channels 3 contradicts --init-noise's x_T, which has 1 channels",
+        ),
     ] {
         let output = host()
             .args([
@@ -211,6 +215,24 @@ fn init_noise_defines_the_shape_of_a_dynamic_model() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("dynamic channel count"));
+    // --sample-channels gives C: noise v1 of the seed, 3 channels of 4x6.
+    let (shape, _) = sample(
+        dir.path(),
+        "channels",
+        &[
+            "--onnx",
+            &model("gaussian-dynamic"),
+            "--sample-size",
+            "4,6",
+            "--sample-channels",
+            "3",
+            "--num-samples",
+            "2",
+            "--steps",
+            "5",
+        ],
+    );
+    assert_eq!(shape, [2, 3, 4, 6]);
 }
 
 #[test]
