@@ -792,11 +792,11 @@ struct DcSamplerConfig dc_sampler_config_default(void);
  * per sample, `guided = unconditional + scale·(conditional − unconditional)`, then, when
  * `rescale` > 0, diffusers' `rescale_noise_cfg`:
  * `guided ← rescale·guided·σ(conditional)/σ(guided) + (1 − rescale)·guided`, σ the unbiased
- * standard deviation of the sample's values accumulated in double. `scale` = 1 copies
- * `conditional`. The three arrays have one length and must not overlap (`guided` is written
- * only after every check passed).
+ * standard deviation of the sample's values accumulated in double (NaN for samples of one
+ * value, as in diffusers). `scale` = 1 copies `conditional`. The three arrays have one length
+ * and must not overlap (`guided` is written only after every check passed).
  *
- * Errors: `INVALID_GUIDANCE` (`scale` not finite, `rescale` outside [0, 1]),
+ * Errors: `INVALID_GUIDANCE` (`scale` not finite as a float, `rescale` outside [0, 1]),
  * `LENGTH_MISMATCH` (lengths differ, `batch` 0 or not dividing them), and the array checks
  * (`NULL_POINTER`, `MISALIGNED_POINTER`, `ARRAY_TOO_LONG`, `OVERLAPPING_ARRAYS`).
  *

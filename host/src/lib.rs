@@ -358,7 +358,12 @@ fn geometry(
         (_, Some(size)) => (size.height, size.width, "--sample-size"),
         (_, None) => match (from_file, unet_config.and_then(|c| c.sample_size)) {
             (Some((_, h, w)), _) if h > 0 && w > 0 => (h, w, "--init-noise"),
-            (_, Some((h, w))) => (h, w, "config"),
+            // The config's size is a default: it fills only the sides the model leaves open.
+            (_, Some((h, w))) => (
+                model_height.unwrap_or(h),
+                model_width.unwrap_or(w),
+                "config",
+            ),
             _ => bail!(
                 "the model's spatial size is dynamic: pass --sample-size H[,W] (or give x_T \
                  with --init-noise, or put the U-Net's diffusers config.json, with \
@@ -385,13 +390,14 @@ fn geometry(
         height,
         width,
     };
-    if geometry
+    match geometry
         .channels
         .checked_mul(height)
         .and_then(|n| n.checked_mul(width))
-        .is_none_or(|n| n > (1 << 31))
     {
-        bail!("samples of {channels}x{height}x{width} values are too large");
+        Some(0) => bail!("samples of {channels}x{height}x{width} hold no values"),
+        Some(n) if n <= (1 << 31) => {}
+        _ => bail!("samples of {channels}x{height}x{width} values are too large"),
     }
     Ok(geometry)
 }

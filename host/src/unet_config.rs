@@ -47,22 +47,27 @@ enum SampleSizeField {
 /// The fields of a diffusers U-Net `config.json` that the sample's shape depends on.
 #[derive(serde::Deserialize)]
 struct ConfigFile {
+    #[serde(rename = "_class_name")]
+    class_name: Option<String>,
     in_channels: Option<usize>,
     sample_size: Option<SampleSizeField>,
 }
 
 /// The config beside the U-Net file `model` (`config.json` in its folder), or `None` when there
-/// is none.
+/// is none or it is another model's (its `_class_name` names no `UNet…`, e.g. the
+/// `AutoencoderKL` config of a decoder kept in the same folder, whose `in_channels` are the
+/// image's).
 pub fn read_beside(model: &Path) -> Result<Option<UnetConfig>> {
     let path = model.parent().unwrap_or(Path::new(".")).join("config.json");
     if !path.is_file() {
         return Ok(None);
     }
-    read(&path).map(Some)
+    read(&path)
 }
 
-/// Reads the U-Net config `path`; a zero channel count or side is refused.
-pub fn read(path: &Path) -> Result<UnetConfig> {
+/// Reads the U-Net config `path` (`None` for another model's config); a zero channel count or
+/// side is refused.
+pub fn read(path: &Path) -> Result<Option<UnetConfig>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     if file.metadata()?.len() > MAX_CONFIG_BYTES {
@@ -74,6 +79,13 @@ pub fn read(path: &Path) -> Result<UnetConfig> {
     // diffusers writes Python's Infinity/NaN where a value is one; json5 reads them.
     let file: ConfigFile =
         json5::from_str(&text).map_err(|error| anyhow!("{}: {error}", path.display()))?;
+    if file
+        .class_name
+        .as_deref()
+        .is_some_and(|name| !name.starts_with("UNet"))
+    {
+        return Ok(None);
+    }
     let sample_size = file.sample_size.map(|size| match size {
         SampleSizeField::Square(side) => (side, side),
         SampleSizeField::Sides([height, width]) => (height, width),
@@ -89,11 +101,11 @@ pub fn read(path: &Path) -> Result<UnetConfig> {
             path.display()
         );
     }
-    Ok(UnetConfig {
+    Ok(Some(UnetConfig {
         path: path.to_path_buf(),
         in_channels: file.in_channels,
         sample_size,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -113,16 +125,28 @@ mod tests {
             r#"{"_class_name": "UNet2DConditionModel", "in_channels": 4, "sample_size": 64,
                 "norm_eps": 1e-05, "upcast_attention": false, "addition_embed_type": null}"#,
         );
-        let read = read(&path).unwrap();
+        let read = read(&path).unwrap().unwrap();
         assert_eq!(read.in_channels, Some(4));
         assert_eq!(read.sample_size, Some((64, 64)));
         let (_dir, path) = config(r#"{"in_channels": 9, "sample_size": [96, 128]}"#);
-        assert_eq!(super::read(&path).unwrap().sample_size, Some((96, 128)));
+        let read = super::read(&path).unwrap().unwrap();
+        assert_eq!(read.sample_size, Some((96, 128)));
         let (_dir, path) = config(r#"{"in_channels": 4, "sample_size": null}"#);
-        assert_eq!(super::read(&path).unwrap().sample_size, None);
-        let (_dir, path) = config(r#"{"_class_name": "SomethingElse"}"#);
-        let read = super::read(&path).unwrap();
+        assert_eq!(super::read(&path).unwrap().unwrap().sample_size, None);
+        let (_dir, path) = config(r#"{"_class_name": "UNet2DModel"}"#);
+        let read = super::read(&path).unwrap().unwrap();
         assert_eq!((read.in_channels, read.sample_size), (None, None));
+    }
+
+    /// A VAE's config beside the U-Net (a flat folder) is not the U-Net's: its in_channels are
+    /// the image's 3 and its sample_size the image's.
+    #[test]
+    fn another_models_config_is_not_the_unets() {
+        let (dir, path) = config(
+            r#"{"_class_name": "AutoencoderKL", "in_channels": 3, "sample_size": 512, "latent_channels": 4}"#,
+        );
+        assert_eq!(read(&path).unwrap(), None);
+        assert_eq!(read_beside(&dir.path().join("unet.onnx")).unwrap(), None);
     }
 
     #[test]

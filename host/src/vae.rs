@@ -116,6 +116,12 @@ pub fn resolve(cli: &Cli) -> Result<Option<DecoderSpec>> {
     if !(scaling_factor > 0.0 && (scaling_factor as f32).is_normal()) {
         bail!("{source}: the VAE scaling factor must be a positive number, not {scaling_factor}");
     }
+    if file.latent_channels == Some(0) {
+        bail!(
+            "{}: latent_channels 0 is not a channel count",
+            config.display()
+        );
+    }
     Ok(Some(DecoderSpec {
         path: path.clone(),
         scaling_factor,

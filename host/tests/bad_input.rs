@@ -1040,6 +1040,6 @@ fn unconditional_rows_of_another_sequence_length_are_refused() {
             "--guidance-scale",
             "7.5",
         ],
-        "shape [1, 3, 16] differs from",
+        "shape [1, 3, 16] differs from --input encoder_hidden_states=",
     );
 }

@@ -230,6 +230,33 @@ fn flags_give_the_sample_shape_a_folder_without_unet_config_leaves_open() {
         "ddim_shared without any config.json (--sample-size, --sample-channels, --vae-scaling-factor, --seed 7): relative L2 vs diffusers {error:.2e}"
     );
     assert!(error <= TOLERANCE, "relative L2 {error:e}");
+    // One flat folder holding the U-Net, the decoder and the decoder's config.json: that config
+    // (an AutoencoderKL's, in_channels 3, the image's) is not taken for the U-Net's; C comes from
+    // its latent_channels, the factor from its scaling_factor, the size from --sample-size.
+    let flat = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("unet/model.onnx", "unet.onnx"),
+        ("vae_decoder/model.onnx", "vae.onnx"),
+        ("vae_decoder/config.json", "config.json"),
+        ("scheduler/scheduler_config.json", "scheduler_config.json"),
+    ] {
+        std::fs::copy(
+            fixture(&format!("cond-latent-tiny/{from}")),
+            flat.path().join(to),
+        )
+        .unwrap();
+    }
+    let vae = flat.path().join("vae.onnx").display().to_string();
+    let (_, images) = run_folder(
+        dir.path(),
+        "flat",
+        &flat.path().join("unet.onnx"),
+        [prompt.as_path(), negative.as_path()],
+        &["--vae-decoder", &vae, "--sample-size", "8", "--seed", "7"],
+    );
+    let error = relative_l2(&images, &expected);
+    eprintln!("ddim_shared from a flat folder: relative L2 vs diffusers {error:.2e}");
+    assert!(error <= TOLERANCE, "relative L2 {error:e}");
 }
 
 /// A dynamic sequence length end to end: prompt and empty-prompt embeddings cut to 3 of their 5
