@@ -87,28 +87,12 @@ fn guided_latent_pipeline_matches_diffusers() {
             args.push("--batch".into());
             args.push(batch.into());
         }
-        let [(image_shape, images), (latent_shape, latents)] = run(dir.path(), name, &args);
-        let (expected_shape, expected) =
-            read_npy(&fixture(&format!("cond-latent-tiny/reference/{name}.npy")));
-        assert_eq!(image_shape, expected_shape, "{name}");
-        assert_eq!(image_shape, [3, 3, 16, 16], "{name}");
-        let image_error = relative_l2(&images, &expected);
-        let (expected_shape, expected) = read_npy(&fixture(&format!(
-            "cond-latent-tiny/reference/{name}_latents.npy"
-        )));
-        assert_eq!(latent_shape, expected_shape, "{name}");
-        let latent_error = relative_l2(&latents, &expected);
-        eprintln!(
-            "{name} (batch {}): relative L2 vs diffusers: images {image_error:.2e}, latents {latent_error:.2e}",
-            batch.unwrap_or("3")
-        );
-        assert!(
-            image_error <= TOLERANCE,
-            "{name}: images, relative L2 {image_error:e}"
-        );
-        assert!(
-            latent_error <= TOLERANCE,
-            "{name}: latents, relative L2 {latent_error:e}"
+        let label = format!("{name} (batch {})", batch.unwrap_or("3"));
+        common::check_decoded(
+            &label,
+            "cond-latent-tiny",
+            name,
+            run(dir.path(), name, &args),
         );
     }
 }

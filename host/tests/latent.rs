@@ -36,28 +36,7 @@ fn decode(dir: &Path, name: &str, args: &[&str]) -> [(Vec<usize>, Vec<f32>); 2] 
 
 /// Both outputs within 1e-4 of diffusers' (case `reference`).
 fn check(name: &str, reference: &str, outputs: [(Vec<usize>, Vec<f32>); 2]) {
-    let [(image_shape, images), (latent_shape, latents)] = outputs;
-    let (expected_shape, expected) =
-        read_npy(&fixture(&format!("latent-tiny/reference/{reference}.npy")));
-    assert_eq!(image_shape, expected_shape, "{name}");
-    assert_eq!(image_shape, [3, 3, 16, 16], "{name}");
-    let image_error = relative_l2(&images, &expected);
-    let (expected_shape, expected) = read_npy(&fixture(&format!(
-        "latent-tiny/reference/{reference}_latents.npy"
-    )));
-    assert_eq!(latent_shape, expected_shape, "{name}");
-    let latent_error = relative_l2(&latents, &expected);
-    eprintln!(
-        "{name}: relative L2 vs diffusers: images {image_error:.2e}, latents {latent_error:.2e}"
-    );
-    assert!(
-        image_error <= 1e-4,
-        "{name}: images, relative L2 {image_error:e}"
-    );
-    assert!(
-        latent_error <= 1e-4,
-        "{name}: latents, relative L2 {latent_error:e}"
-    );
+    common::check_decoded(name, "latent-tiny", reference, outputs);
 }
 
 #[test]

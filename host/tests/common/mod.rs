@@ -101,3 +101,37 @@ pub fn write_npy(path: &Path, shape: &[usize], values: &[f32]) {
     let array = ArrayD::from_shape_vec(shape.to_vec(), values.to_vec()).unwrap();
     ndarray_npy::write_npy(path, &array).unwrap();
 }
+
+/// A latent pipeline's two outputs, (images, latents) as (shape, values), within 1e-4 relative L2
+/// of diffusers' `<fixture>/reference/<reference>.npy` and `<reference>_latents.npy`; the images
+/// are 3 samples of 3x16x16 (the latent fixtures' decoder). Prints both errors under `name`.
+pub fn check_decoded(
+    name: &str,
+    fixture_dir: &str,
+    reference: &str,
+    outputs: [(Vec<usize>, Vec<f32>); 2],
+) {
+    let [(image_shape, images), (latent_shape, latents)] = outputs;
+    let (expected_shape, expected) = read_npy(&fixture(&format!(
+        "{fixture_dir}/reference/{reference}.npy"
+    )));
+    assert_eq!(image_shape, expected_shape, "{name}");
+    assert_eq!(image_shape, [3, 3, 16, 16], "{name}");
+    let image_error = relative_l2(&images, &expected);
+    let (expected_shape, expected) = read_npy(&fixture(&format!(
+        "{fixture_dir}/reference/{reference}_latents.npy"
+    )));
+    assert_eq!(latent_shape, expected_shape, "{name}");
+    let latent_error = relative_l2(&latents, &expected);
+    eprintln!(
+        "{name}: relative L2 vs diffusers: images {image_error:.2e}, latents {latent_error:.2e}"
+    );
+    assert!(
+        image_error <= 1e-4,
+        "{name}: images, relative L2 {image_error:e}"
+    );
+    assert!(
+        latent_error <= 1e-4,
+        "{name}: latents, relative L2 {latent_error:e}"
+    );
+}
