@@ -344,6 +344,28 @@ pub fn build_unipc_plan<const N: usize>(
     plan.rebuild(&schedule(), &timesteps(steps), config)
 }
 
+/// x_T for points `first..first + points.len()/2` of `seed`, point i from its own stream, which
+/// stays in `streams` (one per point) for the steps' noise. Always inlined, so that each sampler
+/// compiles as it did before it was shared (the flash shares are measured per sampler).
+#[inline(always)]
+fn draw_streams<const P: usize>(
+    seed: u64,
+    first: u64,
+    points: &mut [f32],
+    streams: &mut heapless::Vec<Pcg32, P>,
+) -> Result<(), Error> {
+    streams.clear();
+    for (index, point) in points.chunks_exact_mut(DIMENSIONS).enumerate() {
+        let mut stream = noise_stream(seed, first + index as u64);
+        stream.fill_standard_normal(point);
+        streams.push(stream).map_err(|_| Error::CapacityExceeded {
+            needed: index + 1,
+            capacity: P,
+        })?;
+    }
+    Ok(())
+}
+
 /// Draws x_T for points `first..first + points.len()/2` of `seed` and runs `plan` on them.
 /// `streams` receives one generator per point; `epsilon` is scratch of the same length as `points`.
 #[inline(never)]
@@ -355,15 +377,7 @@ pub fn sample<const N: usize, const P: usize>(
     streams: &mut heapless::Vec<Pcg32, P>,
     epsilon: &mut [f32],
 ) -> Result<(), Error> {
-    streams.clear();
-    for (index, point) in points.chunks_exact_mut(DIMENSIONS).enumerate() {
-        let mut stream = noise_stream(seed, first + index as u64);
-        stream.fill_standard_normal(point);
-        streams.push(stream).map_err(|_| Error::CapacityExceeded {
-            needed: index + 1,
-            capacity: P,
-        })?;
-    }
+    draw_streams(seed, first, points, streams)?;
     for (index, timestep) in plan.timesteps().enumerate() {
         predict_epsilon(points, timestep, epsilon);
         plan.step_batch(
@@ -425,15 +439,7 @@ pub fn sample_guided<const N: usize, const P: usize>(
             });
         }
     }
-    streams.clear();
-    for (index, point) in points.chunks_exact_mut(DIMENSIONS).enumerate() {
-        let mut stream = noise_stream(seed, first + index as u64);
-        stream.fill_standard_normal(point);
-        streams.push(stream).map_err(|_| Error::CapacityExceeded {
-            needed: index + 1,
-            capacity: P,
-        })?;
-    }
+    draw_streams(seed, first, points, streams)?;
     for (index, step) in plan.steps().iter().enumerate() {
         predict_epsilon(points, step.timestep, scratch.unconditional);
         predict_mode_epsilon(
