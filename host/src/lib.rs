@@ -2,7 +2,6 @@
 //! `diffusion-core`. `main` maps [`run`] of the parsed flags to an exit code.
 
 pub mod cli;
-pub mod config;
 pub mod device;
 pub mod dispatch;
 pub mod finite;
@@ -16,9 +15,11 @@ pub mod output;
 pub mod picture;
 pub mod pipeline_folder;
 pub mod progress;
+pub mod resolve;
 pub mod resume;
 pub mod runtime;
 pub mod sampling;
+pub mod scheduler;
 pub mod shard;
 pub mod signature;
 pub mod summary;
@@ -54,7 +55,13 @@ pub fn run(mut cli: Cli) -> Result<()> {
     if !model.metadata()?.is_file() {
         bail!("cannot read model {}: not a file", cli.onnx.display());
     }
-    let resolved = config::resolve(&cli)?;
+    let config = resolve::scheduler::config_path(cli.scheduler_config.as_deref(), &cli.onnx);
+    let resolved = resolve::scheduler::resolve(
+        cli.scheduler,
+        cli.steps,
+        &cli.scheduler_keys,
+        config.as_deref(),
+    )?;
     let decoder_spec = vae::resolve(&cli)?;
     let plan = resolved.plan()?;
     if !(cli.progress_interval.is_finite() && cli.progress_interval >= 0.0) {
@@ -435,13 +442,12 @@ fn guided_batch_is_doubled(signature: &Signature, batch: usize) -> Result<bool> 
 
 /// `learned` and `learned_range` need the model to output variance channels.
 fn check_variance_channels(
-    resolved: &config::Resolved,
+    resolved: &resolve::scheduler::SchedulerSettings,
     signature: &Signature,
     geometry: Geometry,
 ) -> Result<()> {
-    use diffusion_core::{Sampler, VarianceType};
-    if let Sampler::Ddpm { variance_type } = resolved.sampler.sampler
-        && variance_type.needs_variance_channels()
+    use diffusion_core::VarianceType;
+    if let Some(variance_type) = resolved.learns_variance()
         && signature.output_channels == Some(geometry.channels)
     {
         let name = match variance_type {

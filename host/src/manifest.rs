@@ -134,36 +134,14 @@ impl JobIdentity {
 }
 
 /// The resolved sampler as (field, value) pairs: every value that decides the samples.
-pub fn sampler_fields(resolved: &crate::config::Resolved) -> BTreeMap<String, String> {
-    let field = |name: &str, value: String| (name.to_string(), value);
-    // UniPC's, Euler's and Heun's settings only where they apply (DDIM, DDPM and DPM-Solver manifests
-    // keep their fields).
-    let mut fields = BTreeMap::new();
-    if let Some(unipc) = &resolved.unipc {
-        fields.insert("unipc".to_string(), format!("{unipc:?}"));
-    }
-    if let Some(euler) = &resolved.euler {
-        fields.insert("euler".to_string(), format!("{euler:?}"));
-    }
-    if let Some(heun) = &resolved.heun {
-        fields.insert("heun".to_string(), format!("{heun:?}"));
-    }
-    fields.extend([
-        field("scheduler", format!("{:?}", resolved.scheduler)),
-        field(
-            "num_train_timesteps",
-            resolved.num_train_timesteps.to_string(),
-        ),
-        field("betas", format!("{:?}", resolved.betas)),
-        field(
-            "rescale_betas_zero_snr",
-            resolved.rescale_betas_zero_snr.to_string(),
-        ),
-        field("timesteps", format!("{:?}", resolved.timesteps)),
-        field("sampler", format!("{:?}", resolved.sampler)),
-        field("dpm_solver", format!("{:?}", resolved.dpm_solver)),
-    ]);
-    fields
+pub fn sampler_fields(
+    resolved: &crate::resolve::scheduler::SchedulerSettings,
+) -> BTreeMap<String, String> {
+    resolved
+        .manifest_fields()
+        .into_iter()
+        .map(|(key, value)| (key, value.to_string()))
+        .collect()
 }
 
 /// SHA-256 of a file, as lowercase hex.

@@ -18,7 +18,6 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
-use crate::config::MAX_STEPS;
 use crate::dispatch;
 use crate::finite::first_non_finite;
 use crate::guidance::Conditioning;
@@ -26,6 +25,9 @@ use crate::interrupt;
 use crate::model_inputs::{Half, InputTensor};
 use crate::runtime::Provider;
 use crate::signature::{Signature, TimestepShape, TimestepType};
+
+/// The largest plan the host builds (T is at most this many steps in practice).
+pub const MAX_STEPS: usize = 4096;
 
 /// Shape of one sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +48,7 @@ impl Geometry {
 }
 
 /// The realized steps of a run, by update rule. Made once per run and boxed
-/// ([`crate::config::Resolved::plan`]), so the variants' sizes (UniPC's weights are the largest)
+/// ([`crate::resolve::scheduler::SchedulerSettings::plan`]), so the variants' sizes (UniPC's weights are the largest)
 /// do not matter.
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]

@@ -1,12 +1,16 @@
-//! The command line: raw flags only (no I/O). [`crate::config`] resolves them into core configs.
+//! The command line: raw flags only (no I/O). [`crate::resolve`] resolves them into a job.
 
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+pub mod scheduler_flags;
+
 use crate::device::DeviceId;
 use crate::output::PngScale;
+use crate::scheduler::SchedulerKind;
 use crate::shard::ShardSpec;
+use scheduler_flags::SchedulerFlags;
 
 /// `--sample-size H` or `H,W`: both positive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,10 +88,6 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub scheduler: Option<SchedulerKind>,
 
-    /// DDIM stochasticity: 0 is deterministic, 1 has DDPM's variance.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub eta: f32,
-
     /// Seed of the noise (noise v1: sample i of seed s is the same at any batch size or shard).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -110,126 +110,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub scheduler_config: Option<PathBuf>,
 
-    /// Override: linear, scaled_linear, squaredcos_cap_v2 or sigmoid.
-    #[arg(long, value_name = "NAME")]
-    pub beta_schedule: Option<String>,
-
-    /// Override: β at t = 0.
-    #[arg(long, value_name = "BETA")]
-    pub beta_start: Option<f64>,
-
-    /// Override: β at t = T − 1.
-    #[arg(long, value_name = "BETA")]
-    pub beta_end: Option<f64>,
-
-    /// Override: T, the number of training timesteps.
-    #[arg(long, value_name = "T")]
-    pub num_train_timesteps: Option<u32>,
-
-    /// Override: linspace, leading or trailing.
-    #[arg(long, value_name = "NAME")]
-    pub timestep_spacing: Option<String>,
-
-    /// Override: added to `leading` timesteps.
-    #[arg(long, value_name = "N")]
-    pub steps_offset: Option<u32>,
-
-    /// Override: epsilon, v_prediction or sample.
-    #[arg(long, value_name = "NAME")]
-    pub prediction_type: Option<String>,
-
-    /// Override: clamp the predicted x0 to ±clip-sample-range.
-    #[arg(long, value_name = "BOOL")]
-    pub clip_sample: Option<bool>,
-
-    /// Override: the clamp range of --clip-sample.
-    #[arg(long, value_name = "R")]
-    pub clip_sample_range: Option<f32>,
-
-    /// Override: dynamic thresholding of the predicted x0 (replaces --clip-sample).
-    #[arg(long, value_name = "BOOL")]
-    pub thresholding: Option<bool>,
-
-    /// Override: the quantile of |x0| that --thresholding clamps to.
-    #[arg(long, value_name = "RATIO")]
-    pub dynamic_thresholding_ratio: Option<f32>,
-
-    /// Override: the largest threshold of --thresholding.
-    #[arg(long, value_name = "V")]
-    pub sample_max_value: Option<f32>,
-
-    /// Override: ᾱ after the last step is 1 (true) or ᾱ_0 (false).
-    #[arg(long, value_name = "BOOL")]
-    pub set_alpha_to_one: Option<bool>,
-
-    /// Override (DDPM): fixed_small, fixed_small_log, fixed_large, learned or learned_range.
-    #[arg(long, value_name = "NAME")]
-    pub variance_type: Option<String>,
-
-    /// Override (DPM-Solver): dpmsolver++ (data prediction) or dpmsolver (noise prediction).
-    #[arg(long, value_name = "NAME")]
-    pub algorithm_type: Option<String>,
-
-    /// Override (DPM-Solver, UniPC): 1, 2 or 3 (2 is DPM-Solver++ 2M, 3 is 3M).
-    #[arg(long, value_name = "K")]
-    pub solver_order: Option<u32>,
-
-    /// Override (DPM-Solver: midpoint or heun, the form of the second-order step; UniPC: bh1 or
-    /// bh2, the form of B(h)).
-    #[arg(long, value_name = "NAME")]
-    pub solver_type: Option<String>,
-
-    /// Override (DPM-Solver, UniPC): lower the order of the last steps (DPM-Solver: below 15
-    /// steps).
-    #[arg(long, value_name = "BOOL")]
-    pub lower_order_final: Option<bool>,
-
-    /// Override (DPM-Solver): take the last step with first order.
-    #[arg(long, value_name = "BOOL")]
-    pub euler_at_final: Option<bool>,
-
-    /// Override (DPM-Solver, UniPC, Euler): zero (the last step lands on x0) or sigma_min (stops
-    /// at t = 0).
-    #[arg(long, value_name = "NAME")]
-    pub final_sigmas_type: Option<String>,
-
-    /// Override (UniPC): the solver combines x0 predictions (true, default) or noise predictions.
-    #[arg(long, value_name = "BOOL")]
-    pub predict_x0: Option<bool>,
-
-    /// Override (UniPC): step indices whose result is not corrected, comma-separated (e.g. 0,1);
-    /// an empty value corrects every step.
-    #[arg(long, value_name = "I,J,...", value_delimiter = ',', num_args = 0..)]
-    pub disable_corrector: Option<Vec<usize>>,
-
-    /// Override (Euler, Heun): Karras et al.'s sigmas (rho = 7) between sigma-min and sigma-max.
-    #[arg(long, value_name = "BOOL")]
-    pub use_karras_sigmas: Option<bool>,
-
-    /// Override (Euler, Heun): sigmas evenly spaced in log sigma.
-    #[arg(long, value_name = "BOOL")]
-    pub use_exponential_sigmas: Option<bool>,
-
-    /// Override (Euler, Heun): sigmas from the Beta(0.6, 0.6) quantiles.
-    #[arg(long, value_name = "BOOL")]
-    pub use_beta_sigmas: Option<bool>,
-
-    /// Override (Euler): the smallest sigma of Karras, exponential and beta sigmas.
-    #[arg(long, value_name = "SIGMA")]
-    pub sigma_min: Option<f64>,
-
-    /// Override (Euler): the largest sigma of Karras, exponential and beta sigmas.
-    #[arg(long, value_name = "SIGMA")]
-    pub sigma_max: Option<f64>,
-
-    /// Override (Euler): discrete (the training timestep, possibly fractional) or continuous
-    /// (with v_prediction: 0.25·ln sigma).
-    #[arg(long, value_name = "NAME")]
-    pub timestep_type: Option<String>,
-
-    /// Override: rescale the schedule to zero terminal SNR.
-    #[arg(long, value_name = "BOOL")]
-    pub rescale_betas_zero_snr: Option<bool>,
+    /// The scheduler's keys (rows of [`crate::scheduler::keys::KEYS`]).
+    #[command(flatten)]
+    pub scheduler_keys: SchedulerFlags,
 
     /// Start from this x_T instead of drawing it: float32 .npy of shape [num-samples, C, H, W],
     /// standard normal; it is multiplied by the scheduler's init_noise_sigma (1 for DDPM, DDIM,
@@ -394,27 +277,6 @@ Examples:
   host --onnx sd/unet.onnx --input encoder_hidden_states=prompt.npy \
        --uncond-input encoder_hidden_states=empty.npy --guidance-scale 7.5
   host merge --save-npy x0.npy parts/x0_*.npy      (host merge --help)";
-
-/// The update rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SchedulerKind {
-    /// Denoising diffusion implicit models (η selects the noise).
-    Ddim,
-    /// Ancestral sampling of denoising diffusion probabilistic models.
-    Ddpm,
-    /// DPM-Solver(++) multistep, diffusers' DPMSolverMultistepScheduler (also: dpmsolver++).
-    #[value(name = "dpm-solver", alias = "dpmsolver++")]
-    DpmSolver,
-    /// UniPC multistep, diffusers' UniPCMultistepScheduler.
-    Unipc,
-    /// Euler, diffusers' EulerDiscreteScheduler.
-    Euler,
-    /// Euler ancestral, diffusers' EulerAncestralDiscreteScheduler (noise v1 at each step).
-    EulerAncestral,
-    /// Heun (second order, two model calls per step but the last), diffusers'
-    /// HeunDiscreteScheduler.
-    Heun,
-}
 
 /// Where the model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

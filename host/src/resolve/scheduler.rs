@@ -1,0 +1,928 @@
+//! Flags and diffusers' `scheduler_config.json` → the chosen scheduler's settings and its core
+//! configuration, validated, with no ONNX Runtime call and nothing written.
+//!
+//! Every key is looked up the same way, from its row of [`crate::scheduler::keys::KEYS`]: a flag,
+//! else the config file, else diffusers' default for the chosen scheduler. A flag of a key the
+//! scheduler's diffusers class does not have is refused (naming the schedulers that have it);
+//! such a file key is ignored, as diffusers ignores it. Every value remembers where it came from,
+//! so that an invalid one is reported as the flag that gave it, or as the file and key.
+//!
+//! diffusers writes its configs with Python's JSON extensions (`Infinity`, `-Infinity`, `NaN`),
+//! which JSON5 includes, so the file is read as JSON5.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use diffusion_core::schedule::BetaScheduleName;
+use diffusion_core::{
+    BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, EulerConfig,
+    EulerPlan, EulerVariant, FinalAlphaCumprod, FinalSigmasType, HeunConfig, HeunPlan, Plan,
+    PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule,
+    TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan, UniPcSolverType,
+    VarianceType,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::scheduler_flags::{FlagValue, SchedulerFlags};
+use crate::sampling::SamplingPlan;
+use crate::scheduler::SchedulerKind;
+use crate::scheduler::keys::{KEYS, Key, Preset, ValueType};
+
+/// The largest config file read: a scheduler_config.json is a few KB (with 1000 trained betas
+/// about 25 KB); anything far larger is not one, and is refused before it is read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// A value of a JSON5 config file (numbers as f64, so that `-Infinity` survives).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+enum FileValue {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    List(Vec<FileValue>),
+    Object(BTreeMap<String, FileValue>),
+    Null,
+}
+
+impl std::fmt::Display for FileValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileValue::Bool(value) => write!(f, "{value}"),
+            FileValue::Number(value) => write!(f, "{value}"),
+            FileValue::Text(text) => write!(f, "{text:?}"),
+            FileValue::List(_) | FileValue::Object(_) => {
+                let json = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+                write!(f, "{json}")
+            }
+            FileValue::Null => write!(f, "null"),
+        }
+    }
+}
+
+/// A diffusers `scheduler_config.json`, its keys as written.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigFile {
+    path: Option<PathBuf>,
+    keys: BTreeMap<String, FileValue>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file; errors name the file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let cannot_read = || format!("cannot read scheduler config {}", path.display());
+        let size = std::fs::metadata(path).with_context(cannot_read)?.len();
+        if size > MAX_CONFIG_BYTES {
+            bail!(
+                "scheduler config {} is {size} bytes; a scheduler_config.json is a few KB",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(path).with_context(cannot_read)?;
+        let keys = json5::from_str(&text).map_err(|error| {
+            let message = error.to_string().replace('\n', " ");
+            anyhow!("malformed scheduler config {}: {message}", path.display())
+        })?;
+        Ok(ConfigFile {
+            path: Some(path.to_path_buf()),
+            keys,
+        })
+    }
+
+    /// The path, if a file was read.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// `_class_name`, if the file names one.
+    fn class_name(&self) -> Option<&str> {
+        match self.keys.get("_class_name") {
+            Some(FileValue::Text(name)) => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Key `key`'s value (absent for null, as diffusers' None), converted to the key's type.
+    fn value(&self, key: &Key) -> Result<Option<Value>> {
+        let (Some(path), Some(raw)) = (&self.path, self.keys.get(key.name)) else {
+            return Ok(None);
+        };
+        if *raw == FileValue::Null {
+            return Ok(None);
+        }
+        let wrong = || {
+            anyhow!(
+                "malformed scheduler config {}: {} is {raw}, expected {}",
+                path.display(),
+                key.name,
+                match key.value_type {
+                    ValueType::Bool => "true or false",
+                    ValueType::Integer => "a non-negative integer",
+                    ValueType::Float32 | ValueType::Float64 => "a number",
+                    ValueType::Name => "a name",
+                    ValueType::Indices => "a list of step indices",
+                    ValueType::Floats => "a list of numbers",
+                    ValueType::Json => "a JSON value",
+                }
+            )
+        };
+        let integer = |value: &FileValue| match value {
+            FileValue::Number(n) if *n >= 0.0 && n.fract() == 0.0 && *n < 2f64.powi(53) => {
+                Some(*n as u64)
+            }
+            _ => None,
+        };
+        let value = match (key.value_type, raw) {
+            (ValueType::Bool, FileValue::Bool(value)) => Value::Bool(*value),
+            (ValueType::Integer, value) => Value::Integer(integer(value).ok_or_else(wrong)?),
+            (ValueType::Float32, FileValue::Number(value)) => Value::Float32(*value as f32),
+            (ValueType::Float64, FileValue::Number(value)) => Value::Float64(*value),
+            (ValueType::Name, FileValue::Text(name)) => Value::Name(name.clone()),
+            (ValueType::Indices, FileValue::List(items)) => Value::Indices(
+                items
+                    .iter()
+                    .map(|item| integer(item).map(|i| i as usize))
+                    .collect::<Option<_>>()
+                    .ok_or_else(wrong)?,
+            ),
+            (ValueType::Floats, FileValue::List(items)) => Value::Floats(
+                items
+                    .iter()
+                    .map(|item| match item {
+                        FileValue::Number(n) => Some(*n as f32),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(wrong)?,
+            ),
+            (ValueType::Json, value) => Value::Json(value.to_string()),
+            _ => return Err(wrong()),
+        };
+        Ok(Some(value))
+    }
+}
+
+/// A key's resolved value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Integer(u64),
+    /// An f32 value.
+    Float32(f32),
+    /// An f64 value.
+    Float64(f64),
+    /// A name.
+    Name(String),
+    /// Step indices.
+    Indices(Vec<usize>),
+    /// `trained_betas`.
+    Floats(Vec<f32>),
+    /// A file-only JSON value, as written.
+    Json(String),
+    /// No value (diffusers' None).
+    Unset,
+}
+
+impl Value {
+    fn from_preset(preset: Preset, value_type: ValueType) -> Value {
+        match (preset, value_type) {
+            (Preset::Bool(value), _) => Value::Bool(value),
+            (Preset::Integer(value), _) => Value::Integer(value),
+            (Preset::Float(value), ValueType::Float32) => Value::Float32(value as f32),
+            (Preset::Float(value), _) => Value::Float64(value),
+            (Preset::Name(name), _) => Value::Name(name.into()),
+            (Preset::Unset, ValueType::Indices) => Value::Indices(Vec::new()),
+            (Preset::Unset, _) => Value::Unset,
+        }
+    }
+
+    fn from_flag(flag: &FlagValue) -> Value {
+        match flag {
+            FlagValue::Bool(value) => Value::Bool(*value),
+            FlagValue::Integer(value) => Value::Integer(*value),
+            FlagValue::Float32(value) => Value::Float32(*value),
+            FlagValue::Float64(value) => Value::Float64(*value),
+            FlagValue::Name(name) => Value::Name(name.clone()),
+            FlagValue::Indices(indices) => Value::Indices(indices.clone()),
+        }
+    }
+
+    /// The value as JSON (the manifest's form): f32 values keep their shortest f32 digits.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Bool(value) => (*value).into(),
+            Value::Integer(value) => (*value).into(),
+            Value::Float32(value) => serde_json::Value::from(*value),
+            Value::Float64(value) => serde_json::Value::from(*value),
+            Value::Name(name) => name.as_str().into(),
+            Value::Indices(indices) => indices.clone().into(),
+            Value::Floats(values) => values.clone().into(),
+            Value::Json(text) => text.as_str().into(),
+            Value::Unset => serde_json::Value::Null,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Name(name) => write!(f, "{name:?}"),
+            Value::Float64(value) if *value == f64::NEG_INFINITY => write!(f, "-Infinity"),
+            Value::Unset => write!(f, "null"),
+            Value::Json(text) => write!(f, "{text}"),
+            other => write!(f, "{}", other.to_json()),
+        }
+    }
+}
+
+/// Where a value came from: the flag that gave it, the config file's key, or diffusers' default.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A command-line flag, e.g. `--steps`.
+    Flag(String),
+    /// A key of the config file.
+    File(PathBuf, &'static str),
+    /// diffusers' default for this key.
+    Default(&'static str),
+}
+
+impl Source {
+    /// Flag over file over default.
+    fn rank(&self) -> u8 {
+        match self {
+            Source::Flag(_) => 2,
+            Source::File(..) => 1,
+            Source::Default(_) => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "{flag}"),
+            Source::File(path, key) => write!(f, "{}: {key}", path.display()),
+            Source::Default(key) => write!(f, "{key} (diffusers' default)"),
+        }
+    }
+}
+
+/// The chosen scheduler's keys: each value with where it came from.
+#[derive(Clone, Debug)]
+struct Lookup {
+    values: BTreeMap<&'static str, (Value, Source)>,
+}
+
+impl Lookup {
+    /// Every key of `scheduler`, flag > file > default; flags of keys it lacks are refused, and
+    /// so are file values of keys of which only the default is supported.
+    fn new(scheduler: SchedulerKind, flags: &SchedulerFlags, file: &ConfigFile) -> Result<Self> {
+        if let Some(key) = KEYS
+            .iter()
+            .find(|key| flags.get(key.name).is_some() && !key.applies_to(scheduler))
+        {
+            bail!("{}", key.refusal(scheduler));
+        }
+        let mut values = BTreeMap::new();
+        for key in KEYS {
+            let Some(preset) = key.default_for(scheduler) else {
+                continue;
+            };
+            let default = Value::from_preset(preset, key.value_type);
+            let file_value = match key.read_from_file(scheduler) {
+                true => file.value(key)?,
+                false => None,
+            };
+            let (value, source) = match (flags.get(key.name), file_value, file.path()) {
+                (Some(flag), _, _) => (
+                    Value::from_flag(flag),
+                    Source::Flag(key.flag().unwrap_or_default()),
+                ),
+                (None, Some(value), Some(path)) => {
+                    (value, Source::File(path.to_path_buf(), key.name))
+                }
+                _ => (default.clone(), Source::Default(key.name)),
+            };
+            if key.default_only && value != default {
+                bail!(
+                    "{source} {value}: not supported (only {}, diffusers' default)",
+                    match &default {
+                        Value::Unset => "null".to_string(),
+                        other => other.to_string(),
+                    }
+                );
+            }
+            values.insert(key.name, (value, source));
+        }
+        Ok(Lookup { values })
+    }
+
+    fn get(&self, name: &str) -> Option<&(Value, Source)> {
+        self.values.get(name)
+    }
+
+    fn source(&self, name: &'static str) -> Source {
+        self.get(name)
+            .map_or(Source::Default(name), |(_, source)| source.clone())
+    }
+
+    fn bool(&self, name: &str) -> Option<(bool, Source)> {
+        match self.get(name)? {
+            (Value::Bool(value), source) => Some((*value, source.clone())),
+            _ => None,
+        }
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.bool(name).is_some_and(|(value, _)| value)
+    }
+
+    fn integer(&self, name: &str) -> Option<(u64, Source)> {
+        match self.get(name)? {
+            (Value::Integer(value), source) => Some((*value, source.clone())),
+            _ => None,
+        }
+    }
+
+    fn u32(&self, name: &str) -> Result<Option<u32>> {
+        match self.integer(name) {
+            Some((value, source)) => u32::try_from(value)
+                .map(Some)
+                .map_err(|_| anyhow!("{source}: {value} is too large")),
+            None => Ok(None),
+        }
+    }
+
+    fn f32(&self, name: &str) -> Option<(f32, Source)> {
+        match self.get(name)? {
+            (Value::Float32(value), source) => Some((*value, source.clone())),
+            _ => None,
+        }
+    }
+
+    fn f64(&self, name: &str) -> Option<(f64, Source)> {
+        match self.get(name)? {
+            (Value::Float64(value), source) => Some((*value, source.clone())),
+            _ => None,
+        }
+    }
+
+    fn text(&self, name: &str) -> Option<(&str, &Source)> {
+        match self.get(name)? {
+            (Value::Name(value), source) => Some((value, source)),
+            _ => None,
+        }
+    }
+
+    /// A name parsed by the core, the error naming where it came from.
+    fn parse<T: std::str::FromStr<Err = diffusion_core::Error>>(&self, name: &str) -> Result<T> {
+        let (text, source) = self
+            .text(name)
+            .ok_or_else(|| anyhow!("{name}: no value for this scheduler"))?;
+        text.parse::<T>()
+            .map_err(|error| anyhow!("{source} {text:?}: {error}"))
+    }
+}
+
+/// The core's configuration of the chosen update rule.
+#[derive(Clone, Debug)]
+enum RuleConfig {
+    DdpmDdim(SamplerConfig),
+    DpmSolver(DpmSolverConfig),
+    UniPc(UniPcSettings),
+    Euler(EulerConfig),
+    Heun(HeunConfig),
+}
+
+/// UniPC's configuration, owning `disable_corrector` ([`UniPcConfig`] borrows it).
+#[derive(Clone, Debug, PartialEq)]
+struct UniPcSettings {
+    config: UniPcConfig<'static>,
+    disable_corrector: Vec<usize>,
+}
+
+impl UniPcSettings {
+    fn config(&self) -> UniPcConfig<'_> {
+        UniPcConfig {
+            disable_corrector: &self.disable_corrector,
+            ..self.config
+        }
+    }
+}
+
+/// The chosen scheduler, every key resolved and the core's configuration built and checked.
+#[derive(Clone, Debug)]
+pub struct SchedulerSettings {
+    /// The update rule.
+    pub scheduler: SchedulerKind,
+    /// `num_inference_steps` (`--steps`).
+    pub steps: u32,
+    /// The config file read, if any.
+    pub config_file: Option<PathBuf>,
+    lookup: Lookup,
+    rule: RuleConfig,
+    /// Where the β values came from (the flag or key to blame for a bad range or length).
+    betas_source: Source,
+    clipping_source: Source,
+    sigma_range_source: Source,
+}
+
+/// The scheduler config to use: the flag's, else `scheduler_config.json` beside the model.
+pub fn config_path(flag: Option<&Path>, model: &Path) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| {
+        let beside = model
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("scheduler_config.json");
+        beside.is_file().then_some(beside)
+    })
+}
+
+/// The update rule: `--scheduler`, else the file's `_class_name` (one host runs, or an error
+/// naming it), else DDIM.
+fn scheduler_kind(flag: Option<SchedulerKind>, file: &ConfigFile) -> Result<SchedulerKind> {
+    if let Some(kind) = flag {
+        return Ok(kind);
+    }
+    let Some(class_name) = file.class_name() else {
+        return Ok(SchedulerKind::Ddim);
+    };
+    SchedulerKind::from_class_name(class_name).ok_or_else(|| {
+        let values: Vec<&str> = SchedulerKind::ALL.iter().map(|k| k.flag_value()).collect();
+        let classes: Vec<&str> = SchedulerKind::ALL.iter().map(|k| k.class_name()).collect();
+        anyhow!(
+            "scheduler config {}: _class_name {class_name} is not supported (host runs {}); \
+             pass --scheduler {} to sample with one of those instead",
+            file.path()
+                .map_or(String::new(), |p| p.display().to_string()),
+            classes.join(", "),
+            crate::scheduler::kind::join_names(&values, "or"),
+        )
+    })
+}
+
+/// Resolves the scheduler: `--scheduler` and the key flags over `config` (the file, if any)
+/// over diffusers' defaults, and builds the core's configuration (the plan, built from it,
+/// validates the rest).
+pub fn resolve(
+    scheduler: Option<SchedulerKind>,
+    steps: u32,
+    flags: &SchedulerFlags,
+    config: Option<&Path>,
+) -> Result<SchedulerSettings> {
+    let file = match config {
+        Some(path) => ConfigFile::read(path)?,
+        None => ConfigFile::default(),
+    };
+    let scheduler = scheduler_kind(scheduler, &file)?;
+    let lookup = Lookup::new(scheduler, flags, &file)?;
+    let (clipping, clipping_source) = clipping(&lookup)?;
+    let (sigma_schedule, (sigma_min, sigma_max, sigma_range_source)) =
+        (sigma_schedule(&lookup)?, sigma_range(&lookup));
+    let prediction_type: PredictionType = lookup.parse("prediction_type")?;
+    let variance_type: VarianceType = lookup.parse("variance_type")?;
+    if scheduler != SchedulerKind::Ddpm
+        && scheduler != SchedulerKind::Ddim
+        && variance_type.needs_variance_channels()
+    {
+        let (text, source) = lookup
+            .text("variance_type")
+            .expect("every scheduler has it");
+        bail!(
+            "{source} {text:?}: {} does not support a learned variance (diffusers would drop \
+             the model's variance channels); use --scheduler ddpm",
+            scheduler.display_name()
+        );
+    }
+    let final_sigmas_type = || lookup.parse::<FinalSigmasType>("final_sigmas_type");
+    let rule = match scheduler {
+        SchedulerKind::Ddim | SchedulerKind::Ddpm => RuleConfig::DdpmDdim(SamplerConfig {
+            sampler: match scheduler {
+                SchedulerKind::Ddpm => Sampler::Ddpm { variance_type },
+                _ => Sampler::Ddim {
+                    eta: lookup.f32("eta").map_or(0.0, |(eta, _)| eta),
+                    use_clipped_model_output: false,
+                },
+            },
+            prediction_type,
+            clipping,
+            final_alpha_cumprod: match lookup.flag("set_alpha_to_one") {
+                true => FinalAlphaCumprod::One,
+                false => FinalAlphaCumprod::First,
+            },
+        }),
+        SchedulerKind::DpmSolver => RuleConfig::DpmSolver(DpmSolverConfig {
+            algorithm_type: dpm_solver_algorithm(&lookup)?,
+            solver_order: solver_order(&lookup)?,
+            solver_type: match lookup.text("solver_type") {
+                // diffusers runs DEIS's and UniPC's solver types as midpoint.
+                Some(("logrho" | "bh1" | "bh2", _)) => DpmSolverType::Midpoint,
+                _ => lookup.parse("solver_type")?,
+            },
+            lower_order_final: lookup.flag("lower_order_final"),
+            euler_at_final: lookup.flag("euler_at_final"),
+            final_sigmas_type: final_sigmas_type()?,
+            prediction_type,
+            clipping,
+            sigma_schedule,
+        }),
+        SchedulerKind::Unipc => RuleConfig::UniPc(UniPcSettings {
+            config: UniPcConfig {
+                solver_order: solver_order(&lookup)?,
+                solver_type: lookup.parse::<UniPcSolverType>("solver_type")?,
+                predict_x0: lookup.flag("predict_x0"),
+                lower_order_final: lookup.flag("lower_order_final"),
+                disable_corrector: &[],
+                final_sigmas_type: final_sigmas_type()?,
+                prediction_type,
+                clipping,
+                sigma_schedule,
+                sigma_min,
+                sigma_max,
+            },
+            disable_corrector: match lookup.get("disable_corrector") {
+                Some((Value::Indices(indices), _)) => indices.clone(),
+                _ => Vec::new(),
+            },
+        }),
+        SchedulerKind::Euler => RuleConfig::Euler(EulerConfig {
+            variant: EulerVariant::Euler,
+            sigma_schedule,
+            sigma_min,
+            sigma_max,
+            final_sigmas_type: final_sigmas_type()?,
+            timestep_type: lookup.parse::<TimestepType>("timestep_type")?,
+            prediction_type,
+        }),
+        SchedulerKind::EulerAncestral => RuleConfig::Euler(EulerConfig {
+            variant: EulerVariant::Ancestral,
+            prediction_type,
+            ..EulerConfig::default()
+        }),
+        SchedulerKind::Heun => RuleConfig::Heun(HeunConfig {
+            sigma_schedule,
+            prediction_type,
+            clip_sample: match clipping {
+                SampleClipping::Range(range) => Some(range),
+                _ => None,
+            },
+        }),
+    };
+    let betas_source = betas_source(&lookup);
+    let settings = SchedulerSettings {
+        scheduler,
+        steps,
+        config_file: file.path().map(Path::to_path_buf),
+        lookup,
+        rule,
+        betas_source,
+        clipping_source,
+        sigma_range_source,
+    };
+    // Names are checked here; the values' ranges by the plan.
+    settings.schedule()?;
+    settings.timesteps()?;
+    Ok(settings)
+}
+
+/// DPM-Solver's `algorithm_type`: diffusers runs a DEIS config as dpmsolver++, and has
+/// deprecated sde-dpmsolver.
+fn dpm_solver_algorithm(lookup: &Lookup) -> Result<DpmSolverAlgorithm> {
+    match lookup.text("algorithm_type") {
+        Some(("deis", _)) => Ok(DpmSolverAlgorithm::DpmSolverPlusPlus),
+        Some((name @ "sde-dpmsolver", source)) => bail!(
+            "{source} {name:?}: not supported (deprecated in diffusers); use sde-dpmsolver++, \
+             dpmsolver++ or dpmsolver"
+        ),
+        _ => lookup.parse("algorithm_type"),
+    }
+}
+
+/// `solver_order` of DPM-Solver and UniPC: 1, 2 or 3.
+fn solver_order(lookup: &Lookup) -> Result<u8> {
+    let (order, source) = lookup
+        .integer("solver_order")
+        .ok_or_else(|| anyhow!("solver_order: no value for this scheduler"))?;
+    match u8::try_from(order) {
+        Ok(order @ 1..=3) => Ok(order),
+        _ => bail!("{source}: solver_order must be 1, 2 or 3, got {order}"),
+    }
+}
+
+/// `use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`: the one set (at most one).
+fn sigma_schedule(lookup: &Lookup) -> Result<SigmaSchedule> {
+    let schedules = [
+        ("use_karras_sigmas", SigmaSchedule::Karras),
+        ("use_exponential_sigmas", SigmaSchedule::Exponential),
+        ("use_beta_sigmas", SigmaSchedule::Beta),
+    ];
+    let mut set = schedules
+        .iter()
+        .filter_map(|&(name, schedule)| match lookup.bool(name) {
+            Some((true, source)) => Some((source, schedule)),
+            _ => None,
+        });
+    match (set.next(), set.next()) {
+        (None, _) => Ok(SigmaSchedule::Interpolated),
+        (Some((_, schedule)), None) => Ok(schedule),
+        (Some((first, _)), Some((second, _))) => bail!(
+            "{first} and {second} are both true: at most one of use_karras_sigmas, \
+             use_exponential_sigmas and use_beta_sigmas may be set"
+        ),
+    }
+}
+
+/// `sigma_min`, `sigma_max` of a sigma schedule, and the source to blame for a bad range: the
+/// value that is bad on its own, else the one from higher up.
+fn sigma_range(lookup: &Lookup) -> (Option<f64>, Option<f64>, Source) {
+    let (sigma_min, sigma_max) = (lookup.f64("sigma_min"), lookup.f64("sigma_max"));
+    let (min_source, max_source) = (lookup.source("sigma_min"), lookup.source("sigma_max"));
+    let bad = |sigma: &Option<(f64, Source)>| {
+        sigma
+            .as_ref()
+            .is_some_and(|(s, _)| !(s.is_finite() && *s > 0.0))
+    };
+    let source = if bad(&sigma_min) {
+        min_source
+    } else if bad(&sigma_max) || max_source.rank() > min_source.rank() {
+        max_source
+    } else if min_source.rank() > 0 {
+        min_source
+    } else {
+        max_source
+    };
+    (sigma_min.map(|(s, _)| s), sigma_max.map(|(s, _)| s), source)
+}
+
+/// Clipping of the predicted x₀ from `clip_sample` (with `clip_sample_range`) and
+/// `thresholding` (with its ratio and maximum), each where the scheduler has it. When both are
+/// on, the one from the higher source wins (flag over file); from the same source, thresholding
+/// wins as in diffusers, except that two contradicting flags are an error. Returns the source to
+/// blame if the core refuses the values.
+fn clipping(lookup: &Lookup) -> Result<(SampleClipping, Source)> {
+    let clip = lookup.bool("clip_sample");
+    let threshold = lookup.bool("thresholding");
+    let use_thresholding = match (&clip, &threshold) {
+        (_, None | Some((false, _))) => false,
+        (None | Some((false, _)), Some((true, _))) => true,
+        (Some((true, clip_source)), Some((true, threshold_source))) => {
+            match threshold_source.rank().cmp(&clip_source.rank()) {
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal if clip_source.rank() == 2 => bail!(
+                    "--clip-sample true and --thresholding true contradict each other: pick one"
+                ),
+                std::cmp::Ordering::Equal => true,
+            }
+        }
+    };
+    if use_thresholding {
+        let (ratio, ratio_source) = lookup.f32("dynamic_thresholding_ratio").expect("a row");
+        let (max_value, max_source) = lookup.f32("sample_max_value").expect("a row");
+        // Blame the value that breaks the rule (0 < ratio <= 1, finite max >= 1).
+        let source = match ratio > 0.0 && ratio <= 1.0 {
+            true => max_source,
+            false => ratio_source,
+        };
+        return Ok((
+            SampleClipping::DynamicThreshold { ratio, max_value },
+            source,
+        ));
+    }
+    match clip {
+        Some((true, _)) => {
+            let (range, source) = lookup.f32("clip_sample_range").expect("a row");
+            Ok((SampleClipping::Range(range), source))
+        }
+        Some((false, source)) => Ok((SampleClipping::None, source)),
+        None => Ok((SampleClipping::None, Source::Default("clip_sample"))),
+    }
+}
+
+/// Where the β values came from: `trained_betas` when they are used, else the end of the range
+/// that came from higher up.
+fn betas_source(lookup: &Lookup) -> Source {
+    let schedule_flag = matches!(lookup.source("beta_schedule"), Source::Flag(_));
+    if let Some((Value::Floats(_), source)) = lookup.get("trained_betas")
+        && !schedule_flag
+    {
+        return source.clone();
+    }
+    let (start, end) = (lookup.source("beta_start"), lookup.source("beta_end"));
+    match end.rank() > start.rank() {
+        true => end,
+        false => start,
+    }
+}
+
+/// " (Karras sigmas)" and the like, for the sampler's name.
+fn sigma_schedule_suffix(schedule: SigmaSchedule) -> &'static str {
+    match schedule {
+        SigmaSchedule::Karras => " (Karras sigmas)",
+        SigmaSchedule::Exponential => " (exponential sigmas)",
+        SigmaSchedule::Beta => " (beta sigmas)",
+        _ => "",
+    }
+}
+
+impl SchedulerSettings {
+    /// The schedule, borrowing trained betas.
+    pub fn schedule(&self) -> Result<ScheduleConfig<'_>> {
+        let lookup = &self.lookup;
+        let trained = match lookup.get("trained_betas") {
+            Some((Value::Floats(betas), _))
+                if !matches!(lookup.source("beta_schedule"), Source::Flag(_)) =>
+            {
+                Some(betas.as_slice())
+            }
+            _ => None,
+        };
+        let beta_schedule = match trained {
+            Some(betas) => BetaSchedule::Trained(betas),
+            None => {
+                let name: BetaScheduleName = lookup.parse("beta_schedule")?;
+                let beta_start = lookup.f64("beta_start").map_or(0.0, |(b, _)| b);
+                let beta_end = lookup.f64("beta_end").map_or(0.0, |(b, _)| b);
+                match name {
+                    BetaScheduleName::Linear => BetaSchedule::Linear {
+                        beta_start,
+                        beta_end,
+                    },
+                    BetaScheduleName::ScaledLinear => BetaSchedule::ScaledLinear {
+                        beta_start,
+                        beta_end,
+                    },
+                    BetaScheduleName::SquaredCosCapV2 => BetaSchedule::SquaredCosCapV2,
+                    BetaScheduleName::Sigmoid => BetaSchedule::Sigmoid {
+                        beta_start,
+                        beta_end,
+                    },
+                }
+            }
+        };
+        Ok(ScheduleConfig {
+            num_train_timesteps: lookup.u32("num_train_timesteps")?.unwrap_or(1000),
+            beta_schedule,
+            rescale_betas_zero_snr: lookup.flag("rescale_betas_zero_snr"),
+        })
+    }
+
+    /// Steps, spacing and offset.
+    pub fn timesteps(&self) -> Result<TimestepConfig> {
+        Ok(TimestepConfig {
+            num_inference_steps: self.steps,
+            spacing: self.lookup.parse::<TimestepSpacing>("timestep_spacing")?,
+            steps_offset: self.lookup.u32("steps_offset")?.unwrap_or(0),
+        })
+    }
+
+    /// Whether the model's output carries variance channels that the step uses (DDPM with a
+    /// learned variance).
+    pub fn learns_variance(&self) -> Option<VarianceType> {
+        match &self.rule {
+            RuleConfig::DdpmDdim(SamplerConfig {
+                sampler: Sampler::Ddpm { variance_type },
+                ..
+            }) if variance_type.needs_variance_channels() => Some(*variance_type),
+            _ => None,
+        }
+    }
+
+    /// The settings under diffusers' key names, for the manifest: `_class_name`,
+    /// `num_inference_steps` and every key the scheduler has (those of which only the default is
+    /// supported excepted: they cannot change the bits).
+    pub fn manifest_fields(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut fields = BTreeMap::new();
+        fields.insert("_class_name".into(), self.scheduler.class_name().into());
+        fields.insert("num_inference_steps".into(), self.steps.into());
+        for key in KEYS.iter().filter(|key| !key.default_only) {
+            if let Some((value, _)) = self.lookup.get(key.name) {
+                fields.insert(key.name.into(), value.to_json());
+            }
+        }
+        fields
+    }
+
+    /// Builds the plan (boxed: up to [`crate::sampling::MAX_STEPS`] entries), which validates
+    /// every value (steps, betas, trained_betas length, η, clipping…).
+    pub fn plan(&self) -> Result<Box<SamplingPlan>> {
+        let schedule = self.schedule()?;
+        let timesteps = self.timesteps()?;
+        let plan = match &self.rule {
+            RuleConfig::DdpmDdim(config) => {
+                Plan::new(&schedule, &timesteps, config).map(SamplingPlan::Plan)
+            }
+            RuleConfig::DpmSolver(config) => {
+                DpmSolverPlan::new(&schedule, &timesteps, config).map(SamplingPlan::DpmSolver)
+            }
+            RuleConfig::UniPc(settings) => {
+                UniPcPlan::new(&schedule, &timesteps, &settings.config()).map(SamplingPlan::UniPc)
+            }
+            RuleConfig::Euler(config) => {
+                EulerPlan::new(&schedule, &timesteps, config).map(SamplingPlan::Euler)
+            }
+            RuleConfig::Heun(config) => {
+                HeunPlan::new(&schedule, &timesteps, config).map(SamplingPlan::Heun)
+            }
+        };
+        Ok(Box::new(plan.map_err(|error| self.blame(error))?))
+    }
+
+    /// The name of the sampler, for the summary: "DDIM", "DDPM", "DPM-Solver++ 2M", "UniPC bh2
+    /// order 2", "Euler (Karras sigmas)"…
+    pub fn sampler_name(&self) -> String {
+        match &self.rule {
+            RuleConfig::DdpmDdim(config) => match config.sampler {
+                Sampler::Ddpm { .. } => "DDPM".into(),
+                _ => "DDIM".into(),
+            },
+            RuleConfig::UniPc(settings) => {
+                let config = settings.config;
+                let solver_type = match config.solver_type {
+                    UniPcSolverType::Bh1 => "bh1",
+                    _ => "bh2",
+                };
+                let prediction = match config.predict_x0 {
+                    true => "",
+                    false => ", noise prediction",
+                };
+                format!(
+                    "UniPC {solver_type} order {}{prediction}{}",
+                    config.solver_order,
+                    sigma_schedule_suffix(config.sigma_schedule)
+                )
+            }
+            RuleConfig::Heun(config) => {
+                format!("Heun{}", sigma_schedule_suffix(config.sigma_schedule))
+            }
+            RuleConfig::Euler(config) => {
+                let name = match config.variant {
+                    EulerVariant::Ancestral => "Euler ancestral",
+                    _ => "Euler",
+                };
+                format!("{name}{}", sigma_schedule_suffix(config.sigma_schedule))
+            }
+            RuleConfig::DpmSolver(config) => {
+                let algorithm = match config.algorithm_type {
+                    DpmSolverAlgorithm::DpmSolverPlusPlus => "DPM-Solver++",
+                    DpmSolverAlgorithm::SdeDpmSolverPlusPlus => "SDE-DPM-Solver++",
+                    _ => "DPM-Solver",
+                };
+                let name = match (config.solver_order, config.solver_type) {
+                    (1, _) => format!("{algorithm} (first order)"),
+                    (order, DpmSolverType::Heun) => format!("{algorithm} {order}M heun"),
+                    (order, _) => format!("{algorithm} {order}M"),
+                };
+                format!("{name}{}", sigma_schedule_suffix(config.sigma_schedule))
+            }
+        }
+    }
+
+    /// A plan's error, prefixed with the flag or file key that gave the value at fault.
+    fn blame(&self, error: diffusion_core::Error) -> anyhow::Error {
+        use diffusion_core::Error;
+        let multistep = matches!(self.rule, RuleConfig::DpmSolver(_) | RuleConfig::UniPc(_));
+        let steps = Source::Flag("--steps".into());
+        if let Error::InvalidStepCount {
+            steps: count,
+            num_train_timesteps,
+        } = error
+            && multistep
+            && count >= num_train_timesteps
+            && self.lookup.text("timestep_spacing").map(|(name, _)| name) != Some("trailing")
+        {
+            return anyhow!(
+                "{steps}: {} with linspace or leading spacing places N + 1 points among the \
+                 {num_train_timesteps} training timesteps, so steps must be in \
+                 1..={}, got {count} (or use --timestep-spacing trailing)",
+                self.scheduler.display_name(),
+                num_train_timesteps - 1
+            );
+        }
+        let source = match error {
+            Error::InvalidTrainTimesteps { .. } => Some(self.lookup.source("num_train_timesteps")),
+            Error::InvalidBetaRange { .. }
+            | Error::TrainedBetasLength { .. }
+            | Error::InvalidTrainedBeta { .. } => Some(self.betas_source.clone()),
+            Error::InvalidStepCount { .. } | Error::CapacityExceeded { .. } => Some(steps),
+            Error::TimestepOutOfRange { .. } => Some(self.lookup.source("steps_offset")),
+            Error::InvalidEta => Some(self.lookup.source("eta")),
+            Error::InvalidClipRange | Error::InvalidThreshold => Some(self.clipping_source.clone()),
+            Error::InvalidSolverOrder { .. } => Some(self.lookup.source("solver_order")),
+            Error::InvalidSigmaRange { .. } => Some(self.sigma_range_source.clone()),
+            _ => None,
+        };
+        match source {
+            Some(source) => anyhow!("{source}: {error}"),
+            None => {
+                let file = self
+                    .config_file
+                    .as_ref()
+                    .map_or("flags and defaults".into(), |p| p.display().to_string());
+                anyhow!("invalid sampler configuration ({file}): {error}")
+            }
+        }
+    }
+}
