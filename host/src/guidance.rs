@@ -76,15 +76,24 @@ pub struct Conditioning {
 }
 
 impl Conditioning {
-    /// What the conditioning adds to a manifest's sampler fields (nothing for a model without
-    /// extra inputs): the guidance, and per input the SHA-256 of its values and shapes, so that
-    /// parts or a resumed run with other inputs are not taken for the same job.
-    pub fn identity_fields(&self) -> BTreeMap<String, String> {
+    /// The manifest's `conditioning` (empty for a model without extra inputs): the guidance
+    /// scale and rescale in effect (1 and 0 without guidance, 0 when only the unconditional
+    /// inputs run), and per input the SHA-256 of its values and shapes, so that parts or a
+    /// resumed run with other inputs are not taken for the same job.
+    pub fn identity_fields(&self) -> BTreeMap<String, serde_json::Value> {
         use sha2::{Digest, Sha256};
         let mut fields = BTreeMap::new();
-        if let Some(guidance) = &self.guidance {
-            fields.insert("guidance".to_string(), format!("{guidance:?}"));
+        if self.inputs.is_empty() {
+            return fields;
         }
+        let (scale, rescale) = match (&self.guidance, self.unconditional_only) {
+            (Some(guidance), _) => (guidance.scale(), guidance.rescale()),
+            (None, true) => (0.0, 0.0),
+            (None, false) => (1.0, 0.0),
+        };
+        fields.insert("guidance_scale".into(), scale.into());
+        fields.insert("guidance_rescale".into(), rescale.into());
+        let mut digests = serde_json::Map::new();
         for input in &self.inputs {
             let mut hash = Sha256::new();
             for array in std::iter::once(&input.conditional).chain(&input.unconditional) {
@@ -95,9 +104,12 @@ impl Conditioning {
                     Values::Float32(v) => v.iter().for_each(|x| hash.update(x.to_le_bytes())),
                 }
             }
-            let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            fields.insert(format!("input {}", input.name), digest);
+            digests.insert(
+                input.name.clone(),
+                crate::manifest::hex(&hash.finalize()).into(),
+            );
         }
+        fields.insert("inputs_sha256".into(), digests.into());
         fields
     }
 

@@ -164,11 +164,8 @@ pub fn run(mut cli: Cli) -> Result<()> {
     let identity = match outputs.wants_manifest() {
         true => Some(JobIdentity {
             model_sha256: manifest::sha256_file(&cli.onnx)?,
-            sampler: {
-                let mut fields = manifest::sampler_fields(&resolved);
-                fields.extend(conditioning.identity_fields());
-                fields
-            },
+            scheduler: resolved.manifest_fields(),
+            conditioning: conditioning.identity_fields(),
             total_samples: num_samples,
             seed: cli.seed,
             noise: "v1".into(),
@@ -249,15 +246,12 @@ pub fn run(mut cli: Cli) -> Result<()> {
     let timing = sampled?;
     let sampling_time = sampling_started.elapsed();
     let manifest = match &identity {
-        Some(job) => Some(Manifest {
-            format: manifest::FORMAT.into(),
-            job: job.clone(),
-            samples: [samples.start, samples.end],
-            complete: true,
-            host_version: env!("CARGO_PKG_VERSION").into(),
-            provider: open.provider.name().into(),
-            model_file: cli.onnx.display().to_string(),
-        }),
+        Some(job) => Some(Manifest::new(
+            job,
+            [samples.start, samples.end],
+            open.provider.name(),
+            &cli.onnx,
+        )),
         None => None,
     };
     let mut written = stream.finish(manifest.as_ref())?;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::JobIdentity;
 
 /// The format's name and version.
-const FORMAT: &str = "diffusion-host resume v1";
+const FORMAT: &str = "diffusion-host resume v2";
 
 /// What a state file says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

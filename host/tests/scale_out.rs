@@ -190,13 +190,64 @@ fn missing_overlapping_and_foreign_parts_are_refused() {
         "b.npy and half.npy overlap on samples 5..7",
     );
     merge_fails(dir, &["a.npy", "b.npy", "seed7.npy"], "(seed: 0 vs 7)");
-    merge_fails(dir, &["a.npy", "b.npy", "eta.npy"], "sampler.sampler:");
+    merge_fails(
+        dir,
+        &["a.npy", "b.npy", "eta.npy"],
+        "(scheduler.eta: 0.0 vs 0.5)",
+    );
     std::fs::remove_file(dir.join("c.npy.json")).unwrap();
     merge_fails(
         dir,
         &["a.npy", "b.npy", "c.npy"],
         "cannot read manifest c.npy.json",
     );
+}
+
+/// Two runs that differ only in the seed write manifests that differ in exactly one field of the
+/// job (and its digest); a manifest of the older format is refused in one line.
+#[test]
+fn manifests_are_plain_json_that_differ_only_where_the_job_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    shard(dir, "0/3", "a.npy", &[]);
+    shard(dir, "0/3", "b.npy", &["--seed", "1"]);
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let (a, b) = (read("a.npy.json"), read("b.npy.json"));
+    assert_eq!(a["format"], "diffusion-host manifest");
+    assert_eq!(a["format_version"], 2);
+    assert_eq!(a["job"]["scheduler"]["_class_name"], "DDIMScheduler");
+    assert_eq!(a["job"]["scheduler"]["num_inference_steps"], 4);
+    assert!(a["job"]["scheduler"]["clip_sample"].is_boolean());
+    let mut changed = Vec::new();
+    for (key, value) in a["job"].as_object().unwrap() {
+        if b["job"][key] != *value {
+            changed.push(format!("{key}: {value} vs {}", b["job"][key]));
+        }
+    }
+    assert_eq!(changed, ["seed: 0 vs 1"]);
+    let top: Vec<&String> = a
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|key| a[key.as_str()] != b[key.as_str()])
+        .collect();
+    assert_eq!(top, ["job", "job_sha256"]);
+    // A part written by an older host (format 1) cannot be merged.
+    let mut old = a.clone();
+    old["format"] = "diffusion-host part v1".into();
+    std::fs::write(dir.join("a.npy.json"), old.to_string()).unwrap();
+    merge_fails(
+        dir,
+        &["a.npy"],
+        "a.npy.json: manifest format \"diffusion-host part v1\", written by an older host",
+    );
+    // An edited job no longer matches its digest.
+    let mut edited = a.clone();
+    edited["job"]["seed"] = 5.into();
+    std::fs::write(dir.join("a.npy.json"), edited.to_string()).unwrap();
+    merge_fails(dir, &["a.npy"], "job_sha256 is not the digest of its job");
 }
 
 #[test]
