@@ -66,8 +66,10 @@ use heapless::Vec;
 use crate::error::{Error, SliceKind};
 use crate::euler::{EulerConfig, EulerPlan};
 use crate::multistep::MultistepHistory;
+use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
 use crate::sigmas::SigmaSchedule;
 use crate::timesteps::TimestepConfig;
 
@@ -580,6 +582,72 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
         }
         history.advance(index);
         Ok(())
+    }
+}
+
+/// Heun: two model calls per step but the last (2N − 1), each at its point's fractional timestep
+/// with c_in·x; the history remembers x between a step's two calls; no noise.
+impl<const CAPACITY: usize> Scheduler for HeunPlan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        HeunPlan::len(self)
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        check_call(call, HeunPlan::len(self))?;
+        self.points.model_timestep_at(Self::point(call))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        check_call(call, HeunPlan::len(self))?;
+        self.points.input_scale_at(Self::point(call))
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        self.points.init_noise_sigma()
+    }
+
+    fn history_len(&self) -> usize {
+        HeunPlan::history_len(self)
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, HeunPlan::history_len(self), values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        false
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        let _ = sample_len;
+        0
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        HeunPlan::step_batch(
+            self,
+            call,
+            batch,
+            samples,
+            model_output,
+            &mut memory.history,
+        )
     }
 }
 

@@ -115,14 +115,17 @@ pub mod ddpm;
 pub mod dpm_solver;
 mod error;
 pub mod euler;
+pub mod final_sigmas;
 pub mod guidance;
 pub mod heun;
 pub mod multistep;
 pub mod noise;
+mod noise_level;
 mod pcg_lanes;
 mod plan;
 mod prediction;
 pub mod schedule;
+pub mod scheduler;
 pub mod sigmas;
 mod step;
 pub mod timesteps;
@@ -130,11 +133,10 @@ pub mod unipc;
 
 pub use clipping::SampleClipping;
 pub use ddpm::VarianceType;
-pub use dpm_solver::{
-    DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, FinalSigmasType,
-};
+pub use dpm_solver::{DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType};
 pub use error::{Error, NameKind, SliceKind};
 pub use euler::{EulerConfig, EulerPlan, EulerVariant, TimestepType};
+pub use final_sigmas::FinalSigmasType;
 pub use guidance::Guidance;
 pub use heun::{HeunConfig, HeunPlan};
 pub use multistep::MultistepHistory;
@@ -145,6 +147,7 @@ pub use rand_pcg::Pcg32;
 pub use schedule::{
     AlphasCumprod, BetaSchedule, MAX_TRAIN_TIMESTEPS, ScheduleConfig, fill_alphas_cumprod,
 };
+pub use scheduler::{ModelTimestep, Scheduler, StepMemory};
 pub use sigmas::SigmaSchedule;
 pub use step::{NOISE_CHUNK, StepCoefficients, VarianceSource};
 pub use timesteps::{TimestepConfig, TimestepSpacing};

@@ -4,9 +4,11 @@ use heapless::Vec;
 
 use crate::clipping::SampleClipping;
 use crate::error::{Error, SliceKind};
+use crate::multistep::MultistepHistory;
 use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
 use crate::step::StepCoefficients;
 use crate::timesteps::TimestepConfig;
 use crate::{ddim, ddpm};
@@ -508,6 +510,74 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
             index,
             steps: self.steps.len(),
         })
+    }
+}
+
+/// DDPM and DDIM: one model call per step, whole timesteps, the model sees x itself, no history.
+impl<const CAPACITY: usize> Scheduler for Plan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        Ok(ModelTimestep::whole(self.coefficients(call)?.timestep))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        check_call(call, self.steps.len())?;
+        Ok(1.0)
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
+
+    fn history_len(&self) -> usize {
+        0
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, 0, values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        self.steps.iter().any(|step| step.adds_noise)
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        if matches!(self.clipping, SampleClipping::DynamicThreshold { .. }) {
+            sample_len
+        } else {
+            0
+        }
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        Plan::step_batch(
+            self,
+            call,
+            batch,
+            samples,
+            model_output,
+            memory.noise,
+            memory.scratch,
+        )
     }
 }
 
