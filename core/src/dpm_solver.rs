@@ -308,7 +308,7 @@ impl MultistepPoint for DpmSolverStep {
 }
 
 /// A realized DPM-Solver run of at most `CAPACITY` steps: its timesteps, the order of each step
-/// and every weight, computed once (O(T) time, O(steps) memory, like [`crate::Plan`]).
+/// and every weight, computed once (O(T) time, O(steps) memory, like [`crate::DdpmDdimPlan`]).
 #[derive(Clone, Debug)]
 pub struct DpmSolverPlan<const CAPACITY: usize> {
     steps: Vec<DpmSolverStep, CAPACITY>,

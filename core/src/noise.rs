@@ -351,7 +351,7 @@ impl NoiseSource for Pcg32 {
 
 /// A [`Pcg32`] whose noise v1 code is inlined into each caller: the same values as the plain
 /// `Pcg32`, for callers compiled for wider vectors than the crate. A function marked
-/// `#[target_feature(enable = "avx2")]` that calls [`Plan::step`](crate::Plan::step) with this
+/// `#[target_feature(enable = "avx2")]` that calls [`DdpmDdimPlan::step`](crate::DdpmDdimPlan::step) with this
 /// source gets the step and the noise vectorized for AVX2 (the step is always inlined too), which
 /// is how `host` runs them. The plain `Pcg32` keeps one out-of-line copy, for small firmware.
 ///

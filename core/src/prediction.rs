@@ -11,10 +11,10 @@ use crate::error::{Error, NameKind};
 /// The model's output convention.
 ///
 /// ```
-/// use diffusion_core::{PredictionType, SamplerConfig};
+/// use diffusion_core::{PredictionType, DdpmDdimConfig};
 ///
 /// let prediction_type: PredictionType = "v_prediction".parse()?;
-/// let config = SamplerConfig { prediction_type, ..SamplerConfig::default() };
+/// let config = DdpmDdimConfig { prediction_type, ..DdpmDdimConfig::default() };
 /// assert_eq!(config.prediction_type, PredictionType::VPrediction);
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```

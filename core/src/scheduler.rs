@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use diffusion_core::{
-//!     noise_stream, ModelTimestep, NoiseSource, Plan, SamplerConfig, ScheduleConfig,
+//!     noise_stream, ModelTimestep, NoiseSource, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig,
 //!     Scheduler, StepMemory, TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan,
 //! };
 //!
@@ -51,7 +51,7 @@
 //!
 //! let schedule = ScheduleConfig::default();
 //! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
-//! let ddim: Plan<10> = Plan::new(&schedule, &timesteps, &SamplerConfig::default())?;
+//! let ddim: DdpmDdimPlan<10> = DdpmDdimPlan::new(&schedule, &timesteps, &DdpmDdimConfig::default())?;
 //! let unipc: UniPcPlan<10> = UniPcPlan::new(&schedule, &timesteps, &UniPcConfig::default())?;
 //! let model = |_t: ModelTimestep, _x: &[f32], epsilon: &mut [f32]| epsilon.fill(0.0);
 //! let (mut a, mut b) = ([0.0f32; 4], [0.0f32; 4]);
@@ -164,9 +164,9 @@ impl<'a, N> StepMemory<'a, N> {
     /// Bundles a run's history, noise sources and scratch.
     ///
     /// ```
-    /// use diffusion_core::{noise_stream, Plan, Scheduler, StepMemory};
+    /// use diffusion_core::{noise_stream, DdpmDdimPlan, Scheduler, StepMemory};
     ///
-    /// let plan = Plan::<10>::empty();
+    /// let plan = DdpmDdimPlan::<10>::empty();
     /// let history = plan.history(&mut [], 8)?;
     /// let mut streams = [noise_stream(1, 0), noise_stream(1, 1)];
     /// let memory = StepMemory::new(history, &mut streams, &mut []);
@@ -185,7 +185,7 @@ impl<'a, N> StepMemory<'a, N> {
 /// A realized sampling run, as one interface: what the model is fed at each call, and the step
 /// that follows it (see the [module docs](self) for the loop).
 ///
-/// Implemented by [`crate::Plan`] (DDPM, DDIM), [`crate::DpmSolverPlan`], [`crate::UniPcPlan`],
+/// Implemented by [`crate::DdpmDdimPlan`] (DDPM, DDIM), [`crate::DpmSolverPlan`], [`crate::UniPcPlan`],
 /// [`crate::EulerPlan`] and [`crate::HeunPlan`].
 pub trait Scheduler {
     /// N, the number of denoising steps (diffusers' `num_inference_steps`).
@@ -304,8 +304,9 @@ mod tests {
     use crate::schedule::ScheduleConfig;
     use crate::timesteps::{TimestepConfig, TimestepSpacing};
     use crate::{
-        DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, EulerConfig, EulerPlan, EulerVariant,
-        HeunConfig, HeunPlan, Plan, Sampler, SamplerConfig, UniPcConfig, UniPcPlan, VarianceType,
+        DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig,
+        DpmSolverPlan, EulerConfig, EulerPlan, EulerVariant, HeunConfig, HeunPlan, UniPcConfig,
+        UniPcPlan, VarianceType,
     };
 
     const VALUES: usize = 6;
@@ -378,13 +379,14 @@ mod tests {
 
     #[test]
     fn ddpm_through_the_trait_is_bit_identical() {
-        let config = SamplerConfig {
-            sampler: Sampler::Ddpm {
+        let config = DdpmDdimConfig {
+            rule: DdpmDdimRule::Ddpm {
                 variance_type: VarianceType::FixedSmall,
             },
-            ..SamplerConfig::default()
+            ..DdpmDdimConfig::default()
         };
-        let plan: Plan<5> = Plan::new(&ScheduleConfig::default(), &timesteps(), &config).unwrap();
+        let plan: DdpmDdimPlan<5> =
+            DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps(), &config).unwrap();
         assert!(plan.draws_noise());
         let (mut x, mut streams) = x_t(1.0);
         let mut output = [0.0f32; BATCH * VALUES];

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use diffusion_core::schedule::BetaScheduleName;
 use diffusion_core::{
-    BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, EulerConfig,
-    EulerPlan, EulerVariant, FinalAlphaCumprod, FinalSigmasType, HeunConfig, HeunPlan, Plan,
-    PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule,
-    TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan, UniPcSolverType,
-    VarianceType,
+    BetaSchedule, DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig,
+    DpmSolverPlan, DpmSolverType, EulerConfig, EulerPlan, EulerVariant, FinalAlphaCumprod,
+    FinalSigmasType, HeunConfig, HeunPlan, PredictionType, SampleClipping, ScheduleConfig,
+    SigmaSchedule, TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan,
+    UniPcSolverType, VarianceType,
 };
 use serde::Deserialize;
 
@@ -183,7 +183,7 @@ pub struct Resolved {
     pub timesteps: TimestepConfig,
     /// DDIM and DDPM: update rule, prediction type, clipping, final ᾱ. With DPM-Solver only its
     /// prediction type and clipping mean anything (the rest is the default); see `dpm_solver`.
-    pub sampler: SamplerConfig,
+    pub sampler: DdpmDdimConfig,
     /// DPM-Solver's configuration, when that is the scheduler.
     pub dpm_solver: Option<DpmSolverConfig>,
     /// UniPC's configuration, when that is the scheduler.
@@ -265,7 +265,7 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// The sources of the values [`Plan::new`] can refuse.
+/// The sources of the values [`DdpmDdimPlan::new`] can refuse.
 #[derive(Clone, Debug)]
 pub struct Sources {
     num_train_timesteps: Source,
@@ -336,19 +336,20 @@ impl Resolved {
             let plan = HeunPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::Heun);
             return Ok(Box::new(plan.map_err(|error| self.blame(error))?));
         }
-        let plan = match (&self.dpm_solver, &self.unipc, &self.euler) {
-            (Some(config), _, _) => {
-                DpmSolverPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::DpmSolver)
-            }
-            (_, Some(settings), _) => {
-                UniPcPlan::new(&schedule, &self.timesteps, &settings.config())
-                    .map(SamplingPlan::UniPc)
-            }
-            (_, _, Some(config)) => {
-                EulerPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::Euler)
-            }
-            _ => Plan::new(&schedule, &self.timesteps, &self.sampler).map(SamplingPlan::Plan),
-        };
+        let plan =
+            match (&self.dpm_solver, &self.unipc, &self.euler) {
+                (Some(config), _, _) => DpmSolverPlan::new(&schedule, &self.timesteps, config)
+                    .map(SamplingPlan::DpmSolver),
+                (_, Some(settings), _) => {
+                    UniPcPlan::new(&schedule, &self.timesteps, &settings.config())
+                        .map(SamplingPlan::UniPc)
+                }
+                (_, _, Some(config)) => {
+                    EulerPlan::new(&schedule, &self.timesteps, config).map(SamplingPlan::Euler)
+                }
+                _ => DdpmDdimPlan::new(&schedule, &self.timesteps, &self.sampler)
+                    .map(SamplingPlan::Plan),
+            };
         Ok(Box::new(plan.map_err(|error| self.blame(error))?))
     }
 
@@ -668,10 +669,10 @@ pub fn resolve(cli: &Cli) -> Result<Resolved> {
             .unwrap_or(true),
         _ => cli.set_alpha_to_one.unwrap_or(true),
     };
-    let sampler = SamplerConfig {
-        sampler: match scheduler {
-            SchedulerKind::Ddpm => Sampler::Ddpm { variance_type },
-            _ => Sampler::Ddim {
+    let sampler = DdpmDdimConfig {
+        rule: match scheduler {
+            SchedulerKind::Ddpm => DdpmDdimRule::Ddpm { variance_type },
+            _ => DdpmDdimRule::Ddim {
                 eta: cli.eta,
                 use_clipped_model_output: false,
             },

@@ -439,8 +439,8 @@ fn check_variance_channels(
     signature: &Signature,
     geometry: Geometry,
 ) -> Result<()> {
-    use diffusion_core::{Sampler, VarianceType};
-    if let Sampler::Ddpm { variance_type } = resolved.sampler.sampler
+    use diffusion_core::{DdpmDdimRule, VarianceType};
+    if let DdpmDdimRule::Ddpm { variance_type } = resolved.sampler.rule
         && variance_type.needs_variance_channels()
         && signature.output_channels == Some(geometry.channels)
     {

@@ -7,9 +7,9 @@
 //! noise v1 (seed 0, stream 0). Each function returns the relative L2 error of a whole run.
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, EulerConfig, EulerPlan, HeunConfig, HeunPlan, NoiseSource,
-    Plan, SamplerConfig, ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing,
-    UniPcConfig, UniPcPlan, fill_alphas_cumprod, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DpmSolverConfig, DpmSolverPlan, EulerConfig, EulerPlan,
+    HeunConfig, HeunPlan, NoiseSource, ScheduleConfig, SigmaSchedule, TimestepConfig,
+    TimestepSpacing, UniPcConfig, UniPcPlan, fill_alphas_cumprod, noise_stream,
 };
 
 /// μ.
@@ -73,10 +73,10 @@ impl Problem {
 
     /// DDIM, η = 0 (`steps` model calls).
     pub fn ddim(&self, steps: u32) -> f64 {
-        let plan: Plan<CAPACITY> = Plan::new(
+        let plan: DdpmDdimPlan<CAPACITY> = DdpmDdimPlan::new(
             &ScheduleConfig::default(),
             &trailing(steps),
-            &SamplerConfig::default(),
+            &DdpmDdimConfig::default(),
         )
         .unwrap();
         let mut x = self.x_t.clone();
