@@ -104,7 +104,7 @@ impl SamplingPlan {
             Self::DpmSolver(plan) => plan.len(),
             Self::UniPc(plan) => plan.len(),
             Self::Euler(plan) => plan.len(),
-            Self::Heun(plan) => plan.len(),
+            Self::Heun(plan) => plan.num_model_calls(),
         }
     }
 

@@ -173,7 +173,7 @@ impl Problem {
         let mut buffer = vec![0.0f32; plan.history_len() * x.len()];
         let mut history = plan.history(&mut buffer, x.len()).unwrap();
         let mut epsilon = vec![0.0f32; x.len()];
-        for index in 0..plan.len() {
+        for index in 0..plan.num_model_calls() {
             plan.scale_model_input(index, &x, &mut model_input).unwrap();
             exact_epsilon(&model_input, alpha_cumprod(index), &mut epsilon);
             plan.step(index, &mut x, &epsilon, &mut history).unwrap();

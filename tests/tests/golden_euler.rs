@@ -381,7 +381,7 @@ fn euler_matches_diffusers() {
                 heun_plans += 1;
                 let label = label(options);
                 let plan = heun_plan(options);
-                assert_eq!(plan.len(), 2 * options.steps as usize - 1, "{label}");
+                assert_eq!(plan.num_model_calls(), 2 * options.steps as usize - 1, "{label}");
                 check_arrays(
                     &label,
                     [
@@ -422,7 +422,7 @@ fn euler_matches_diffusers() {
                 heun_sequences += 1;
                 let label = label(options);
                 let plan = heun_plan(options);
-                assert_eq!(plan.len(), samples.len(), "{label}");
+                assert_eq!(plan.num_model_calls(), samples.len(), "{label}");
                 let values = samples[0].len();
                 let mut buffer = vec![f32::NAN; plan.history_len() * values];
                 let mut history = plan.history(&mut buffer, values).unwrap();
