@@ -32,6 +32,7 @@ use crate::error::Error;
 /// # let _ = clipped;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[non_exhaustive]
 pub enum SampleClipping {
     /// Use x̂₀ as predicted.
     #[default]

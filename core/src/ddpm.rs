@@ -47,6 +47,7 @@ use crate::step::{StepCoefficients, VarianceSource};
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum VarianceType {
     /// `fixed_small`: σ² = β̃, the posterior variance (diffusers' default).
     #[default]

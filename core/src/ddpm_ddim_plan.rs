@@ -5,7 +5,7 @@ use heapless::Vec;
 use crate::clipping::SampleClipping;
 use crate::error::{Error, SliceKind};
 use crate::multistep::MultistepHistory;
-use crate::noise::NoiseSource;
+use crate::noise::{NoiseSource, ensure_noise};
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
 use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
@@ -23,6 +23,7 @@ use crate::{ddim, ddpm};
 /// assert_eq!(ddim, DdpmDdimConfig::default());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum DdpmDdimRule {
     /// DDPM ancestral sampling (see [`crate::ddpm`]).
     Ddpm {
@@ -54,6 +55,7 @@ pub enum DdpmDdimRule {
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum FinalAlphaCumprod {
     /// 1.0: the last step lands on clean data (diffusers `set_alpha_to_one = true`, and what its
     /// DDPM always does).
@@ -491,6 +493,11 @@ impl<const CAPACITY: usize> DdpmDdimPlan<CAPACITY> {
         }
         if per_sample == 0 {
             return Ok(());
+        }
+        if step.adds_noise {
+            for source in noise.iter() {
+                ensure_noise(source, per_sample)?;
+            }
         }
         let per_output = model_output.len() / batch;
         for ((sample, output), source) in samples

@@ -139,7 +139,7 @@ use crate::multistep::{
     Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, TimestepRounding,
     fill_points, fill_sigma_points,
 };
-use crate::noise::{NoiseSource, SliceNoise};
+use crate::noise::{NoiseSource, SliceNoise, ensure_noise};
 use crate::noise_level::{Level, Point, sigma_of};
 use crate::prediction::PredictionType;
 use crate::schedule::{BetaSchedule, ScheduleConfig};
@@ -604,6 +604,11 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
                 expected: per_sample,
                 actual: scratch.len(),
             });
+        }
+        if self.stochastic && step.noise_std > 0.0 {
+            for source in noise.iter() {
+                ensure_noise(source, per_sample)?;
+            }
         }
         let buffers = self.history_len;
         let (memory, write, read) = match (buffers, step.order) {

@@ -76,7 +76,7 @@ use crate::clipping::SampleClipping;
 use crate::error::{Error, NameKind, SliceKind};
 use crate::final_sigmas::FinalSigmasType;
 use crate::multistep::MultistepHistory;
-use crate::noise::NoiseSource;
+use crate::noise::{NoiseSource, ensure_noise};
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
 use crate::scheduler::{ModelTimestep, Scheduler, StepMemory};
@@ -773,6 +773,11 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
         }
         if per_sample == 0 {
             return Ok(());
+        }
+        if step.coefficients.adds_noise {
+            for source in noise.iter() {
+                ensure_noise(source, per_sample)?;
+            }
         }
         for ((sample, output), source) in samples
             .chunks_mut(per_sample)

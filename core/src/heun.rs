@@ -315,7 +315,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
     pub fn timesteps(&self) -> impl Iterator<Item = f32> + '_ {
-        (0..self.num_model_calls()).filter_map(|index| self.points.timesteps().nth(Self::point(index)))
+        (0..self.num_model_calls())
+            .filter_map(|index| self.points.timesteps().nth(Self::point(index)))
     }
 
     /// What an integer-timestep model gets at each evaluation: [`Self::timesteps`] truncated
@@ -330,7 +331,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
     pub fn integer_timesteps(&self) -> impl Iterator<Item = i64> + '_ {
-        (0..self.num_model_calls()).filter_map(|index| self.points.integer_timesteps().nth(Self::point(index)))
+        (0..self.num_model_calls())
+            .filter_map(|index| self.points.integer_timesteps().nth(Self::point(index)))
     }
 
     /// diffusers' `sigmas`: σ₀, then σ₁ … σ_{N−1} twice each, then 0 (2N values). Evaluation e
@@ -367,7 +369,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
     pub fn input_scales(&self) -> impl Iterator<Item = f32> + '_ {
-        (0..self.num_model_calls()).filter_map(|index| self.points.input_scales().nth(Self::point(index)))
+        (0..self.num_model_calls())
+            .filter_map(|index| self.points.input_scales().nth(Self::point(index)))
     }
 
     /// diffusers' `init_noise_sigma` (the same rule as [`EulerPlan::init_noise_sigma`]).

@@ -19,6 +19,7 @@ use crate::error::{Error, NameKind};
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PredictionType {
     /// `epsilon`: m = ε. x̂₀ = (x − √b·m)/√a, ε̂ = m.
     #[default]

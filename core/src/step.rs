@@ -11,7 +11,7 @@
 
 use crate::clipping::{SampleClipping, quantile};
 use crate::error::{Error, SliceKind};
-use crate::noise::NoiseSource;
+use crate::noise::{NoiseSource, ensure_noise};
 
 /// min(max(x, low), high), keeping NaN (as torch.clamp does). Unlike `f32::clamp` it has no panic
 /// path, whose message would link float formatting into firmware.
@@ -107,6 +107,7 @@ pub struct StepCoefficients {
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum VarianceSource {
     /// σ = [`StepCoefficients::noise_std`], the same for every element.
     #[default]
@@ -161,6 +162,9 @@ impl StepCoefficients {
                 actual: model_output.len(),
             });
         };
+        if self.adds_noise {
+            ensure_noise(noise, count)?;
+        }
         let variance = match (self.learned_variance(), variance) {
             (true, None) => return Err(Error::MissingVarianceChannels),
             (true, variance) => variance,

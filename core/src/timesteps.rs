@@ -42,6 +42,7 @@ use crate::schedule::MAX_TRAIN_TIMESTEPS;
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TimestepSpacing {
     /// `linspace`: round(linspace(0, T − 1, N)), reversed. Includes both T − 1 and 0.
     Linspace,

@@ -381,7 +381,11 @@ fn euler_matches_diffusers() {
                 heun_plans += 1;
                 let label = label(options);
                 let plan = heun_plan(options);
-                assert_eq!(plan.num_model_calls(), 2 * options.steps as usize - 1, "{label}");
+                assert_eq!(
+                    plan.num_model_calls(),
+                    2 * options.steps as usize - 1,
+                    "{label}"
+                );
                 check_arrays(
                     &label,
                     [
