@@ -4,9 +4,10 @@
 //! `cargo run -p diffusion-core-c --example firmware_twin`
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, Error, FinalAlphaCumprod, MultistepHistory, NoiseSource, Pcg32,
-    Plan, PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
-    TimestepSpacing, UniPcConfig, UniPcPlan, VarianceType, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverConfig, DpmSolverPlan, Error,
+    FinalAlphaCumprod, MultistepHistory, NoiseSource, Pcg32, PredictionType, SampleClipping,
+    ScheduleConfig, TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, VarianceType,
+    noise_stream,
 };
 use tiny_denoiser::{DIMENSIONS, POINTS, SEED, predict_epsilon, report_line};
 
@@ -33,14 +34,14 @@ fn initial_noise(points: &mut [f32]) -> Vec<Pcg32> {
         .collect()
 }
 
-fn run_plan(sampler: Sampler, steps: u32) -> Result<Vec<f32>, Error> {
-    let config = SamplerConfig {
-        sampler,
+fn run_plan(sampler: DdpmDdimRule, steps: u32) -> Result<Vec<f32>, Error> {
+    let config = DdpmDdimConfig {
+        rule: sampler,
         prediction_type: PredictionType::Epsilon,
         clipping: SampleClipping::None,
         final_alpha_cumprod: FinalAlphaCumprod::One,
     };
-    let plan: Box<Plan<100>> = Box::new(Plan::new(
+    let plan: Box<DdpmDdimPlan<100>> = Box::new(DdpmDdimPlan::new(
         &ScheduleConfig::default(),
         &trailing(steps),
         &config,
@@ -73,11 +74,11 @@ fn run_multistep(
 }
 
 fn main() -> Result<(), Error> {
-    let ddim = |eta| Sampler::Ddim {
+    let ddim = |eta| DdpmDdimRule::Ddim {
         eta,
         use_clipped_model_output: false,
     };
-    let ddpm = Sampler::Ddpm {
+    let ddpm = DdpmDdimRule::Ddpm {
         variance_type: VarianceType::FixedSmall,
     };
     let schedule = ScheduleConfig::default();

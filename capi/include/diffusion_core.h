@@ -27,7 +27,7 @@
 /**
  * The most steps a `DcPlan` holds. A plan stores 48 bytes per step, so the capacity sets
  * `sizeof(DcPlan)` (about 4.8 KB); DDPM over all 1000 training timesteps needs a Rust caller
- * with a larger `Plan`.
+ * with a larger `DdpmDdimPlan`.
  */
 #define DC_PLAN_CAPACITY 100
 
@@ -157,6 +157,14 @@ enum DcStatus
    * A Karras, exponential or beta sigma schedule from a library built without them.
    */
   DC_STATUS_SIGMA_SCHEDULE_DISABLED = 29,
+  /**
+   * A finite noise source holds fewer values than the step draws.
+   */
+  DC_STATUS_NOISE_EXHAUSTED = 30,
+  /**
+   * A core error this library has no code of its own for (the core's errors may grow).
+   */
+  DC_STATUS_OTHER_CORE_ERROR = 31,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

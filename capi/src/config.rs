@@ -3,7 +3,7 @@
 //! value is `DC_STATUS_INVALID_ENUM_VALUE`, not undefined behaviour).
 
 use diffusion_core::{
-    BetaSchedule, FinalAlphaCumprod, PredictionType, SampleClipping, Sampler, SamplerConfig,
+    BetaSchedule, DdpmDdimConfig, DdpmDdimRule, FinalAlphaCumprod, PredictionType, SampleClipping,
     ScheduleConfig, TimestepConfig, TimestepSpacing, VarianceType,
 };
 
@@ -262,9 +262,9 @@ impl DcTimestepConfig {
 
 impl DcSamplerConfig {
     /// The core's sampler config (values are validated by the core when the plan is built).
-    pub(crate) fn to_core(self) -> Result<SamplerConfig, DcStatus> {
+    pub(crate) fn to_core(self) -> Result<DdpmDdimConfig, DcStatus> {
         let sampler = match self.sampler {
-            0 => Sampler::Ddpm {
+            0 => DdpmDdimRule::Ddpm {
                 variance_type: match self.variance_type {
                     0 => VarianceType::FixedSmall,
                     1 => VarianceType::FixedSmallLog,
@@ -274,7 +274,7 @@ impl DcSamplerConfig {
                     _ => return Err(DcStatus::InvalidEnumValue),
                 },
             },
-            1 => Sampler::Ddim {
+            1 => DdpmDdimRule::Ddim {
                 eta: self.eta,
                 use_clipped_model_output: self.use_clipped_model_output,
             },
@@ -292,8 +292,8 @@ impl DcSamplerConfig {
             1 => FinalAlphaCumprod::First,
             _ => return Err(DcStatus::InvalidEnumValue),
         };
-        Ok(SamplerConfig {
-            sampler,
+        Ok(DdpmDdimConfig {
+            rule: sampler,
             prediction_type,
             clipping,
             final_alpha_cumprod,
@@ -340,7 +340,7 @@ mod tests {
         assert_eq!(schedule, Ok(ScheduleConfig::default()));
         assert_eq!(
             dc_sampler_config_default().to_core(),
-            Ok(SamplerConfig::default())
+            Ok(DdpmDdimConfig::default())
         );
         let timesteps = dc_timestep_config_default().to_core().unwrap();
         assert_eq!(timesteps.spacing, TimestepSpacing::default());

@@ -3,7 +3,7 @@
 use core::mem::{align_of, size_of};
 use core::ptr::addr_of_mut;
 
-use diffusion_core::{NoiseSource, Plan};
+use diffusion_core::{DdpmDdimPlan, NoiseSource};
 
 use crate::config::{DcSamplerConfig, DcScheduleConfig, DcTimestepConfig};
 use crate::noise::{DcNoiseStream, as_generators};
@@ -12,7 +12,7 @@ use crate::status::{DcStatus, status_of};
 
 /// The most steps a `DcPlan` holds. A plan stores 48 bytes per step, so the capacity sets
 /// `sizeof(DcPlan)` (about 4.8 KB); DDPM over all 1000 training timesteps needs a Rust caller
-/// with a larger `Plan`.
+/// with a larger `DdpmDdimPlan`.
 pub const DC_PLAN_CAPACITY: usize = 100;
 
 /// `sizeof(DcPlan) / 8`: the plan's storage in 64-bit words (the size of the largest target's
@@ -34,7 +34,7 @@ pub struct DcPlan {
 #[repr(C)]
 struct PlanSlot {
     tag: u64,
-    plan: Plan<DC_PLAN_CAPACITY>,
+    plan: DdpmDdimPlan<DC_PLAN_CAPACITY>,
 }
 
 /// "dcPLAN v1" in ASCII: a built plan.
@@ -48,7 +48,7 @@ const _: () = assert!(align_of::<PlanSlot>() <= align_of::<DcPlan>());
 /// # Safety
 ///
 /// `plan`, when non-null and aligned, must point to a `DcPlan` that nothing writes for `'a`.
-unsafe fn built<'a>(plan: *const DcPlan) -> Result<&'a Plan<DC_PLAN_CAPACITY>, DcStatus> {
+unsafe fn built<'a>(plan: *const DcPlan) -> Result<&'a DdpmDdimPlan<DC_PLAN_CAPACITY>, DcStatus> {
     slices::check(plan, 1)?;
     let slot = plan.cast::<PlanSlot>();
     // SAFETY: non-null and aligned (checked); the tag is a plain u64 at the start of the storage.
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn dc_plan_build(
         // (asserted above). The plan is written before the tag that marks it valid.
         let plan = unsafe {
             addr_of_mut!((*slot).tag).write(0);
-            addr_of_mut!((*slot).plan).write(Plan::empty());
+            addr_of_mut!((*slot).plan).write(DdpmDdimPlan::empty());
             addr_of_mut!((*slot).tag).write(PLAN_TAG);
             &mut (*slot).plan
         };
@@ -156,7 +156,7 @@ impl NoiseSource for NoNoise {
 }
 
 /// Whether step `index` of `plan` draws noise (false past the end: the core reports that).
-fn draws_noise(plan: &Plan<DC_PLAN_CAPACITY>, index: usize) -> bool {
+fn draws_noise(plan: &DdpmDdimPlan<DC_PLAN_CAPACITY>, index: usize) -> bool {
     plan.steps().get(index).is_some_and(|step| step.adds_noise)
 }
 
@@ -284,7 +284,7 @@ mod tests {
         dc_sampler_config_default, dc_schedule_config_default, dc_timestep_config_default,
     };
     use crate::noise::dc_noise_stream;
-    use diffusion_core::{SamplerConfig, ScheduleConfig, noise_stream};
+    use diffusion_core::{DdpmDdimConfig, ScheduleConfig, noise_stream};
 
     #[test]
     fn the_storage_wastes_no_word_on_this_target() {
@@ -314,11 +314,11 @@ mod tests {
             );
             assert_eq!(dc_plan_len(&*storage), 10);
         }
-        let core_sampler = SamplerConfig {
-            sampler: sampler.to_core().unwrap().sampler,
-            ..SamplerConfig::default()
+        let core_sampler = DdpmDdimConfig {
+            rule: sampler.to_core().unwrap().rule,
+            ..DdpmDdimConfig::default()
         };
-        let core: Plan<10> = Plan::new(
+        let core: DdpmDdimPlan<10> = DdpmDdimPlan::new(
             &ScheduleConfig::default(),
             &timesteps.to_core().unwrap(),
             &core_sampler,

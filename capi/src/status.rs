@@ -66,11 +66,15 @@ pub enum DcStatus {
     InvalidGuidance = 28,
     /// A Karras, exponential or beta sigma schedule from a library built without them.
     SigmaScheduleDisabled = 29,
+    /// A finite noise source holds fewer values than the step draws.
+    NoiseExhausted = 30,
+    /// A core error this library has no code of its own for (the core's errors may grow).
+    OtherCoreError = 31,
 }
 
 impl DcStatus {
     /// Every status, for the name table and the tests.
-    pub(crate) const ALL: [DcStatus; 27] = [
+    pub(crate) const ALL: [DcStatus; 29] = [
         DcStatus::Ok,
         DcStatus::NullPointer,
         DcStatus::MisalignedPointer,
@@ -98,6 +102,8 @@ impl DcStatus {
         DcStatus::InvalidSigmaRange,
         DcStatus::InvalidGuidance,
         DcStatus::SigmaScheduleDisabled,
+        DcStatus::NoiseExhausted,
+        DcStatus::OtherCoreError,
     ];
 
     /// The name, NUL-terminated for C; the core's own name for the core's errors.
@@ -130,6 +136,8 @@ impl DcStatus {
             DcStatus::InvalidSigmaRange => c"InvalidSigmaRange",
             DcStatus::InvalidGuidance => c"InvalidGuidance",
             DcStatus::SigmaScheduleDisabled => c"SigmaScheduleDisabled",
+            DcStatus::NoiseExhausted => c"NoiseExhausted",
+            DcStatus::OtherCoreError => c"OtherCoreError",
         }
     }
 }
@@ -157,6 +165,8 @@ impl From<Error> for DcStatus {
             Error::InvalidSigmaRange { .. } => DcStatus::InvalidSigmaRange,
             Error::InvalidGuidance { .. } => DcStatus::InvalidGuidance,
             Error::SigmaScheduleDisabled => DcStatus::SigmaScheduleDisabled,
+            Error::NoiseExhausted { .. } => DcStatus::NoiseExhausted,
+            _ => DcStatus::OtherCoreError,
         }
     }
 }
@@ -206,6 +216,10 @@ mod tests {
                 rescale: 0.0,
             },
             Error::SigmaScheduleDisabled,
+            Error::NoiseExhausted {
+                needed: 2,
+                available: 0,
+            },
         ];
         for error in errors {
             let name = DcStatus::from(error).name().to_str().unwrap();

@@ -1,16 +1,16 @@
 //! Clipping of the predicted x̂₀ before it is used (diffusers `clip_sample`, `thresholding`).
 //!
 //! ```
-//! use diffusion_core::{Plan, PredictionType, SampleClipping, SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig};
+//! use diffusion_core::{DdpmDdimPlan, PredictionType, SampleClipping, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig};
 //!
 //! // An x̂₀-model predicting 3.0, clipped to 1.0, at the last step (which lands on x̂₀).
-//! let config = SamplerConfig {
+//! let config = DdpmDdimConfig {
 //!     prediction_type: PredictionType::Sample,
 //!     clipping: SampleClipping::Range(1.0),
-//!     ..SamplerConfig::default()
+//!     ..DdpmDdimConfig::default()
 //! };
 //! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-//! let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &config)?;
+//! let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
 //! let mut x = [0.3f32];
 //! plan.step(9, &mut x, &[3.0], &mut SliceNoise::new(&[]), &mut [])?;
 //! assert_eq!(x, [1.0]);
@@ -22,16 +22,17 @@ use crate::error::Error;
 /// How x̂₀ is bounded before the update.
 ///
 /// ```
-/// use diffusion_core::{SampleClipping, SamplerConfig};
+/// use diffusion_core::{SampleClipping, DdpmDdimConfig};
 ///
 /// // diffusers: clip_sample = true, clip_sample_range = 1.0
-/// let clipped = SamplerConfig { clipping: SampleClipping::Range(1.0), ..SamplerConfig::default() };
+/// let clipped = DdpmDdimConfig { clipping: SampleClipping::Range(1.0), ..DdpmDdimConfig::default() };
 /// // diffusers: thresholding = true, dynamic_thresholding_ratio = 0.995, sample_max_value = 1.5
 /// let thresholded = SampleClipping::DynamicThreshold { ratio: 0.995, max_value: 1.5 };
 /// assert_eq!(thresholded.validate(), Ok(()));
 /// # let _ = clipped;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[non_exhaustive]
 pub enum SampleClipping {
     /// Use x̂₀ as predicted.
     #[default]

@@ -19,12 +19,12 @@
 //! fresh noise, which is what a sampler's last step is for. The golden tests check both cases.
 //!
 //! ```
-//! use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, VarianceType};
+//! use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceType};
 //!
 //! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-//! let plan = |sampler| Plan::<10>::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig { sampler, ..SamplerConfig::default() });
-//! let ddim = plan(Sampler::Ddim { eta: 1.0, use_clipped_model_output: false })?;
-//! let ddpm = plan(Sampler::Ddpm { variance_type: VarianceType::FixedSmall })?;
+//! let plan = |sampler| DdpmDdimPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig { rule: sampler, ..DdpmDdimConfig::default() });
+//! let ddim = plan(DdpmDdimRule::Ddim { eta: 1.0, use_clipped_model_output: false })?;
+//! let ddpm = plan(DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall })?;
 //! assert_eq!(ddim.steps()[0].noise_std, ddpm.steps()[0].noise_std); // η = 1: DDPM's σ
 //! # Ok::<(), diffusion_core::Error>(())
 //! ```

@@ -19,11 +19,11 @@
 //! root of ln β′ < 0, so every noisy step returns NaN.
 //!
 //! ```
-//! use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, VarianceType};
+//! use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceType};
 //!
-//! let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
+//! let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
 //! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-//! let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
+//! let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
 //! let last = plan.steps()[9];
 //! assert_eq!((last.timestep, last.adds_noise), (1, false)); // t = 1 > 0, and still no noise
 //! # Ok::<(), diffusion_core::Error>(())
@@ -38,15 +38,16 @@ use crate::step::{StepCoefficients, VarianceSource};
 /// The variance of the reverse step (diffusers `variance_type`).
 ///
 /// ```
-/// use diffusion_core::{Sampler, SamplerConfig, VarianceType};
+/// use diffusion_core::{DdpmDdimRule, DdpmDdimConfig, VarianceType};
 ///
 /// let variance_type: VarianceType = "learned_range".parse()?; // a scheduler_config.json value
 /// assert!(variance_type.needs_variance_channels());
-/// let config = SamplerConfig { sampler: Sampler::Ddpm { variance_type }, ..SamplerConfig::default() };
+/// let config = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type }, ..DdpmDdimConfig::default() };
 /// # let _ = config;
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum VarianceType {
     /// `fixed_small`: σ² = β̃, the posterior variance (diffusers' default).
     #[default]

@@ -134,13 +134,16 @@ use heapless::Vec;
 
 use crate::clipping::SampleClipping;
 use crate::error::{Error, NameKind, SliceKind};
+use crate::final_sigmas::FinalSigmasType;
 use crate::multistep::{
-    Level, Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, TimestepRounding,
+    Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, TimestepRounding,
     fill_points, fill_sigma_points,
 };
-use crate::noise::{NoiseSource, SliceNoise};
+use crate::noise::{NoiseSource, SliceNoise, ensure_noise};
+use crate::noise_level::{Level, Point, sigma_of};
 use crate::prediction::PredictionType;
 use crate::schedule::{BetaSchedule, ScheduleConfig};
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
 use crate::sigmas::SigmaSchedule;
 use crate::step::NOISE_CHUNK;
 use crate::timesteps::TimestepConfig;
@@ -189,28 +192,6 @@ impl FromStr for DpmSolverType {
             "midpoint" => Ok(DpmSolverType::Midpoint),
             "heun" => Ok(DpmSolverType::Heun),
             _ => Err(Error::UnknownName(NameKind::DpmSolverType)),
-        }
-    }
-}
-
-/// The sigma after the last timestep (diffusers `final_sigmas_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum FinalSigmasType {
-    /// `zero`: σ = 0, the last step lands on x̂₀ (and is always first order).
-    #[default]
-    Zero,
-    /// `sigma_min`: σ = √((1 − ᾱ_0)/ᾱ_0), the sigma of training timestep 0.
-    SigmaMin,
-}
-
-impl FromStr for FinalSigmasType {
-    type Err = Error;
-    fn from_str(name: &str) -> Result<Self, Error> {
-        match name {
-            "zero" => Ok(FinalSigmasType::Zero),
-            "sigma_min" => Ok(FinalSigmasType::SigmaMin),
-            _ => Err(Error::UnknownName(NameKind::FinalSigmasType)),
         }
     }
 }
@@ -326,51 +307,8 @@ impl MultistepPoint for DpmSolverStep {
     }
 }
 
-/// A point of the noise schedule in the solver's variables, in f64.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Point {
-    pub(crate) alpha: f64,
-    pub(crate) sigma: f64,
-    pub(crate) lambda: f64,
-}
-
-impl Point {
-    /// α = √ᾱ, σ = √(1 − ᾱ), λ = ln α − ln σ (+∞ at σ = 0).
-    pub(crate) fn new(alpha_cumprod: f64) -> Point {
-        let alpha = libm::sqrt(alpha_cumprod);
-        let sigma = libm::sqrt(1.0 - alpha_cumprod);
-        let lambda = if sigma == 0.0 {
-            f64::INFINITY
-        } else {
-            libm::log(alpha) - libm::log(sigma)
-        };
-        Point {
-            alpha,
-            sigma,
-            lambda,
-        }
-    }
-
-    /// The point of diffusers' sigma s (`_sigma_to_alpha_sigma_t`): α = 1/√(s² + 1), σ = s·α,
-    /// λ = ln α − ln σ (+∞ at s = 0).
-    pub(crate) fn from_sigma(sigma: f64) -> Point {
-        let alpha = 1.0 / libm::sqrt(sigma * sigma + 1.0);
-        let sigma = sigma * alpha;
-        let lambda = if sigma == 0.0 {
-            f64::INFINITY
-        } else {
-            libm::log(alpha) - libm::log(sigma)
-        };
-        Point {
-            alpha,
-            sigma,
-            lambda,
-        }
-    }
-}
-
 /// A realized DPM-Solver run of at most `CAPACITY` steps: its timesteps, the order of each step
-/// and every weight, computed once (O(T) time, O(steps) memory, like [`crate::Plan`]).
+/// and every weight, computed once (O(T) time, O(steps) memory, like [`crate::DdpmDdimPlan`]).
 #[derive(Clone, Debug)]
 pub struct DpmSolverPlan<const CAPACITY: usize> {
     steps: Vec<DpmSolverStep, CAPACITY>,
@@ -667,6 +605,11 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
                 actual: scratch.len(),
             });
         }
+        if self.stochastic && step.noise_std > 0.0 {
+            for source in noise.iter() {
+                ensure_noise(source, per_sample)?;
+            }
+        }
         let buffers = self.history_len;
         let (memory, write, read) = match (buffers, step.order) {
             (0, _) => (Memory::None, 0, 0),
@@ -713,6 +656,79 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
     }
 }
 
+/// DPM-Solver: one model call per step, whole timesteps, the model sees x itself; the history
+/// holds the earlier converted outputs; SDE-DPM-Solver++ draws noise.
+impl<const CAPACITY: usize> Scheduler for DpmSolverPlan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        let step = self.steps.get(call).ok_or(Error::StepIndexOutOfRange {
+            index: call,
+            steps: self.steps.len(),
+        })?;
+        Ok(ModelTimestep::whole(step.timestep))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        check_call(call, self.steps.len())?;
+        Ok(1.0)
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
+
+    fn history_len(&self) -> usize {
+        self.history_len
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, self.history_len, values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        self.stochastic
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        if matches!(self.clipping, SampleClipping::DynamicThreshold { .. }) {
+            sample_len
+        } else {
+            0
+        }
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        self.step_batch_with_noise(
+            call,
+            batch,
+            samples,
+            model_output,
+            &mut memory.history,
+            memory.scratch,
+            memory.noise,
+        )
+    }
+}
+
 /// x += scale·z with z from `noise`, drawn [`NOISE_CHUNK`] values at a time.
 fn add_noise<N: NoiseSource>(sample: &mut [f32], scale: f32, noise: &mut N) {
     let mut z = [0.0f32; NOISE_CHUNK];
@@ -723,12 +739,6 @@ fn add_noise<N: NoiseSource>(sample: &mut [f32], scale: f32, noise: &mut N) {
             *x += scale * z;
         }
     }
-}
-
-/// diffusers' sigma √((1 − ᾱ)/ᾱ), from the f32 ᾱ in f64.
-pub(crate) fn sigma_of(alpha_cumprod: f32) -> f32 {
-    let a = alpha_cumprod as f64;
-    libm::sqrt((1.0 - a) / a) as f32
 }
 
 /// [`MultistepWeights`] in f64, before rounding.

@@ -13,6 +13,7 @@ use core::fmt;
 /// assert_eq!(error.to_string(), "unknown timestep spacing (expected one of: linspace, leading, trailing)");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NameKind {
     /// A beta schedule (`linear`, `scaled_linear`, `squaredcos_cap_v2`, `sigmoid`).
     BetaSchedule,
@@ -44,6 +45,7 @@ pub enum NameKind {
 /// assert_eq!(error.to_string(), "model_output has length 48, expected 64");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SliceKind {
     /// The sample (or the batch of samples) a step updates in place.
     Samples,
@@ -95,14 +97,15 @@ impl SliceKind {
 /// Every way a caller can ask the core for something it cannot do.
 ///
 /// ```
-/// use diffusion_core::{Error, Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+/// use diffusion_core::{Error, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
 ///
 /// let timesteps = TimestepConfig { num_inference_steps: 0, spacing: Default::default(), steps_offset: 0 };
-/// let error = Plan::<10>::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default()).unwrap_err();
+/// let error = DdpmDdimPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default()).unwrap_err();
 /// assert_eq!(error, Error::InvalidStepCount { steps: 0, num_train_timesteps: 1000 });
 /// assert_eq!(error.to_string(), "number of inference steps must be in 1..=1000, got 0");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// `num_train_timesteps` (T) is 0 (or 1 with the zero-SNR rescale) or above [`crate::MAX_TRAIN_TIMESTEPS`].
     InvalidTrainTimesteps {
@@ -217,6 +220,14 @@ pub enum Error {
         /// The guidance rescale asked for.
         rescale: f32,
     },
+    /// A finite noise source (such as [`crate::SliceNoise`]) holds fewer values than the step
+    /// draws from it. Checked before any sample is touched.
+    NoiseExhausted {
+        /// Values the step draws from the source.
+        needed: usize,
+        /// Values the source has left.
+        available: usize,
+    },
 }
 
 impl Error {
@@ -251,6 +262,7 @@ impl Error {
             Error::InvalidSigmaRange { .. } => "InvalidSigmaRange",
             Error::SigmaScheduleDisabled => "SigmaScheduleDisabled",
             Error::InvalidGuidance { .. } => "InvalidGuidance",
+            Error::NoiseExhausted { .. } => "NoiseExhausted",
         }
     }
 }
@@ -379,6 +391,10 @@ impl fmt::Display for Error {
             Error::InvalidGuidance { scale, rescale } => write!(
                 f,
                 "guidance needs a finite guidance_scale and 0 <= guidance_rescale <= 1, got {scale} and {rescale}"
+            ),
+            Error::NoiseExhausted { needed, available } => write!(
+                f,
+                "the noise source has {available} values left, the step draws {needed}"
             ),
         }
     }

@@ -73,11 +73,13 @@ use core::str::FromStr;
 use heapless::Vec;
 
 use crate::clipping::SampleClipping;
-use crate::dpm_solver::FinalSigmasType;
 use crate::error::{Error, NameKind, SliceKind};
-use crate::noise::NoiseSource;
+use crate::final_sigmas::FinalSigmasType;
+use crate::multistep::MultistepHistory;
+use crate::noise::{NoiseSource, ensure_noise};
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory};
 use crate::sigmas::{
     SigmaSchedule, interpolate, numpy_linspace, sigmas_to_timesteps, training_sigmas,
 };
@@ -772,6 +774,11 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
         if per_sample == 0 {
             return Ok(());
         }
+        if step.coefficients.adds_noise {
+            for source in noise.iter() {
+                ensure_noise(source, per_sample)?;
+            }
+        }
         for ((sample, output), source) in samples
             .chunks_mut(per_sample)
             .zip(model_output.chunks(per_sample))
@@ -783,11 +790,78 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
         Ok(())
     }
 
+    /// The model timestep of step `index`.
+    pub(crate) fn model_timestep_at(&self, index: usize) -> Result<ModelTimestep, Error> {
+        Ok(ModelTimestep::fractional(self.step_data(index)?.timestep))
+    }
+
+    /// c_in of step `index`.
+    pub(crate) fn input_scale_at(&self, index: usize) -> Result<f32, Error> {
+        Ok(self.step_data(index)?.input_scale)
+    }
+
     fn step_data(&self, index: usize) -> Result<&EulerStep, Error> {
         self.steps.get(index).ok_or(Error::StepIndexOutOfRange {
             index,
             steps: self.steps.len(),
         })
+    }
+}
+
+/// Euler and Euler ancestral: one model call per step at a fractional timestep, the model sees
+/// c_in·x, no history; the ancestral variant draws noise.
+impl<const CAPACITY: usize> Scheduler for EulerPlan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        Ok(ModelTimestep::fractional(self.step_data(call)?.timestep))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        Ok(self.step_data(call)?.input_scale)
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        self.init_noise_sigma
+    }
+
+    fn history_len(&self) -> usize {
+        0
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, 0, values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        self.steps.iter().any(|step| step.coefficients.adds_noise)
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        let _ = sample_len;
+        0
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        EulerPlan::step_batch(self, call, batch, samples, model_output, memory.noise)
     }
 }
 

@@ -42,7 +42,7 @@
 //!
 //! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
 //! let plan: HeunPlan<10> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
-//! assert_eq!(plan.len(), 19); // model evaluations: 2N − 1
+//! assert_eq!(plan.num_model_calls(), 19); // model evaluations: 2N − 1
 //! assert_eq!(plan.num_inference_steps(), 10);
 //! assert!(plan.timesteps().take(3).eq([999.0, 888.0, 888.0]));
 //!
@@ -66,8 +66,10 @@ use heapless::Vec;
 use crate::error::{Error, SliceKind};
 use crate::euler::{EulerConfig, EulerPlan};
 use crate::multistep::MultistepHistory;
+use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
 use crate::sigmas::SigmaSchedule;
 use crate::timesteps::TimestepConfig;
 
@@ -174,7 +176,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     ///
     /// let timesteps = TimestepConfig { num_inference_steps: 25, spacing: Default::default(), steps_offset: 1 };
     /// let plan: HeunPlan<25> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
-    /// assert_eq!(plan.len(), 49);
+    /// assert_eq!(plan.num_model_calls(), 49);
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
     ///
@@ -268,9 +270,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// ```
     /// use diffusion_core::HeunPlan;
     ///
-    /// assert_eq!(HeunPlan::<4>::empty().len(), 0);
+    /// assert_eq!(HeunPlan::<4>::empty().num_model_calls(), 0);
     /// ```
-    pub fn len(&self) -> usize {
+    pub fn num_model_calls(&self) -> usize {
         (2 * self.steps.len()).saturating_sub(1)
     }
 
@@ -313,7 +315,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
     pub fn timesteps(&self) -> impl Iterator<Item = f32> + '_ {
-        (0..self.len()).filter_map(|index| self.points.timesteps().nth(Self::point(index)))
+        (0..self.num_model_calls())
+            .filter_map(|index| self.points.timesteps().nth(Self::point(index)))
     }
 
     /// What an integer-timestep model gets at each evaluation: [`Self::timesteps`] truncated
@@ -328,7 +331,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
     pub fn integer_timesteps(&self) -> impl Iterator<Item = i64> + '_ {
-        (0..self.len()).filter_map(|index| self.points.integer_timesteps().nth(Self::point(index)))
+        (0..self.num_model_calls())
+            .filter_map(|index| self.points.integer_timesteps().nth(Self::point(index)))
     }
 
     /// diffusers' `sigmas`: σ₀, then σ₁ … σ_{N−1} twice each, then 0 (2N values). Evaluation e
@@ -347,7 +351,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
         let count = if self.steps.is_empty() {
             0
         } else {
-            self.len() + 1
+            self.num_model_calls() + 1
         };
         (0..count).filter_map(|index| self.points.sigmas().nth(Self::point(index)))
     }
@@ -365,7 +369,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
     pub fn input_scales(&self) -> impl Iterator<Item = f32> + '_ {
-        (0..self.len()).filter_map(|index| self.points.input_scales().nth(Self::point(index)))
+        (0..self.num_model_calls())
+            .filter_map(|index| self.points.input_scales().nth(Self::point(index)))
     }
 
     /// diffusers' `init_noise_sigma` (the same rule as [`EulerPlan::init_noise_sigma`]).
@@ -444,10 +449,10 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
         sample: &[f32],
         model_input: &mut [f32],
     ) -> Result<(), Error> {
-        if index >= self.len() {
+        if index >= self.num_model_calls() {
             return Err(Error::StepIndexOutOfRange {
                 index,
-                steps: self.len(),
+                steps: self.num_model_calls(),
             });
         }
         self.points
@@ -468,7 +473,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// let mut history = plan.history(&mut buffer, 1)?;
     /// let mut x = [3.0f32];
     /// assert!(plan.step(1, &mut x, &[0.0], &mut history).is_err()); // evaluation 0 first
-    /// for index in 0..plan.len() {
+    /// for index in 0..plan.num_model_calls() {
     ///     plan.step(index, &mut x, &[0.0], &mut history)?;
     /// }
     /// assert_eq!(x, [3.0]); // ε̂ = 0: nothing moves
@@ -504,7 +509,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// let mut pair = [1.0f32, 2.0, 3.0, 4.0];
     /// let (mut alone_buffer, mut alone) = ([0.0f32; 2], [3.0f32, 4.0]);
     /// let mut alone_history = plan.history(&mut alone_buffer, 2)?;
-    /// for index in 0..plan.len() {
+    /// for index in 0..plan.num_model_calls() {
     ///     plan.step_batch(index, 2, &mut pair, &[0.1; 4], &mut history)?;
     ///     plan.step(index, &mut alone, &[0.1; 2], &mut alone_history)?;
     /// }
@@ -525,7 +530,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
         model_output: &[f32],
         history: &mut MultistepHistory<'_>,
     ) -> Result<(), Error> {
-        let evaluations = self.len();
+        let evaluations = self.num_model_calls();
         if index >= evaluations {
             return Err(Error::StepIndexOutOfRange {
                 index,
@@ -580,6 +585,72 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
         }
         history.advance(index);
         Ok(())
+    }
+}
+
+/// Heun: two model calls per step but the last (2N − 1), each at its point's fractional timestep
+/// with c_in·x; the history remembers x between a step's two calls; no noise.
+impl<const CAPACITY: usize> Scheduler for HeunPlan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        HeunPlan::num_model_calls(self)
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        check_call(call, HeunPlan::num_model_calls(self))?;
+        self.points.model_timestep_at(Self::point(call))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        check_call(call, HeunPlan::num_model_calls(self))?;
+        self.points.input_scale_at(Self::point(call))
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        self.points.init_noise_sigma()
+    }
+
+    fn history_len(&self) -> usize {
+        HeunPlan::history_len(self)
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, HeunPlan::history_len(self), values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        false
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        let _ = sample_len;
+        0
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        HeunPlan::step_batch(
+            self,
+            call,
+            batch,
+            samples,
+            model_output,
+            &mut memory.history,
+        )
     }
 }
 

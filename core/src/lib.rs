@@ -7,7 +7,7 @@
 //! ## Guarantees
 //!
 //! - **No heap, no panics on caller input.** Storage is either the caller's slices or a
-//!   [`Plan`] whose capacity is a type parameter; every invalid input is an [`Error`] that names
+//!   [`DdpmDdimPlan`] whose capacity is a type parameter; every invalid input is an [`Error`] that names
 //!   what was wrong.
 //! - **Portable bits.** Transcendentals come from `libm` on every target and the crate never
 //!   fuses a multiply and an add, so results do not depend on the platform's math library or FMA.
@@ -33,16 +33,16 @@
 //! ## Plans and steps
 //!
 //! [`TimestepConfig`] realizes the timesteps (`linspace`, `leading`, `trailing`); the step after
-//! element k is element k + 1. [`Plan::new`] combines schedule, timesteps and a
-//! [`SamplerConfig`] (DDPM or DDIM, prediction type, clipping, final ᾱ) into per-step weights;
-//! [`Plan::step`] applies step i to one sample in place, [`Plan::step_batch`] to a batch.
+//! element k is element k + 1. [`DdpmDdimPlan::new`] combines schedule, timesteps and a
+//! [`DdpmDdimConfig`] (DDPM or DDIM, prediction type, clipping, final ᾱ) into per-step weights;
+//! [`DdpmDdimPlan::step`] applies step i to one sample in place, [`DdpmDdimPlan::step_batch`] to a batch.
 //!
 //! ```
-//! use diffusion_core::{noise_stream, NoiseSource, Plan, SamplerConfig, ScheduleConfig,
+//! use diffusion_core::{noise_stream, NoiseSource, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig,
 //!     TimestepConfig, TimestepSpacing};
 //!
 //! let timesteps = TimestepConfig { num_inference_steps: 25, spacing: TimestepSpacing::Leading, steps_offset: 1 };
-//! let plan: Plan<25> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+//! let plan: DdpmDdimPlan<25> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
 //! assert_eq!(plan.timesteps().next(), Some(961));
 //!
 //! let mut rng = noise_stream(42, 0); // seed 42, sample 0
@@ -80,9 +80,9 @@
 //!
 //! Two choices decide the core's cost on a microcontroller:
 //!
-//! - **Build the plan in place.** A [`Plan`] holds 48 bytes per step; [`Plan::new`]
-//!   returns it by value, so a `Plan<100>` passes through the stack. Keep the plan in a `static`
-//!   initialised with the constant [`Plan::empty`] and fill it with [`Plan::rebuild`].
+//! - **Build the plan in place.** A [`DdpmDdimPlan`] holds 48 bytes per step; [`DdpmDdimPlan::new`]
+//!   returns it by value, so a `DdpmDdimPlan<100>` passes through the stack. Keep the plan in a `static`
+//!   initialised with the constant [`DdpmDdimPlan::empty`] and fill it with [`DdpmDdimPlan::rebuild`].
 //! - **Enable LTO** (`lto = true`, `codegen-units = 1`, `opt-level = "s"`). `rebuild` is always
 //!   inlined, so with a constant schedule the optimizer keeps only the β layout in use (the cosine
 //!   schedule alone brings about 8 KiB of f64 `cos`), and only the sampler paths the firmware
@@ -90,16 +90,16 @@
 //!
 //! Measured on the workspace's example firmware (Cortex-M4F, 64 points, three 25- to 100-step
 //! runs, `scripts/firmware-check.sh`): the core adds 8.3 KB of flash and the stack peaks at
-//! 1.6 KB with `rebuild` and LTO; 15.2 KB and 15.9 KB with `Plan::new` and no LTO.
+//! 1.6 KB with `rebuild` and LTO; 15.2 KB and 15.9 KB with `DdpmDdimPlan::new` and no LTO.
 //!
 //! ```
-//! use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+//! use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
 //!
 //! // Firmware keeps it in .bss:
-//! // static STATE: Mutex<RefCell<Plan<100>>> = Mutex::new(RefCell::new(Plan::empty()));
-//! let mut plan: Plan<100> = Plan::empty();
+//! // static STATE: Mutex<RefCell<DdpmDdimPlan<100>>> = Mutex::new(RefCell::new(DdpmDdimPlan::empty()));
+//! let mut plan: DdpmDdimPlan<100> = DdpmDdimPlan::empty();
 //! let timesteps = TimestepConfig { num_inference_steps: 25, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
-//! plan.rebuild(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+//! plan.rebuild(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
 //! assert_eq!(plan.len(), 25);
 //! # assert_eq!(core::mem::size_of::<diffusion_core::StepCoefficients>(), 48);
 //! # Ok::<(), diffusion_core::Error>(())
@@ -112,17 +112,20 @@
 pub mod clipping;
 pub mod ddim;
 pub mod ddpm;
+mod ddpm_ddim_plan;
 pub mod dpm_solver;
 mod error;
 pub mod euler;
+pub mod final_sigmas;
 pub mod guidance;
 pub mod heun;
 pub mod multistep;
 pub mod noise;
+mod noise_level;
 mod pcg_lanes;
-mod plan;
 mod prediction;
 pub mod schedule;
+pub mod scheduler;
 pub mod sigmas;
 mod step;
 pub mod timesteps;
@@ -130,21 +133,21 @@ pub mod unipc;
 
 pub use clipping::SampleClipping;
 pub use ddpm::VarianceType;
-pub use dpm_solver::{
-    DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, FinalSigmasType,
-};
+pub use ddpm_ddim_plan::{DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, FinalAlphaCumprod};
+pub use dpm_solver::{DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType};
 pub use error::{Error, NameKind, SliceKind};
 pub use euler::{EulerConfig, EulerPlan, EulerVariant, TimestepType};
+pub use final_sigmas::FinalSigmasType;
 pub use guidance::Guidance;
 pub use heun::{HeunConfig, HeunPlan};
 pub use multistep::MultistepHistory;
 pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
-pub use plan::{FinalAlphaCumprod, Plan, Sampler, SamplerConfig};
 pub use prediction::PredictionType;
 pub use rand_pcg::Pcg32;
 pub use schedule::{
     AlphasCumprod, BetaSchedule, MAX_TRAIN_TIMESTEPS, ScheduleConfig, fill_alphas_cumprod,
 };
+pub use scheduler::{ModelTimestep, Scheduler, StepMemory};
 pub use sigmas::SigmaSchedule;
 pub use step::{NOISE_CHUNK, StepCoefficients, VarianceSource};
 pub use timesteps::{TimestepConfig, TimestepSpacing};

@@ -22,70 +22,12 @@
 //! multiply-add) so that every target gets the same bits.
 
 use crate::clipping::{SampleClipping, quantile};
-use crate::dpm_solver::{Point, sigma_of};
 use crate::error::{Error, SliceKind};
+use crate::noise_level::Level;
 use crate::schedule::ScheduleConfig;
 use crate::sigmas::{SigmaSchedule, sigmas_to_timesteps, training_sigmas};
 use crate::timesteps::{TimestepConfig, TimestepSpacing};
 use heapless::Vec;
-
-/// Where a step of a multistep plan sits on the noise schedule, in the form diffusers keeps it
-/// there: ᾱ of a training timestep (from the f32 table), or a sigma of a Karras, exponential or
-/// beta schedule (diffusers' f32 `sigmas`, whose α_t = 1/√(σ² + 1) and σ_t = σ·α_t).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Level {
-    /// ᾱ at a training timestep.
-    AlphaCumprod(f32),
-    /// σ = √((1 − ᾱ)/ᾱ) of a sigma schedule.
-    Sigma(f32),
-}
-
-impl Default for Level {
-    fn default() -> Self {
-        Level::AlphaCumprod(1.0)
-    }
-}
-
-/// Whether a step can hold [`Level::Sigma`]: only [`fill_sigma_points`] makes one, and without
-/// the `sigma-schedules` feature it refuses every sigma schedule first. The `Level` methods'
-/// `Sigma` arms are guarded by this constant so that a core built without the feature links none
-/// of their code (a Cortex-M4F firmware's flash); the unguarded arm is then never reached.
-const SIGMA_LEVELS: bool = cfg!(feature = "sigma-schedules");
-
-impl Level {
-    /// α, σ and λ in f64.
-    pub(crate) fn point(self) -> Point {
-        match self {
-            Level::Sigma(sigma) if SIGMA_LEVELS => Point::from_sigma(sigma as f64),
-            Level::AlphaCumprod(alpha_cumprod) | Level::Sigma(alpha_cumprod) => {
-                Point::new(alpha_cumprod as f64)
-            }
-        }
-    }
-
-    /// ᾱ in f64, for the conversion of the model output: 1/(σ² + 1) for a sigma.
-    pub(crate) fn alpha_cumprod(self) -> f64 {
-        match self {
-            Level::Sigma(sigma) if SIGMA_LEVELS => {
-                let sigma = sigma as f64;
-                1.0 / (sigma * sigma + 1.0)
-            }
-            Level::AlphaCumprod(alpha_cumprod) | Level::Sigma(alpha_cumprod) => {
-                alpha_cumprod as f64
-            }
-        }
-    }
-
-    /// diffusers' sigma √((1 − ᾱ)/ᾱ), f32.
-    pub(crate) fn sigma(self) -> f32 {
-        match self {
-            Level::Sigma(sigma) if SIGMA_LEVELS => sigma,
-            Level::AlphaCumprod(alpha_cumprod) | Level::Sigma(alpha_cumprod) => {
-                sigma_of(alpha_cumprod)
-            }
-        }
-    }
-}
 
 /// A step of a multistep plan, as [`fill_points`] fills it: its timestep and level.
 pub(crate) trait MultistepPoint: Default {

@@ -83,6 +83,7 @@
 use rand_core::Rng;
 use rand_pcg::Pcg32;
 
+use crate::error::Error;
 use crate::pcg_lanes::{LANES, WordLanes};
 
 /// Version of the noise specification implemented here (see the module docs).
@@ -224,6 +225,22 @@ fn unit_circle(b: u32) -> (f32, f32) {
 pub trait NoiseSource {
     /// Fills `out` with the next `out.len()` standard normal values.
     fn fill_standard_normal(&mut self, out: &mut [f32]);
+
+    /// How many values the source has left: `None` (the default) for an endless generator,
+    /// `Some(n)` for a finite one such as [`SliceNoise`]. A step that would draw more than that
+    /// is [`Error::NoiseExhausted`], before it touches any sample.
+    fn remaining(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// `Err(NoiseExhausted)` when `noise` is finite and holds fewer than `needed` values.
+#[inline(always)]
+pub(crate) fn ensure_noise<N: NoiseSource + ?Sized>(noise: &N, needed: usize) -> Result<(), Error> {
+    match noise.remaining() {
+        Some(available) if available < needed => Err(Error::NoiseExhausted { needed, available }),
+        _ => Ok(()),
+    }
 }
 
 /// Whether words come from [`WordLanes`]: on 64-bit targets, where a 64-bit multiply is one
@@ -351,7 +368,7 @@ impl NoiseSource for Pcg32 {
 
 /// A [`Pcg32`] whose noise v1 code is inlined into each caller: the same values as the plain
 /// `Pcg32`, for callers compiled for wider vectors than the crate. A function marked
-/// `#[target_feature(enable = "avx2")]` that calls [`Plan::step`](crate::Plan::step) with this
+/// `#[target_feature(enable = "avx2")]` that calls [`DdpmDdimPlan::step`](crate::DdpmDdimPlan::step) with this
 /// source gets the step and the noise vectorized for AVX2 (the step is always inlined too), which
 /// is how `host` runs them. The plain `Pcg32` keeps one out-of-line copy, for small firmware.
 ///
@@ -375,18 +392,31 @@ impl NoiseSource for InlinedStream {
 }
 
 /// Noise given by the caller (for example diffusers' `variance_noise`), consumed in order.
-/// Once exhausted it yields zeros; [`SliceNoise::consumed`] tells how much was used.
+/// It is finite: a step that would draw more values than it has left returns
+/// [`Error::NoiseExhausted`] and leaves the sample unchanged. (Read directly past its end, it
+/// fills zeros; [`SliceNoise::consumed`] tells how much was asked for.)
 ///
 /// ```
-/// use diffusion_core::{NoiseSource, SliceNoise};
+/// use diffusion_core::{DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, Error, NoiseSource,
+///     ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing, VarianceType};
 ///
 /// let mut noise = SliceNoise::new(&[0.5, -0.5, 1.5]);
 /// let mut values = [9.0f32; 2];
 /// noise.fill_standard_normal(&mut values);
 /// assert_eq!(values, [0.5, -0.5]);
-/// noise.fill_standard_normal(&mut values);
-/// assert_eq!(values, [1.5, 0.0]); // exhausted: zeros
-/// assert_eq!(noise.consumed(), 4);
+/// assert_eq!(noise.remaining(), Some(1));
+///
+/// // A DDPM step draws one value per element: two from a source holding none is an error.
+/// let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
+/// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
+/// let mut x = [0.5f32, -0.5];
+/// assert_eq!(
+///     plan.step(0, &mut x, &[0.1, 0.2], &mut SliceNoise::new(&[]), &mut []),
+///     Err(Error::NoiseExhausted { needed: 2, available: 0 })
+/// );
+/// assert_eq!(x, [0.5, -0.5]);
+/// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct SliceNoise<'a> {
@@ -430,6 +460,10 @@ impl NoiseSource for SliceNoise<'_> {
         out[..copied].copy_from_slice(&available[..copied]);
         out[copied..].fill(0.0);
         self.position += out.len();
+    }
+
+    fn remaining(&self) -> Option<usize> {
+        Some(self.values.len().saturating_sub(self.position))
     }
 }
 

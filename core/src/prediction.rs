@@ -11,14 +11,15 @@ use crate::error::{Error, NameKind};
 /// The model's output convention.
 ///
 /// ```
-/// use diffusion_core::{PredictionType, SamplerConfig};
+/// use diffusion_core::{PredictionType, DdpmDdimConfig};
 ///
 /// let prediction_type: PredictionType = "v_prediction".parse()?;
-/// let config = SamplerConfig { prediction_type, ..SamplerConfig::default() };
+/// let config = DdpmDdimConfig { prediction_type, ..DdpmDdimConfig::default() };
 /// assert_eq!(config.prediction_type, PredictionType::VPrediction);
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PredictionType {
     /// `epsilon`: m = ε. x̂₀ = (x − √b·m)/√a, ε̂ = m.
     #[default]

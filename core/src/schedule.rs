@@ -56,6 +56,7 @@ pub const MAX_TRAIN_TIMESTEPS: u32 = 1 << 20;
 /// assert_eq!(trained.beta(1), 0.2f32 as f64);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum BetaSchedule<'a> {
     /// `linear`: β_t = β₀ + (β₁ − β₀)·t/(T − 1) (Ho et al. 2020).
     Linear {

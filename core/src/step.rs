@@ -5,13 +5,13 @@
 //! x_prev = p₀·x̂₀ + p_x·x_t + p_m·m + σ·z
 //! ```
 //!
-//! DDPM and DDIM differ only in the weights, which a [`crate::Plan`] computes once per step in f64
+//! DDPM and DDIM differ only in the weights, which a [`crate::DdpmDdimPlan`] computes once per step in f64
 //! and stores in f32. Noise is drawn in chunks of [`NOISE_CHUNK`] values into a stack buffer so
 //! that generation and update stay in cache together.
 
 use crate::clipping::{SampleClipping, quantile};
 use crate::error::{Error, SliceKind};
-use crate::noise::NoiseSource;
+use crate::noise::{NoiseSource, ensure_noise};
 
 /// min(max(x, low), high), keeping NaN (as torch.clamp does). Unlike `f32::clamp` it has no panic
 /// path, whose message would link float formatting into firmware.
@@ -50,14 +50,14 @@ pub const NOISE_CHUNK: usize = 64;
 /// x_prev = p₀·x̂₀ + p_x·x + p_m·m + σ·z
 /// ```
 ///
-/// DDPM and DDIM differ only in the weights, which a [`crate::Plan`] computes once per step in f64
+/// DDPM and DDIM differ only in the weights, which a [`crate::DdpmDdimPlan`] computes once per step in f64
 /// and stores in f32. With learned variance, σ is per element (see [`VarianceSource`]).
 ///
 /// ```
-/// use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+/// use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
 ///
 /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-/// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+/// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
 /// let step = plan.steps()[0]; // t = 901, deterministic DDIM on an ε-model
 /// let (a, a_prev) = (step.alpha_cumprod as f64, step.alpha_cumprod_prev as f64);
 /// assert!((step.original_from_model as f64 + ((1.0 - a) / a).sqrt()).abs() < 1e-6); // −√(1 − a)/√a
@@ -98,15 +98,16 @@ pub struct StepCoefficients {
 /// Where a step's σ comes from (see [`crate::VarianceType`]).
 ///
 /// ```
-/// use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, VarianceSource, VarianceType};
+/// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceSource, VarianceType};
 ///
-/// let learned = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::Learned }, ..SamplerConfig::default() };
+/// let learned = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::Learned }, ..DdpmDdimConfig::default() };
 /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-/// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &learned)?;
+/// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &learned)?;
 /// assert_eq!(plan.steps()[0].variance_source, VarianceSource::Learned);
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum VarianceSource {
     /// σ = [`StepCoefficients::noise_std`], the same for every element.
     #[default]
@@ -161,6 +162,9 @@ impl StepCoefficients {
                 actual: model_output.len(),
             });
         };
+        if self.adds_noise {
+            ensure_noise(noise, count)?;
+        }
         let variance = match (self.learned_variance(), variance) {
             (true, None) => return Err(Error::MissingVarianceChannels),
             (true, variance) => variance,

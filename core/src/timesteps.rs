@@ -10,10 +10,10 @@
 //! `DDPMScheduler.previous_timestep` does.
 //!
 //! ```
-//! use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+//! use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
 //!
 //! let timesteps = TimestepConfig { num_inference_steps: 13, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
-//! let plan: Plan<13> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+//! let plan: DdpmDdimPlan<13> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
 //! let mut alphas_cumprod = [0.0f32; 1000];
 //! diffusion_core::fill_alphas_cumprod(&ScheduleConfig::default(), &mut alphas_cumprod)?;
 //! let first = plan.steps()[0];
@@ -42,6 +42,7 @@ use crate::schedule::MAX_TRAIN_TIMESTEPS;
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TimestepSpacing {
     /// `linspace`: round(linspace(0, T − 1, N)), reversed. Includes both T − 1 and 0.
     Linspace,

@@ -116,13 +116,16 @@ use core::str::FromStr;
 use heapless::Vec;
 
 use crate::clipping::{SampleClipping, quantile};
-use crate::dpm_solver::{FinalSigmasType, Point, sigma_of};
 use crate::error::{Error, NameKind, SliceKind};
+use crate::final_sigmas::FinalSigmasType;
 use crate::multistep::{
-    Level, MultistepHistory, MultistepPoint, TimestepRounding, fill_points, fill_sigma_points,
+    MultistepHistory, MultistepPoint, TimestepRounding, fill_points, fill_sigma_points,
 };
+use crate::noise::NoiseSource;
+use crate::noise_level::{Level, Point, sigma_of};
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
 use crate::sigmas::SigmaSchedule;
 use crate::timesteps::TimestepConfig;
 
@@ -837,6 +840,79 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         }
         history.advance(index);
         Ok(())
+    }
+}
+
+/// UniPC: one model call per step, whole timesteps, the model sees x itself; the history holds
+/// the earlier converted outputs and the last corrected sample; no noise.
+impl<const CAPACITY: usize> Scheduler for UniPcPlan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        let step = self.steps.get(call).ok_or(Error::StepIndexOutOfRange {
+            index: call,
+            steps: self.steps.len(),
+        })?;
+        Ok(ModelTimestep::whole(step.timestep))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        check_call(call, self.steps.len())?;
+        Ok(1.0)
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
+
+    fn history_len(&self) -> usize {
+        UniPcPlan::history_len(self)
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, UniPcPlan::history_len(self), values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        false
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        if matches!(self.clipping, SampleClipping::DynamicThreshold { .. }) {
+            sample_len
+        } else {
+            0
+        }
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        UniPcPlan::step_batch(
+            self,
+            call,
+            batch,
+            samples,
+            model_output,
+            &mut memory.history,
+            memory.scratch,
+        )
     }
 }
 

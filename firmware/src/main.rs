@@ -25,7 +25,7 @@ use diffusion_core::Error;
 #[cfg(feature = "unipc")]
 use diffusion_core::UniPcPlan;
 #[cfg(feature = "ddim-ddpm")]
-use diffusion_core::{Pcg32, Plan};
+use diffusion_core::{Pcg32, DdpmDdimPlan};
 #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
 use tiny_denoiser::MULTISTEP_CAPACITY;
 #[cfg(feature = "ddim-ddpm")]
@@ -46,7 +46,7 @@ const HISTORY_BUFFERS: usize = if cfg!(feature = "unipc") {
 #[cfg_attr(feature = "without-core", allow(dead_code))]
 struct State {
     #[cfg(feature = "ddim-ddpm")]
-    plan: Plan<PLAN_CAPACITY>,
+    plan: DdpmDdimPlan<PLAN_CAPACITY>,
     #[cfg(feature = "dpm-solver")]
     dpm_solver: DpmSolverPlan<MULTISTEP_CAPACITY>,
     #[cfg(feature = "unipc")]
@@ -68,7 +68,7 @@ struct State {
 
 static STATE: Mutex<RefCell<State>> = Mutex::new(RefCell::new(State {
     #[cfg(feature = "ddim-ddpm")]
-    plan: Plan::empty(),
+    plan: DdpmDdimPlan::empty(),
     #[cfg(feature = "dpm-solver")]
     dpm_solver: DpmSolverPlan::empty(),
     #[cfg(feature = "unipc")]
@@ -187,7 +187,7 @@ fn main() -> ! {
 fn build(run: &Run, state: &mut State) -> Result<bool, Error> {
     match run.solver {
         #[cfg(feature = "ddim-ddpm")]
-        Solver::Plan(sampler) => tiny_denoiser::build_plan(sampler, run.steps, &mut state.plan)?,
+        Solver::DdpmDdimPlan(sampler) => tiny_denoiser::build_plan(sampler, run.steps, &mut state.plan)?,
         #[cfg(feature = "dpm-solver")]
         Solver::DpmSolver(config) => {
             tiny_denoiser::build_dpm_solver_plan(&config, run.steps, &mut state.dpm_solver)?
@@ -216,7 +216,7 @@ fn sample(run: &Run, state: &mut State) -> Result<(), Error> {
     } = state;
     match run.solver {
         #[cfg(feature = "ddim-ddpm")]
-        Solver::Plan(_) => {
+        Solver::DdpmDdimPlan(_) => {
             tiny_denoiser::sample(&state.plan, SEED, 0, points, &mut state.streams, epsilon)
         }
         #[cfg(feature = "dpm-solver")]

@@ -10,8 +10,8 @@
 //! FMA (and FMA is not enabled here), and the tests below compare the paths bit for bit.
 
 use diffusion_core::{
-    DpmSolverPlan, Error, EulerPlan, HeunPlan, InlinedStream, MultistepHistory, NoiseSource, Plan,
-    UniPcPlan,
+    DdpmDdimPlan, DpmSolverPlan, Error, EulerPlan, HeunPlan, InlinedStream, MultistepHistory,
+    NoiseSource, UniPcPlan,
 };
 
 /// The instruction set the sampler runs on this CPU: "AVX2" or "SSE2" (x86_64), "portable"
@@ -31,9 +31,9 @@ pub fn instruction_set() -> &'static str {
     }
 }
 
-/// [`Plan::step_batch`] on the widest vectors this CPU has.
+/// [`DdpmDdimPlan::step_batch`] on the widest vectors this CPU has.
 pub fn step_batch<const CAP: usize>(
-    plan: &Plan<CAP>,
+    plan: &DdpmDdimPlan<CAP>,
     index: usize,
     batch: usize,
     samples: &mut [f32],
@@ -180,7 +180,8 @@ pub fn fill_standard_normal(stream: &mut InlinedStream, out: &mut [f32]) {
 mod avx2 {
     use super::InlinedStream;
     use diffusion_core::{
-        DpmSolverPlan, Error, EulerPlan, HeunPlan, MultistepHistory, NoiseSource, Plan, UniPcPlan,
+        DdpmDdimPlan, DpmSolverPlan, Error, EulerPlan, HeunPlan, MultistepHistory, NoiseSource,
+        UniPcPlan,
     };
 
     #[target_feature(enable = "avx2")]
@@ -227,7 +228,7 @@ mod avx2 {
 
     #[target_feature(enable = "avx2")]
     pub(super) fn step_batch<const CAP: usize>(
-        plan: &Plan<CAP>,
+        plan: &DdpmDdimPlan<CAP>,
         index: usize,
         batch: usize,
         samples: &mut [f32],
@@ -263,24 +264,24 @@ mod avx2 {
 mod tests {
     use super::*;
     use diffusion_core::{
-        DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType, EulerConfig, EulerVariant,
-        FinalSigmasType, HeunConfig, Pcg32, PredictionType, SampleClipping, Sampler, SamplerConfig,
-        ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing, UniPcConfig,
-        UniPcSolverType, VarianceType, noise_stream,
+        DdpmDdimConfig, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverType,
+        EulerConfig, EulerVariant, FinalSigmasType, HeunConfig, Pcg32, PredictionType,
+        SampleClipping, ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing,
+        UniPcConfig, UniPcSolverType, VarianceType, noise_stream,
     };
 
     /// Every sampler path of the core: noise or not, clipping kinds, learned variance (`expf`).
-    fn configs() -> Vec<(SamplerConfig, bool)> {
-        let ddpm = |variance_type| Sampler::Ddpm { variance_type };
-        let ddim = |eta| Sampler::Ddim {
+    fn configs() -> Vec<(DdpmDdimConfig, bool)> {
+        let ddpm = |variance_type| DdpmDdimRule::Ddpm { variance_type };
+        let ddim = |eta| DdpmDdimRule::Ddim {
             eta,
             use_clipped_model_output: false,
         };
-        let config = |sampler, clipping, prediction_type| SamplerConfig {
-            sampler,
+        let config = |sampler, clipping, prediction_type| DdpmDdimConfig {
+            rule: sampler,
             clipping,
             prediction_type,
-            ..SamplerConfig::default()
+            ..DdpmDdimConfig::default()
         };
         let dynamic = SampleClipping::DynamicThreshold {
             ratio: 0.995,
@@ -329,22 +330,23 @@ mod tests {
     /// How a run draws noise and steps.
     #[derive(Clone, Copy, Debug)]
     enum Path {
-        /// The core as compiled in its own crate: `Pcg32` and `Plan::step_batch`.
+        /// The core as compiled in its own crate: `Pcg32` and `DdpmDdimPlan::step_batch`.
         Core,
-        /// host's fallback on CPUs without AVX2: `InlinedStream` and `Plan::step_batch`, compiled
+        /// host's fallback on CPUs without AVX2: `InlinedStream` and `DdpmDdimPlan::step_batch`, compiled
         /// here.
         Fallback,
         /// What host runs: [`fill_standard_normal`] and [`step_batch`] (AVX2 where available).
         Dispatched,
     }
 
-    fn run(config: &SamplerConfig, learned: bool, path: Path) -> Vec<u32> {
+    fn run(config: &DdpmDdimConfig, learned: bool, path: Path) -> Vec<u32> {
         let timesteps = TimestepConfig {
             num_inference_steps: 10,
             spacing: TimestepSpacing::Trailing,
             steps_offset: 0,
         };
-        let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
+        let plan: DdpmDdimPlan<10> =
+            DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap();
         let (batch, per_sample) = (3, 3 * 17 * 19);
         let mut streams: Vec<Pcg32> = (0..batch as u64).map(|i| noise_stream(8, i)).collect();
         let mut wrapped: Vec<InlinedStream> = (0..batch as u64)

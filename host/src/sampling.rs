@@ -1,6 +1,6 @@
 //! The sampling loop: per batch, x_T from noise v1 (or a file) times the plan's
 //! `init_noise_sigma`, then for each step one model call and one in-place core step (DDPM/DDIM's
-//! [`Plan`]; DPM-Solver's [`DpmSolverPlan`] or UniPC's [`UniPcPlan`] with the batch's history of
+//! [`DdpmDdimPlan`]; DPM-Solver's [`DpmSolverPlan`] or UniPC's [`UniPcPlan`] with the batch's history of
 //! earlier outputs; Euler's [`EulerPlan`], whose model sees c_in·x while the core steps x, kept in
 //! a buffer of its own). Tensors, the I/O binding, the history and x's own buffer are created
 //! once per batch size; the step loop allocates no sample-sized buffer.
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use diffusion_core::{
-    DpmSolverPlan, EulerPlan, Guidance, HeunPlan, InlinedStream, MultistepHistory, Plan, UniPcPlan,
-    noise_stream,
+    DdpmDdimPlan, DpmSolverPlan, EulerPlan, Guidance, HeunPlan, InlinedStream, MultistepHistory,
+    UniPcPlan, noise_stream,
 };
 use half::f16;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
@@ -54,7 +54,7 @@ impl Geometry {
 #[allow(clippy::large_enum_variant)]
 pub enum SamplingPlan {
     /// DDPM or DDIM: each step needs x_t, the model output and noise.
-    Plan(Plan<MAX_STEPS>),
+    Plan(DdpmDdimPlan<MAX_STEPS>),
     /// DPM-Solver(++) multistep: each step needs x_t, the model output and the history of the
     /// earlier steps' outputs; no noise.
     DpmSolver(DpmSolverPlan<MAX_STEPS>),
@@ -106,7 +106,7 @@ impl SamplingPlan {
             Self::DpmSolver(plan) => plan.len(),
             Self::UniPc(plan) => plan.len(),
             Self::Euler(plan) => plan.len(),
-            Self::Heun(plan) => plan.len(),
+            Self::Heun(plan) => plan.num_model_calls(),
         }
     }
 
@@ -174,7 +174,7 @@ impl SamplingPlan {
 
 /// One batch's stepper: the plan, and for a multistep solver this batch's history.
 enum Stepper<'p, 'h> {
-    Plan(&'p Plan<MAX_STEPS>),
+    Plan(&'p DdpmDdimPlan<MAX_STEPS>),
     DpmSolver(&'p DpmSolverPlan<MAX_STEPS>, MultistepHistory<'h>),
     UniPc(&'p UniPcPlan<MAX_STEPS>, MultistepHistory<'h>),
     Euler(&'p EulerPlan<MAX_STEPS>),
@@ -735,7 +735,7 @@ mod tests {
         );
         assert_eq!(plan.init_noise_sigma(), euler.init_noise_sigma());
         assert!(plan.init_noise_sigma() > 100.0);
-        let ddim = Plan::new(&schedule, &timesteps, &Default::default()).unwrap();
+        let ddim = DdpmDdimPlan::new(&schedule, &timesteps, &Default::default()).unwrap();
         let plan = SamplingPlan::Plan(ddim);
         assert!(plan.input_scales().is_none());
         assert_eq!(plan.init_noise_sigma(), 1.0);

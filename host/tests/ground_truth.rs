@@ -4,7 +4,9 @@
 mod common;
 
 use common::{fixture, moments, relative_l2, sample};
-use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+use diffusion_core::{
+    DdpmDdimConfig, DdpmDdimPlan, ScheduleConfig, TimestepConfig, TimestepSpacing,
+};
 
 const MU: f64 = 0.5;
 const S: f64 = 0.5;
@@ -49,10 +51,10 @@ fn ddim_reference(steps: u32, x_t: &[f32]) -> Vec<f32> {
         spacing: TimestepSpacing::Leading,
         steps_offset: 1,
     };
-    let plan: Plan<1000> = Plan::new(
+    let plan: DdpmDdimPlan<1000> = DdpmDdimPlan::new(
         &ScheduleConfig::default(),
         &timesteps,
-        &SamplerConfig::default(),
+        &DdpmDdimConfig::default(),
     )
     .unwrap();
     x_t.iter()

@@ -14,9 +14,9 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, InlinedStream, MultistepHistory, NoiseSource, Plan, Sampler,
-    SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan,
-    VarianceType, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverConfig, DpmSolverPlan, InlinedStream,
+    MultistepHistory, NoiseSource, ScheduleConfig, TimestepConfig, TimestepSpacing, UniPcConfig,
+    UniPcPlan, VarianceType, noise_stream,
 };
 use rand::RngExt;
 use rand_distr::StandardNormal;
@@ -37,12 +37,22 @@ mod avx2 {
     use super::*;
 
     #[target_feature(enable = "avx2")]
-    pub fn step(plan: &Plan<25>, x: &mut [f32], model_output: &[f32], rng: &mut InlinedStream) {
+    pub fn step(
+        plan: &DdpmDdimPlan<25>,
+        x: &mut [f32],
+        model_output: &[f32],
+        rng: &mut InlinedStream,
+    ) {
         plan.step(10, x, model_output, rng, &mut []).unwrap()
     }
 
     #[target_feature(enable = "avx2")]
-    pub fn ddim_run(plan: &Plan<10>, x: &mut [f32], model_output: &[f32], rng: &mut InlinedStream) {
+    pub fn ddim_run(
+        plan: &DdpmDdimPlan<10>,
+        x: &mut [f32],
+        model_output: &[f32],
+        rng: &mut InlinedStream,
+    ) {
         super::ddim_run(plan, x, model_output, rng)
     }
 
@@ -88,21 +98,21 @@ fn step_throughput(c: &mut Criterion) {
     let samplers = [
         (
             "DDIM eta=0",
-            Sampler::Ddim {
+            DdpmDdimRule::Ddim {
                 eta: 0.0,
                 use_clipped_model_output: false,
             },
         ),
         (
             "DDIM eta=1",
-            Sampler::Ddim {
+            DdpmDdimRule::Ddim {
                 eta: 1.0,
                 use_clipped_model_output: false,
             },
         ),
         (
             "DDPM fixed_small",
-            Sampler::Ddpm {
+            DdpmDdimRule::Ddpm {
                 variance_type: VarianceType::FixedSmall,
             },
         ),
@@ -196,7 +206,12 @@ fn step_throughput(c: &mut Criterion) {
 
 /// The 10 steps of a DDIM run, each on the same model output.
 #[inline(always)]
-fn ddim_run<N: NoiseSource>(plan: &Plan<10>, x: &mut [f32], model_output: &[f32], rng: &mut N) {
+fn ddim_run<N: NoiseSource>(
+    plan: &DdpmDdimPlan<10>,
+    x: &mut [f32],
+    model_output: &[f32],
+    rng: &mut N,
+) {
     for index in 0..plan.len() {
         plan.step(index, x, black_box(model_output), rng, &mut [])
             .unwrap();
@@ -249,10 +264,10 @@ fn multistep_runs(c: &mut Criterion) {
         spacing: TimestepSpacing::Leading,
         steps_offset: 0,
     };
-    let ddim: Plan<10> = Plan::new(
+    let ddim: DdpmDdimPlan<10> = DdpmDdimPlan::new(
         &ScheduleConfig::default(),
         &timesteps,
-        &SamplerConfig::default(),
+        &DdpmDdimConfig::default(),
     )
     .expect("a valid plan");
     let dpm_solver: DpmSolverPlan<10> = DpmSolverPlan::new(

@@ -5,8 +5,8 @@
 //! `cargo run --release -p tests --example gaussian`
 
 use diffusion_core::{
-    NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
-    VarianceType, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, NoiseSource, ScheduleConfig, TimestepConfig,
+    TimestepSpacing, VarianceType, noise_stream,
 };
 
 const MEAN: f64 = 0.5;
@@ -18,17 +18,18 @@ fn optimal_epsilon(x: f32, alpha_cumprod: f32) -> f32 {
     ((1.0 - a).sqrt() * (x - a.sqrt() * MEAN) / (a * STD * STD + 1.0 - a)) as f32
 }
 
-fn sample(name: &str, sampler: Sampler, steps: u32) -> Result<(), diffusion_core::Error> {
+fn sample(name: &str, sampler: DdpmDdimRule, steps: u32) -> Result<(), diffusion_core::Error> {
     let timesteps = TimestepConfig {
         num_inference_steps: steps,
         spacing: TimestepSpacing::Leading,
         steps_offset: 0,
     };
-    let config = SamplerConfig {
-        sampler,
-        ..SamplerConfig::default()
+    let config = DdpmDdimConfig {
+        rule: sampler,
+        ..DdpmDdimConfig::default()
     };
-    let plan: Plan<1000> = Plan::new(&ScheduleConfig::default(), &timesteps, &config)?;
+    let plan: DdpmDdimPlan<1000> =
+        DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
     let mut rng = noise_stream(0, 0);
     let mut x = vec![0.0f32; VALUES];
     rng.fill_standard_normal(&mut x);
@@ -52,7 +53,7 @@ fn main() -> Result<(), diffusion_core::Error> {
     println!("N({MEAN}, {STD}²) data, {VALUES} values, exact optimal denoiser:");
     sample(
         "DDPM",
-        Sampler::Ddpm {
+        DdpmDdimRule::Ddpm {
             variance_type: VarianceType::FixedSmall,
         },
         1000,
@@ -60,7 +61,7 @@ fn main() -> Result<(), diffusion_core::Error> {
     for steps in [10, 25, 50, 100] {
         sample(
             "DDIM eta=0",
-            Sampler::Ddim {
+            DdpmDdimRule::Ddim {
                 eta: 0.0,
                 use_clipped_model_output: false,
             },
@@ -69,7 +70,7 @@ fn main() -> Result<(), diffusion_core::Error> {
     }
     sample(
         "DDIM eta=1",
-        Sampler::Ddim {
+        DdpmDdimRule::Ddim {
             eta: 1.0,
             use_clipped_model_output: false,
         },

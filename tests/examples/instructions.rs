@@ -9,15 +9,15 @@
 //! element is that of 10 steps.
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, InlinedStream, MultistepHistory, NoiseSource, Plan, Sampler,
-    SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan,
-    VarianceType, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverConfig, DpmSolverPlan, InlinedStream,
+    MultistepHistory, NoiseSource, ScheduleConfig, TimestepConfig, TimestepSpacing, UniPcConfig,
+    UniPcPlan, VarianceType, noise_stream,
 };
 use tests::benchmark_plan;
 
 /// The three 10-step plans of the `-run` workloads.
 struct Runs {
-    ddim: Plan<10>,
+    ddim: DdpmDdimPlan<10>,
     dpm_solver: DpmSolverPlan<10>,
     unipc: UniPcPlan<10>,
 }
@@ -31,7 +31,8 @@ impl Runs {
         };
         let schedule = ScheduleConfig::default();
         Runs {
-            ddim: Plan::new(&schedule, &timesteps, &SamplerConfig::default()).expect("valid"),
+            ddim: DdpmDdimPlan::new(&schedule, &timesteps, &DdpmDdimConfig::default())
+                .expect("valid"),
             dpm_solver: DpmSolverPlan::new(&schedule, &timesteps, &DpmSolverConfig::default())
                 .expect("valid"),
             unipc: UniPcPlan::new(&schedule, &timesteps, &UniPcConfig::default()).expect("valid"),
@@ -70,16 +71,16 @@ impl Runs {
     }
 }
 
-fn plan(workload: &str) -> Plan<25> {
+fn plan(workload: &str) -> DdpmDdimPlan<25> {
     benchmark_plan(match workload {
-        "ddim1" => Sampler::Ddim {
+        "ddim1" => DdpmDdimRule::Ddim {
             eta: 1.0,
             use_clipped_model_output: false,
         },
-        "ddpm" => Sampler::Ddpm {
+        "ddpm" => DdpmDdimRule::Ddpm {
             variance_type: VarianceType::FixedSmall,
         },
-        _ => Sampler::Ddim {
+        _ => DdpmDdimRule::Ddim {
             eta: 0.0,
             use_clipped_model_output: false,
         },
@@ -89,7 +90,7 @@ fn plan(workload: &str) -> Plan<25> {
 #[inline(always)]
 fn work(
     workload: &str,
-    plan: &Plan<25>,
+    plan: &DdpmDdimPlan<25>,
     runs: &Runs,
     x: &mut [f32],
     model_output: &[f32],
@@ -109,7 +110,7 @@ fn work(
 #[target_feature(enable = "avx2")]
 fn work_avx2(
     workload: &str,
-    plan: &Plan<25>,
+    plan: &DdpmDdimPlan<25>,
     runs: &Runs,
     x: &mut [f32],
     model_output: &[f32],

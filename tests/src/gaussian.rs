@@ -7,9 +7,9 @@
 //! noise v1 (seed 0, stream 0). Each function returns the relative L2 error of a whole run.
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, EulerConfig, EulerPlan, HeunConfig, HeunPlan, NoiseSource,
-    Plan, SamplerConfig, ScheduleConfig, SigmaSchedule, TimestepConfig, TimestepSpacing,
-    UniPcConfig, UniPcPlan, fill_alphas_cumprod, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DpmSolverConfig, DpmSolverPlan, EulerConfig, EulerPlan,
+    HeunConfig, HeunPlan, NoiseSource, ScheduleConfig, SigmaSchedule, TimestepConfig,
+    TimestepSpacing, UniPcConfig, UniPcPlan, fill_alphas_cumprod, noise_stream,
 };
 
 /// μ.
@@ -73,10 +73,10 @@ impl Problem {
 
     /// DDIM, η = 0 (`steps` model calls).
     pub fn ddim(&self, steps: u32) -> f64 {
-        let plan: Plan<CAPACITY> = Plan::new(
+        let plan: DdpmDdimPlan<CAPACITY> = DdpmDdimPlan::new(
             &ScheduleConfig::default(),
             &trailing(steps),
-            &SamplerConfig::default(),
+            &DdpmDdimConfig::default(),
         )
         .unwrap();
         let mut x = self.x_t.clone();
@@ -173,7 +173,7 @@ impl Problem {
         let mut buffer = vec![0.0f32; plan.history_len() * x.len()];
         let mut history = plan.history(&mut buffer, x.len()).unwrap();
         let mut epsilon = vec![0.0f32; x.len()];
-        for index in 0..plan.len() {
+        for index in 0..plan.num_model_calls() {
             plan.scale_model_input(index, &x, &mut model_input).unwrap();
             exact_epsilon(&model_input, alpha_cumprod(index), &mut epsilon);
             plan.step(index, &mut x, &epsilon, &mut history).unwrap();

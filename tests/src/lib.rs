@@ -7,7 +7,7 @@ pub mod gaussian;
 use std::path::PathBuf;
 
 use diffusion_core::{
-    Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, ScheduleConfig, TimestepConfig, TimestepSpacing,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -64,15 +64,15 @@ pub fn stand_in_variance(x: &[f32], timestep: u32, variance_type: &str, out: &mu
 
 /// The plan the speed measurements time (`benches/step.rs`, `examples/instructions.rs`): 25
 /// `leading` steps (offset 1) of the default schedule with `sampler` and otherwise default settings.
-pub fn benchmark_plan(sampler: Sampler) -> Plan<25> {
+pub fn benchmark_plan(sampler: DdpmDdimRule) -> DdpmDdimPlan<25> {
     let timesteps = TimestepConfig {
         num_inference_steps: 25,
         spacing: TimestepSpacing::Leading,
         steps_offset: 1,
     };
-    let config = SamplerConfig {
-        sampler,
-        ..SamplerConfig::default()
+    let config = DdpmDdimConfig {
+        rule: sampler,
+        ..DdpmDdimConfig::default()
     };
-    Plan::new(&ScheduleConfig::default(), &timesteps, &config).expect("a valid plan")
+    DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config).expect("a valid plan")
 }

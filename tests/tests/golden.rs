@@ -1,9 +1,9 @@
 //! diffusion-core against diffusers 0.42.1 (golden files written by tests/golden/make_golden.py).
 
 use diffusion_core::{
-    BetaSchedule, FinalAlphaCumprod, NoiseSource, Plan, PredictionType, SampleClipping, Sampler,
-    SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing, VarianceType,
-    fill_alphas_cumprod, noise_stream,
+    BetaSchedule, DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, FinalAlphaCumprod, NoiseSource,
+    PredictionType, SampleClipping, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing,
+    VarianceType, fill_alphas_cumprod, noise_stream,
 };
 use serde::Deserialize;
 use tests::{load, relative_l2, stand_in_model, stand_in_variance};
@@ -146,7 +146,7 @@ struct Options<'a> {
     clipping: &'a str,
 }
 
-fn sampler_config(options: Options<'_>) -> SamplerConfig {
+fn sampler_config(options: Options<'_>) -> DdpmDdimConfig {
     let Options {
         sampler,
         variance_type,
@@ -156,12 +156,12 @@ fn sampler_config(options: Options<'_>) -> SamplerConfig {
         prediction_type,
         clipping,
     } = options;
-    SamplerConfig {
-        sampler: match sampler {
-            "ddpm" => Sampler::Ddpm {
+    DdpmDdimConfig {
+        rule: match sampler {
+            "ddpm" => DdpmDdimRule::Ddpm {
                 variance_type: variance_type.parse::<VarianceType>().unwrap(),
             },
-            _ => Sampler::Ddim {
+            _ => DdpmDdimRule::Ddim {
                 eta,
                 use_clipped_model_output,
             },
@@ -242,7 +242,8 @@ fn single_steps_match_diffusers() {
             spacing: case.spacing.parse().unwrap(),
             steps_offset: case.steps_offset,
         };
-        let plan: Plan<50> = Plan::new(&ScheduleConfig::default(), &timesteps, &config).unwrap();
+        let plan: DdpmDdimPlan<50> =
+            DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config).unwrap();
         assert_eq!(plan.steps()[case.index].timestep, case.timestep);
         let batch = case.shape[0];
         let per_sample = case.sample.len() / batch;
@@ -332,7 +333,7 @@ fn run_loop(case: &LoopCase) -> Vec<f32> {
         prediction_type: &case.prediction_type,
         clipping: &case.clipping,
     });
-    let plan: Plan<64> = Plan::new(&schedule, &timesteps, &config).unwrap();
+    let plan: DdpmDdimPlan<64> = DdpmDdimPlan::new(&schedule, &timesteps, &config).unwrap();
     assert_eq!(plan.timesteps().collect::<Vec<_>>(), case.timesteps);
     let batch = case.shape[0];
     let per_sample = case.x_t.len() / batch;

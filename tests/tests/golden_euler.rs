@@ -41,7 +41,7 @@ struct Options {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum Case {
-    Plan {
+    DdpmDdimPlan {
         options: Options,
         timesteps: Vec<f32>,
         onnx_int64_timesteps: Vec<i64>,
@@ -69,7 +69,7 @@ enum Case {
         x_t: Vec<f32>,
         diffusers: Vec<f32>,
     },
-    /// As `Plan`, per model evaluation (2N − 1; sigmas 2N).
+    /// As `DdpmDdimPlan`, per model evaluation (2N − 1; sigmas 2N).
     #[serde(rename = "heun_plan")]
     HeunPlan {
         options: Options,
@@ -245,7 +245,7 @@ fn euler_matches_diffusers() {
     let (mut fractional, mut negative) = (0, 0);
     for case in &golden.cases {
         match case {
-            Case::Plan {
+            Case::DdpmDdimPlan {
                 options,
                 timesteps,
                 onnx_int64_timesteps,
@@ -381,7 +381,11 @@ fn euler_matches_diffusers() {
                 heun_plans += 1;
                 let label = label(options);
                 let plan = heun_plan(options);
-                assert_eq!(plan.len(), 2 * options.steps as usize - 1, "{label}");
+                assert_eq!(
+                    plan.num_model_calls(),
+                    2 * options.steps as usize - 1,
+                    "{label}"
+                );
                 check_arrays(
                     &label,
                     [
@@ -422,7 +426,7 @@ fn euler_matches_diffusers() {
                 heun_sequences += 1;
                 let label = label(options);
                 let plan = heun_plan(options);
-                assert_eq!(plan.len(), samples.len(), "{label}");
+                assert_eq!(plan.num_model_calls(), samples.len(), "{label}");
                 let values = samples[0].len();
                 let mut buffer = vec![f32::NAN; plan.history_len() * values];
                 let mut history = plan.history(&mut buffer, values).unwrap();

@@ -3,8 +3,8 @@
 
 use diffusion_core::noise::fill_standard_normal_sequential;
 use diffusion_core::{
-    InlinedStream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
-    TimestepSpacing, VarianceType, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, InlinedStream, NoiseSource, ScheduleConfig,
+    TimestepConfig, TimestepSpacing, VarianceType, noise_stream,
 };
 use rand_core::Rng;
 use serde::Deserialize;
@@ -129,13 +129,14 @@ fn ddpm_run(seed: u64, batch: usize) -> Vec<Vec<u32>> {
         spacing: TimestepSpacing::Leading,
         steps_offset: 1,
     };
-    let config = SamplerConfig {
-        sampler: Sampler::Ddpm {
+    let config = DdpmDdimConfig {
+        rule: DdpmDdimRule::Ddpm {
             variance_type: VarianceType::FixedSmall,
         },
-        ..SamplerConfig::default()
+        ..DdpmDdimConfig::default()
     };
-    let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &config).unwrap();
+    let plan: DdpmDdimPlan<10> =
+        DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config).unwrap();
     let mut streams: Vec<_> = (0..batch as u64).map(|i| noise_stream(seed, i)).collect();
     let mut x = vec![0.0f32; batch * per_sample];
     for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {

@@ -9,8 +9,9 @@
 mod common;
 
 use diffusion_core::{
-    BetaSchedule, Error, FinalAlphaCumprod, Plan, PredictionType, SampleClipping, Sampler,
-    SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing, VarianceType,
+    BetaSchedule, DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, Error, FinalAlphaCumprod,
+    PredictionType, SampleClipping, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing,
+    VarianceType,
 };
 use proptest::prelude::*;
 
@@ -161,22 +162,22 @@ fn check_step_is_finite(case: &StepCase) -> Result<(), TestCaseError> {
         steps_offset: 0,
     };
     let eta = case.eta;
-    let sampler_config = SamplerConfig {
-        sampler: match case.sampler {
-            0 => Sampler::Ddpm {
+    let sampler_config = DdpmDdimConfig {
+        rule: match case.sampler {
+            0 => DdpmDdimRule::Ddpm {
                 variance_type: VarianceType::FixedSmall,
             },
-            1 => Sampler::Ddpm {
+            1 => DdpmDdimRule::Ddpm {
                 variance_type: VarianceType::FixedLarge,
             },
-            2 => Sampler::Ddpm {
+            2 => DdpmDdimRule::Ddpm {
                 variance_type: VarianceType::LearnedRange,
             },
-            3 => Sampler::Ddim {
+            3 => DdpmDdimRule::Ddim {
                 eta,
                 use_clipped_model_output: false,
             },
-            _ => Sampler::Ddim {
+            _ => DdpmDdimRule::Ddim {
                 eta,
                 use_clipped_model_output: true,
             },
@@ -200,7 +201,7 @@ fn check_step_is_finite(case: &StepCase) -> Result<(), TestCaseError> {
             FinalAlphaCumprod::First
         },
     };
-    let plan = match Plan::<64>::new(&config, &timesteps, &sampler_config) {
+    let plan = match DdpmDdimPlan::<64>::new(&config, &timesteps, &sampler_config) {
         Ok(plan) => plan,
         // The one principled refusal: ᾱ = 0 or 1 in f32 (zero SNR with ε, or ᾱ underflow).
         Err(Error::DegenerateSchedule { .. }) => return Ok(()),

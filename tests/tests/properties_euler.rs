@@ -212,9 +212,9 @@ proptest! {
             Err(Error::DegenerateSchedule { .. }) => return Ok(()),
             Err(other) => return Err(TestCaseError::fail(format!("unexpected {other}"))),
         };
-        prop_assert_eq!(plan.len(), 2 * steps as usize - 1);
-        prop_assert_eq!(plan.timesteps().count(), plan.len());
-        prop_assert_eq!(plan.sigmas().count(), plan.len() + 1);
+        prop_assert_eq!(plan.num_model_calls(), 2 * steps as usize - 1);
+        prop_assert_eq!(plan.timesteps().count(), plan.num_model_calls());
+        prop_assert_eq!(plan.sigmas().count(), plan.num_model_calls() + 1);
         let (x, model) = values.split_at(8);
         let mut x = x.to_vec();
         let mut buffer = vec![f32::NAN; plan.history_len() * 8];

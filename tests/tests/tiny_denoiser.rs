@@ -2,7 +2,7 @@
 //! Gaussians at radius 2 with std 0.1 per mode; guided toward one mode, it lands on that mode.
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, Error, Pcg32, Plan, SliceKind, UniPcConfig, UniPcPlan,
+    DdpmDdimPlan, DpmSolverConfig, DpmSolverPlan, Error, Pcg32, SliceKind, UniPcConfig, UniPcPlan,
 };
 use tiny_denoiser::{
     DIMENSIONS, GUIDED_TO_MODE_2, GuidanceScratch, ModeGuidance, RUNS, SEED, Solver,
@@ -51,11 +51,11 @@ fn quality(points: &[f32]) -> Quality {
 }
 
 fn run(index: usize, steps: u32) -> Vec<f32> {
-    let mut plan: Box<Plan<1000>> = Box::new(Plan::empty());
+    let mut plan: Box<DdpmDdimPlan<1000>> = Box::new(DdpmDdimPlan::empty());
     let mut dpm_solver = DpmSolverPlan::<1000>::empty();
     let mut unipc = UniPcPlan::<1000>::empty();
     match RUNS[index].solver {
-        Solver::Plan(sampler) | Solver::GuidedPlan(sampler, _) => {
+        Solver::DdpmDdimPlan(sampler) | Solver::GuidedPlan(sampler, _) => {
             build_plan(sampler, steps, &mut plan)
         }
         Solver::DpmSolver(config) => build_dpm_solver_plan(&config, steps, &mut dpm_solver),
@@ -75,7 +75,7 @@ fn run(index: usize, steps: u32) -> Vec<f32> {
     {
         let first = chunk as u64 * 64;
         match RUNS[index].solver {
-            Solver::Plan(_) => sample(&plan, 99, first, points, &mut streams, epsilon),
+            Solver::DdpmDdimPlan(_) => sample(&plan, 99, first, points, &mut streams, epsilon),
             Solver::DpmSolver(_) => {
                 sample_multistep(&dpm_solver, 99, first, points, epsilon, &mut history)
             }
@@ -143,7 +143,7 @@ fn guided(guidance: ModeGuidance) -> Vec<f32> {
     let Solver::GuidedPlan(sampler, _) = RUNS[5].solver else {
         panic!("run 5 is the guided run");
     };
-    let mut plan: Box<Plan<25>> = Box::new(Plan::empty());
+    let mut plan: Box<DdpmDdimPlan<25>> = Box::new(DdpmDdimPlan::empty());
     build_plan(sampler, RUNS[5].steps, &mut plan).unwrap();
     let mut points = vec![0.0f32; 64 * DIMENSIONS];
     let (mut unconditional, mut conditional, mut guided) =
@@ -222,8 +222,8 @@ fn guidance_lands_on_the_chosen_mode() {
     );
     assert!(share >= 0.95 && radius >= 2.04, "{share} {radius}");
     // Unguided, the same x_T lands on mode 2 about one time in 8 (measured 14.1%).
-    let mut plan: Box<Plan<25>> = Box::new(Plan::empty());
-    let Solver::Plan(sampler) = RUNS[0].solver else {
+    let mut plan: Box<DdpmDdimPlan<25>> = Box::new(DdpmDdimPlan::empty());
+    let Solver::DdpmDdimPlan(sampler) = RUNS[0].solver else {
         panic!("run 0 is DDIM η = 0");
     };
     build_plan(sampler, RUNS[0].steps, &mut plan).unwrap();
@@ -251,7 +251,7 @@ fn guidance_lands_on_the_chosen_mode() {
 /// A guided run refuses bad guidance and scratch of the wrong length, naming what is wrong.
 #[test]
 fn guided_sampling_reports_bad_input() {
-    let mut plan: Box<Plan<25>> = Box::new(Plan::empty());
+    let mut plan: Box<DdpmDdimPlan<25>> = Box::new(DdpmDdimPlan::empty());
     let Solver::GuidedPlan(sampler, _) = RUNS[5].solver else {
         panic!("run 5 is the guided run");
     };

@@ -24,8 +24,8 @@
 mod weights;
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, Error, FinalAlphaCumprod, MultistepHistory, NoiseSource, Plan,
-    PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, TimestepConfig,
+    DpmSolverConfig, DpmSolverPlan, Error, FinalAlphaCumprod, MultistepHistory, NoiseSource, DdpmDdimPlan,
+    PredictionType, SampleClipping, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig,
     TimestepSpacing, noise_stream,
 };
 
@@ -164,7 +164,7 @@ fn timesteps(steps: u32) -> TimestepConfig {
 /// a `static` by the firmware and filled in place.
 pub struct Plans<const N: usize> {
     /// DDIM's plan.
-    pub ddim: Plan<N>,
+    pub ddim: DdpmDdimPlan<N>,
     /// DPM-Solver++'s plan.
     pub dpm_solver: DpmSolverPlan<N>,
 }
@@ -173,7 +173,7 @@ impl<const N: usize> Plans<N> {
     /// Empty plans, as a constant.
     pub const fn empty() -> Self {
         Plans {
-            ddim: Plan::empty(),
+            ddim: DdpmDdimPlan::empty(),
             dpm_solver: DpmSolverPlan::empty(),
         }
     }
@@ -182,8 +182,8 @@ impl<const N: usize> Plans<N> {
     pub fn build(&mut self, run: &Run) -> Result<(), Error> {
         match run.solver {
             Solver::Ddim => {
-                let config = SamplerConfig {
-                    sampler: Sampler::Ddim {
+                let config = DdpmDdimConfig {
+                    rule: DdpmDdimRule::Ddim {
                         eta: 0.0,
                         use_clipped_model_output: true,
                     },

@@ -4,7 +4,7 @@
 //! in docs/firmware.md ("Guidance on the board").
 //! `cargo run --release --manifest-path firmware/model/Cargo.toml --example guidance_sweep`
 
-use diffusion_core::Plan;
+use diffusion_core::DdpmDdimPlan;
 use tiny_denoiser::{
     DIMENSIONS, GUIDED_TO_MODE_2, GuidanceScratch, ModeGuidance, PLAN_CAPACITY, POINTS, RUNS, SEED,
     Solver, build_plan, mode_center, sample_guided,
@@ -43,7 +43,7 @@ fn main() {
     let Solver::GuidedPlan(sampler, _) = RUNS[5].solver else {
         panic!("run 5 is the guided run");
     };
-    let mut plan: Box<Plan<PLAN_CAPACITY>> = Box::new(Plan::empty());
+    let mut plan: Box<DdpmDdimPlan<PLAN_CAPACITY>> = Box::new(DdpmDdimPlan::empty());
     build_plan(sampler, RUNS[5].steps, &mut plan).expect("the guided run's plan");
     let mode = GUIDED_TO_MODE_2.mode;
     let mut streams = heapless::Vec::<_, POINTS>::new();

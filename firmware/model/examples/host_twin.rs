@@ -1,7 +1,7 @@
 //! The firmware's runs on the host: prints the same lines as the firmware under QEMU.
 //! `cargo run --release --manifest-path firmware/model/Cargo.toml --example host_twin`
 
-use diffusion_core::{DpmSolverPlan, Plan, UniPcPlan};
+use diffusion_core::{DdpmDdimPlan, DpmSolverPlan, UniPcPlan};
 use tiny_denoiser::{
     DIMENSIONS, GuidanceScratch, MULTISTEP_CAPACITY, PLAN_CAPACITY, POINTS, RUNS, SEED, Solver,
     UNIPC_HISTORY_BUFFERS, build_dpm_solver_plan, build_plan, build_unipc_plan, sample,
@@ -9,7 +9,7 @@ use tiny_denoiser::{
 };
 
 fn main() {
-    let mut plan: Box<Plan<PLAN_CAPACITY>> = Box::new(Plan::empty());
+    let mut plan: Box<DdpmDdimPlan<PLAN_CAPACITY>> = Box::new(DdpmDdimPlan::empty());
     let mut dpm_solver = DpmSolverPlan::<MULTISTEP_CAPACITY>::empty();
     let mut unipc = UniPcPlan::<MULTISTEP_CAPACITY>::empty();
     let mut history = vec![0.0f32; UNIPC_HISTORY_BUFFERS * POINTS * DIMENSIONS];
@@ -18,7 +18,7 @@ fn main() {
         let mut points = [0.0f32; POINTS * DIMENSIONS];
         let mut epsilon = [0.0f32; POINTS * DIMENSIONS];
         let result = match run.solver {
-            Solver::Plan(sampler) => build_plan(sampler, run.steps, &mut plan)
+            Solver::DdpmDdimPlan(sampler) => build_plan(sampler, run.steps, &mut plan)
                 .and_then(|()| sample(&plan, SEED, 0, &mut points, &mut streams, &mut epsilon)),
             Solver::DpmSolver(config) => build_dpm_solver_plan(&config, run.steps, &mut dpm_solver)
                 .and_then(|()| {

@@ -19,9 +19,9 @@
 mod weights;
 
 use diffusion_core::{
-    DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, Error, FinalAlphaCumprod,
-    FinalSigmasType, Guidance, MultistepHistory, NoiseSource, Pcg32, Plan, PredictionType,
-    SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule, SliceKind,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan,
+    DpmSolverType, Error, FinalAlphaCumprod, FinalSigmasType, Guidance, MultistepHistory,
+    NoiseSource, Pcg32, PredictionType, SampleClipping, ScheduleConfig, SigmaSchedule, SliceKind,
     TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType,
     noise_stream,
 };
@@ -185,14 +185,14 @@ pub struct ModeGuidance {
 /// How a run updates the points.
 #[derive(Clone, Copy, Debug)]
 pub enum Solver {
-    /// DDPM or DDIM, through a [`Plan`].
-    Plan(Sampler),
+    /// DDPM or DDIM, through a [`DdpmDdimPlan`].
+    DdpmDdimPlan(DdpmDdimRule),
     /// DPM-Solver multistep, through a [`DpmSolverPlan`].
     DpmSolver(DpmSolverConfig),
     /// UniPC multistep, through a [`UniPcPlan`].
     UniPc(UniPcConfig<'static>),
-    /// DDPM or DDIM through a [`Plan`], on the guided prediction ([`sample_guided`]).
-    GuidedPlan(Sampler, ModeGuidance),
+    /// DDPM or DDIM through a [`DdpmDdimPlan`], on the guided prediction ([`sample_guided`]).
+    GuidedPlan(DdpmDdimRule, ModeGuidance),
 }
 
 /// One sampling run of the firmware.
@@ -249,7 +249,7 @@ pub const GUIDED_TO_MODE_2: ModeGuidance = ModeGuidance {
 pub const RUNS: [Run; 6] = [
     Run {
         name: "ddim_eta0",
-        solver: Solver::Plan(Sampler::Ddim {
+        solver: Solver::DdpmDdimPlan(DdpmDdimRule::Ddim {
             eta: 0.0,
             use_clipped_model_output: false,
         }),
@@ -257,7 +257,7 @@ pub const RUNS: [Run; 6] = [
     },
     Run {
         name: "ddim_eta1",
-        solver: Solver::Plan(Sampler::Ddim {
+        solver: Solver::DdpmDdimPlan(DdpmDdimRule::Ddim {
             eta: 1.0,
             use_clipped_model_output: false,
         }),
@@ -265,7 +265,7 @@ pub const RUNS: [Run; 6] = [
     },
     Run {
         name: "ddpm",
-        solver: Solver::Plan(Sampler::Ddpm {
+        solver: Solver::DdpmDdimPlan(DdpmDdimRule::Ddpm {
             variance_type: VarianceType::FixedSmall,
         }),
         steps: 100,
@@ -283,7 +283,7 @@ pub const RUNS: [Run; 6] = [
     Run {
         name: "ddim_guided",
         solver: Solver::GuidedPlan(
-            Sampler::Ddim {
+            DdpmDdimRule::Ddim {
                 eta: 0.0,
                 use_clipped_model_output: false,
             },
@@ -311,12 +311,12 @@ fn timesteps(steps: u32) -> TimestepConfig {
 /// stack).
 #[inline(never)]
 pub fn build_plan<const N: usize>(
-    sampler: Sampler,
+    sampler: DdpmDdimRule,
     steps: u32,
-    plan: &mut Plan<N>,
+    plan: &mut DdpmDdimPlan<N>,
 ) -> Result<(), Error> {
-    let config = SamplerConfig {
-        sampler,
+    let config = DdpmDdimConfig {
+        rule: sampler,
         prediction_type: PredictionType::Epsilon,
         clipping: SampleClipping::None,
         final_alpha_cumprod: FinalAlphaCumprod::One,
@@ -370,7 +370,7 @@ fn draw_streams<const P: usize>(
 /// `streams` receives one generator per point; `epsilon` is scratch of the same length as `points`.
 #[inline(never)]
 pub fn sample<const N: usize, const P: usize>(
-    plan: &Plan<N>,
+    plan: &DdpmDdimPlan<N>,
     seed: u64,
     first: u64,
     points: &mut [f32],
@@ -417,7 +417,7 @@ pub struct GuidanceScratch<'a> {
 /// when a scratch slice is not as long as `points`; the plan's errors.
 #[inline(never)]
 pub fn sample_guided<const N: usize, const P: usize>(
-    plan: &Plan<N>,
+    plan: &DdpmDdimPlan<N>,
     guidance: &ModeGuidance,
     seed: u64,
     first: u64,
@@ -457,7 +457,7 @@ pub fn sample_guided<const N: usize, const P: usize>(
 /// buffer then stays off the stack while the model runs.
 #[inline(never)]
 fn guided_step<const N: usize>(
-    plan: &Plan<N>,
+    plan: &DdpmDdimPlan<N>,
     index: usize,
     combine: &Guidance,
     points: &mut [f32],

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use diffusion_core::schedule::BetaScheduleName;
 use diffusion_core::{
-    BetaSchedule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan, DpmSolverType, EulerConfig,
-    EulerPlan, EulerVariant, FinalAlphaCumprod, FinalSigmasType, HeunConfig, HeunPlan, Plan,
-    PredictionType, SampleClipping, Sampler, SamplerConfig, ScheduleConfig, SigmaSchedule,
-    TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan, UniPcSolverType,
-    VarianceType,
+    BetaSchedule, DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig,
+    DpmSolverPlan, DpmSolverType, EulerConfig, EulerPlan, EulerVariant, FinalAlphaCumprod,
+    FinalSigmasType, HeunConfig, HeunPlan, PredictionType, SampleClipping, ScheduleConfig,
+    SigmaSchedule, TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan,
+    UniPcSolverType, VarianceType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -389,7 +389,7 @@ impl Lookup {
 /// The core's configuration of the chosen update rule.
 #[derive(Clone, Debug)]
 enum RuleConfig {
-    DdpmDdim(SamplerConfig),
+    DdpmDdim(DdpmDdimConfig),
     DpmSolver(DpmSolverConfig),
     UniPc(UniPcSettings),
     Euler(EulerConfig),
@@ -498,10 +498,10 @@ pub fn resolve(
     }
     let final_sigmas_type = || lookup.parse::<FinalSigmasType>("final_sigmas_type");
     let rule = match scheduler {
-        SchedulerKind::Ddim | SchedulerKind::Ddpm => RuleConfig::DdpmDdim(SamplerConfig {
-            sampler: match scheduler {
-                SchedulerKind::Ddpm => Sampler::Ddpm { variance_type },
-                _ => Sampler::Ddim {
+        SchedulerKind::Ddim | SchedulerKind::Ddpm => RuleConfig::DdpmDdim(DdpmDdimConfig {
+            rule: match scheduler {
+                SchedulerKind::Ddpm => DdpmDdimRule::Ddpm { variance_type },
+                _ => DdpmDdimRule::Ddim {
                     eta: lookup.f32("eta").map_or(0.0, |(eta, _)| eta),
                     use_clipped_model_output: false,
                 },
@@ -782,8 +782,8 @@ impl SchedulerSettings {
     /// learned variance).
     pub fn learns_variance(&self) -> Option<VarianceType> {
         match &self.rule {
-            RuleConfig::DdpmDdim(SamplerConfig {
-                sampler: Sampler::Ddpm { variance_type },
+            RuleConfig::DdpmDdim(DdpmDdimConfig {
+                rule: DdpmDdimRule::Ddpm { variance_type },
                 ..
             }) if variance_type.needs_variance_channels() => Some(*variance_type),
             _ => None,
@@ -812,7 +812,7 @@ impl SchedulerSettings {
         let timesteps = self.timesteps()?;
         let plan = match &self.rule {
             RuleConfig::DdpmDdim(config) => {
-                Plan::new(&schedule, &timesteps, config).map(SamplingPlan::Plan)
+                DdpmDdimPlan::new(&schedule, &timesteps, config).map(SamplingPlan::Plan)
             }
             RuleConfig::DpmSolver(config) => {
                 DpmSolverPlan::new(&schedule, &timesteps, config).map(SamplingPlan::DpmSolver)
@@ -834,8 +834,8 @@ impl SchedulerSettings {
     /// order 2", "Euler (Karras sigmas)"…
     pub fn sampler_name(&self) -> String {
         match &self.rule {
-            RuleConfig::DdpmDdim(config) => match config.sampler {
-                Sampler::Ddpm { .. } => "DDPM".into(),
+            RuleConfig::DdpmDdim(config) => match config.rule {
+                DdpmDdimRule::Ddpm { .. } => "DDPM".into(),
                 _ => "DDIM".into(),
             },
             RuleConfig::UniPc(settings) => {

@@ -4,9 +4,11 @@ use heapless::Vec;
 
 use crate::clipping::SampleClipping;
 use crate::error::{Error, SliceKind};
-use crate::noise::NoiseSource;
+use crate::multistep::MultistepHistory;
+use crate::noise::{NoiseSource, ensure_noise};
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
 use crate::step::StepCoefficients;
 use crate::timesteps::TimestepConfig;
 use crate::{ddim, ddpm};
@@ -14,14 +16,15 @@ use crate::{ddim, ddpm};
 /// Which update rule a plan uses.
 ///
 /// ```
-/// use diffusion_core::{Sampler, SamplerConfig, VarianceType};
+/// use diffusion_core::{DdpmDdimRule, DdpmDdimConfig, VarianceType};
 ///
-/// let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
-/// let ddim = SamplerConfig { sampler: Sampler::Ddim { eta: 0.0, use_clipped_model_output: false }, ..ddpm };
-/// assert_eq!(ddim, SamplerConfig::default());
+/// let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
+/// let ddim = DdpmDdimConfig { rule: DdpmDdimRule::Ddim { eta: 0.0, use_clipped_model_output: false }, ..ddpm };
+/// assert_eq!(ddim, DdpmDdimConfig::default());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Sampler {
+#[non_exhaustive]
+pub enum DdpmDdimRule {
     /// DDPM ancestral sampling (see [`crate::ddpm`]).
     Ddpm {
         /// σ² choice.
@@ -39,12 +42,12 @@ pub enum Sampler {
 /// The ᾱ used after the last planned timestep.
 ///
 /// ```
-/// use diffusion_core::{FinalAlphaCumprod, Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+/// use diffusion_core::{FinalAlphaCumprod, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
 ///
 /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
 /// let last_prev = |final_alpha_cumprod| -> Result<f32, diffusion_core::Error> {
-///     let config = SamplerConfig { final_alpha_cumprod, ..SamplerConfig::default() };
-///     let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &config)?;
+///     let config = DdpmDdimConfig { final_alpha_cumprod, ..DdpmDdimConfig::default() };
+///     let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
 ///     Ok(plan.steps()[9].alpha_cumprod_prev)
 /// };
 /// assert_eq!(last_prev(FinalAlphaCumprod::One)?, 1.0);
@@ -52,6 +55,7 @@ pub enum Sampler {
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum FinalAlphaCumprod {
     /// 1.0: the last step lands on clean data (diffusers `set_alpha_to_one = true`, and what its
     /// DDPM always does).
@@ -64,11 +68,11 @@ pub enum FinalAlphaCumprod {
 /// Everything about a step that is not the schedule or the timesteps.
 ///
 /// ```
-/// use diffusion_core::{FinalAlphaCumprod, PredictionType, SampleClipping, Sampler, SamplerConfig};
+/// use diffusion_core::{FinalAlphaCumprod, PredictionType, SampleClipping, DdpmDdimRule, DdpmDdimConfig};
 ///
 /// // diffusers' DDIMScheduler as Stable Diffusion 2 configures it.
-/// let config = SamplerConfig {
-///     sampler: Sampler::Ddim { eta: 0.0, use_clipped_model_output: false },
+/// let config = DdpmDdimConfig {
+///     rule: DdpmDdimRule::Ddim { eta: 0.0, use_clipped_model_output: false },
 ///     prediction_type: PredictionType::VPrediction,
 ///     clipping: SampleClipping::None,
 ///     final_alpha_cumprod: FinalAlphaCumprod::First, // set_alpha_to_one = false
@@ -76,9 +80,9 @@ pub enum FinalAlphaCumprod {
 /// # let _ = config;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SamplerConfig {
+pub struct DdpmDdimConfig {
     /// The update rule.
-    pub sampler: Sampler,
+    pub rule: DdpmDdimRule,
     /// What the model outputs.
     pub prediction_type: PredictionType,
     /// Clipping of x̂₀.
@@ -87,11 +91,11 @@ pub struct SamplerConfig {
     pub final_alpha_cumprod: FinalAlphaCumprod,
 }
 
-impl Default for SamplerConfig {
+impl Default for DdpmDdimConfig {
     /// Deterministic DDIM (η = 0) on an ε-model, no clipping, final ᾱ = 1.
     fn default() -> Self {
-        SamplerConfig {
-            sampler: Sampler::Ddim {
+        DdpmDdimConfig {
+            rule: DdpmDdimRule::Ddim {
                 eta: 0.0,
                 use_clipped_model_output: false,
             },
@@ -104,37 +108,37 @@ impl Default for SamplerConfig {
 
 /// A realized run of at most `CAPACITY` steps: per step, its timestep, ᾱ_t, ᾱ_prev and update
 /// weights. Building it streams the schedule once (O(T) time) and keeps O(steps) memory, so a
-/// `Plan<25>` on a microcontroller holds 25 entries whatever T is.
+/// `DdpmDdimPlan<25>` on a microcontroller holds 25 entries whatever T is.
 ///
 /// ```
-/// use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+/// use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
 ///
 /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
-/// let plan: Plan<8> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+/// let plan: DdpmDdimPlan<8> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
 /// assert!(plan.timesteps().eq([999, 749, 499, 249]));
 /// let step = plan.steps()[1];
 /// assert_eq!((step.timestep, step.alpha_cumprod_prev), (749, plan.steps()[2].alpha_cumprod));
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Plan<const CAPACITY: usize> {
+pub struct DdpmDdimPlan<const CAPACITY: usize> {
     steps: Vec<StepCoefficients, CAPACITY>,
     clipping: SampleClipping,
 }
 
-impl<const CAPACITY: usize> Plan<CAPACITY> {
+impl<const CAPACITY: usize> DdpmDdimPlan<CAPACITY> {
     /// A plan with no steps, as a constant: firmware can keep one in a `static` and fill it with
-    /// [`Plan::rebuild`], so the plan never passes through the stack.
+    /// [`DdpmDdimPlan::rebuild`], so the plan never passes through the stack.
     ///
     /// ```
-    /// use diffusion_core::Plan;
+    /// use diffusion_core::DdpmDdimPlan;
     ///
-    /// static EMPTY: Plan<25> = Plan::empty();
+    /// static EMPTY: DdpmDdimPlan<25> = DdpmDdimPlan::empty();
     /// assert!(EMPTY.is_empty());
     /// ```
     #[must_use]
     pub const fn empty() -> Self {
-        Plan {
+        DdpmDdimPlan {
             steps: Vec::new(),
             clipping: SampleClipping::None,
         }
@@ -143,10 +147,10 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// Validates the three configs and computes every step.
     ///
     /// ```
-    /// use diffusion_core::{Error, Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+    /// use diffusion_core::{Error, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
     /// let timesteps = TimestepConfig { num_inference_steps: 50, spacing: TimestepSpacing::Leading, steps_offset: 1 };
-    /// let plan = Plan::<25>::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default());
+    /// let plan = DdpmDdimPlan::<25>::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default());
     /// assert_eq!(plan.err(), Some(Error::CapacityExceeded { needed: 50, capacity: 25 }));
     /// ```
     ///
@@ -161,29 +165,29 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     pub fn new(
         schedule: &ScheduleConfig<'_>,
         timesteps: &TimestepConfig,
-        sampler: &SamplerConfig,
+        sampler: &DdpmDdimConfig,
     ) -> Result<Self, Error> {
         let mut plan = Self::empty();
         plan.rebuild(schedule, timesteps, sampler)?;
         Ok(plan)
     }
 
-    /// [`Plan::new`] in place. On error the plan is left empty.
+    /// [`DdpmDdimPlan::new`] in place. On error the plan is left empty.
     ///
     /// Inlined so that a caller with a constant schedule (firmware) links only the β layout it
     /// uses: the cosine schedule alone brings ~8 KiB of f64 `cos` to a Cortex-M4F.
     ///
     /// ```
-    /// use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+    /// use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let mut plan: Plan<50> = Plan::empty();
+    /// let mut plan: DdpmDdimPlan<50> = DdpmDdimPlan::empty();
     /// for steps in [10, 50] {
     ///     let timesteps = TimestepConfig { num_inference_steps: steps, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
-    ///     plan.rebuild(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    ///     plan.rebuild(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
     ///     assert_eq!(plan.len(), steps as usize);
     /// }
     /// let too_many = TimestepConfig { num_inference_steps: 51, spacing: TimestepSpacing::Trailing, steps_offset: 0 };
-    /// assert!(plan.rebuild(&ScheduleConfig::default(), &too_many, &SamplerConfig::default()).is_err());
+    /// assert!(plan.rebuild(&ScheduleConfig::default(), &too_many, &DdpmDdimConfig::default()).is_err());
     /// assert!(plan.is_empty());
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
@@ -201,7 +205,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         &mut self,
         schedule: &ScheduleConfig<'_>,
         timesteps: &TimestepConfig,
-        sampler: &SamplerConfig,
+        sampler: &DdpmDdimConfig,
     ) -> Result<(), Error> {
         self.steps.clear();
         let result = self.fill(schedule, timesteps, sampler);
@@ -216,13 +220,13 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         &mut self,
         schedule: &ScheduleConfig<'_>,
         timesteps: &TimestepConfig,
-        sampler: &SamplerConfig,
+        sampler: &DdpmDdimConfig,
     ) -> Result<(), Error> {
         let train_timesteps = schedule.num_train_timesteps;
         // Validates the schedule (one O(T) pass with the zero-SNR rescale) before the rest.
         let alphas_cumprod = schedule.alphas_cumprod()?;
         sampler.clipping.validate()?;
-        if let Sampler::Ddim { eta, .. } = sampler.sampler {
+        if let DdpmDdimRule::Ddim { eta, .. } = sampler.rule {
             if !(eta.is_finite() && eta >= 0.0) {
                 return Err(Error::InvalidEta);
             }
@@ -274,11 +278,11 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
             // The weights come from the stored f32 ᾱ (as diffusers' do), computed in f64.
             let (a, a_prev) = (step.alpha_cumprod as f64, alpha_cumprod_prev as f64);
             let is_last = index + 1 == count;
-            let mut computed = match sampler.sampler {
-                Sampler::Ddpm { variance_type } => {
+            let mut computed = match sampler.rule {
+                DdpmDdimRule::Ddpm { variance_type } => {
                     ddpm::coefficients(sampler.prediction_type, variance_type, a, a_prev, is_last)
                 }
-                Sampler::Ddim {
+                DdpmDdimRule::Ddim {
                     eta,
                     use_clipped_model_output,
                 } => ddim::coefficients(
@@ -307,9 +311,9 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// Number of steps (model evaluations).
     ///
     /// ```
-    /// # use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+    /// # use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
     /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: Default::default(), steps_offset: 1 };
-    /// let plan: Plan<25> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    /// let plan: DdpmDdimPlan<25> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
     /// assert_eq!(plan.len(), 20);
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
@@ -321,8 +325,8 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// Whether the plan has no steps (never true for a plan that was built).
     ///
     /// ```
-    /// # use diffusion_core::Plan;
-    /// assert!(Plan::<25>::empty().is_empty());
+    /// # use diffusion_core::DdpmDdimPlan;
+    /// assert!(DdpmDdimPlan::<25>::empty().is_empty());
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -332,9 +336,9 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// The timestep of every step, in the order they run (descending).
     ///
     /// ```
-    /// # use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
+    /// # use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
     /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
-    /// let plan: Plan<3> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    /// let plan: DdpmDdimPlan<3> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
     /// assert!(plan.timesteps().eq([999, 500, 0])); // 499.5 rounds to even
     /// # Ok::<(), diffusion_core::Error>(())
     /// ```
@@ -346,9 +350,9 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// The weights of every step, in order.
     ///
     /// ```
-    /// # use diffusion_core::{Plan, SamplerConfig, ScheduleConfig, TimestepConfig};
+    /// # use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
     /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-    /// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &SamplerConfig::default())?;
+    /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
     /// // Deterministic DDIM: no step draws noise.
     /// assert!(plan.steps().iter().all(|step| !step.adds_noise));
     /// # Ok::<(), diffusion_core::Error>(())
@@ -366,11 +370,11 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     // path, then gets the whole step vectorized its way.
     ///
     /// ```
-    /// use diffusion_core::{Plan, Sampler, SamplerConfig, ScheduleConfig, SliceNoise, TimestepConfig, VarianceType};
+    /// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig, VarianceType};
     ///
-    /// let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
+    /// let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
     /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-    /// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
+    /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
     /// let mut x = [0.5f32, -0.5];
     /// let epsilon = [0.1f32, 0.2];
     /// let mut noise = SliceNoise::new(&[1.0, -1.0]); // given noise, e.g. to reproduce diffusers
@@ -381,7 +385,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     ///
     /// # Errors
     ///
-    /// - [`Error::StepIndexOutOfRange`]: `index` ≥ [`Plan::len`].
+    /// - [`Error::StepIndexOutOfRange`]: `index` ≥ [`DdpmDdimPlan::len`].
     /// - [`Error::LengthMismatch`]: `model_output` ([`SliceKind::ModelOutput`]) is neither as long
     ///   as the sample nor twice as long, or, for dynamic thresholding, `scratch`
     ///   ([`SliceKind::Scratch`]) is shorter than the sample.
@@ -412,12 +416,12 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     /// otherwise make a batch of 4 look like 2 samples twice as long, sharing streams.
     ///
     /// ```
-    /// use diffusion_core::{noise_stream, NoiseSource, Plan, Sampler, SamplerConfig, ScheduleConfig,
+    /// use diffusion_core::{noise_stream, NoiseSource, DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig,
     ///     TimestepConfig, VarianceType};
     ///
-    /// let ddpm = SamplerConfig { sampler: Sampler::Ddpm { variance_type: VarianceType::FixedSmall }, ..SamplerConfig::default() };
+    /// let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
     /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-    /// let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
+    /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
     ///
     /// // Samples 2 and 3 of seed 7 as a batch of two (sample_len = 4)...
     /// let (seed, sample_len) = (7, 4);
@@ -443,7 +447,7 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
     ///
     /// # Errors
     ///
-    /// - [`Error::StepIndexOutOfRange`]: `index` ≥ [`Plan::len`], whatever the batch size.
+    /// - [`Error::StepIndexOutOfRange`]: `index` ≥ [`DdpmDdimPlan::len`], whatever the batch size.
     /// - [`Error::LengthMismatch`] naming the slice: `noise` does not hold `batch` sources
     ///   ([`SliceKind::Noise`]), `samples` is not a multiple of `batch` long ([`SliceKind::Samples`],
     ///   `expected` is the next multiple), `model_output` is neither as long as `samples` nor twice as
@@ -490,6 +494,11 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
         if per_sample == 0 {
             return Ok(());
         }
+        if step.adds_noise {
+            for source in noise.iter() {
+                ensure_noise(source, per_sample)?;
+            }
+        }
         let per_output = model_output.len() / batch;
         for ((sample, output), source) in samples
             .chunks_mut(per_sample)
@@ -508,6 +517,74 @@ impl<const CAPACITY: usize> Plan<CAPACITY> {
             index,
             steps: self.steps.len(),
         })
+    }
+}
+
+/// DDPM and DDIM: one model call per step, whole timesteps, the model sees x itself, no history.
+impl<const CAPACITY: usize> Scheduler for DdpmDdimPlan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        Ok(ModelTimestep::whole(self.coefficients(call)?.timestep))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        check_call(call, self.steps.len())?;
+        Ok(1.0)
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
+
+    fn history_len(&self) -> usize {
+        0
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, 0, values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        self.steps.iter().any(|step| step.adds_noise)
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        if matches!(self.clipping, SampleClipping::DynamicThreshold { .. }) {
+            sample_len
+        } else {
+            0
+        }
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        DdpmDdimPlan::step_batch(
+            self,
+            call,
+            batch,
+            samples,
+            model_output,
+            memory.noise,
+            memory.scratch,
+        )
     }
 }
 
@@ -544,18 +621,18 @@ mod tests {
     #[test]
     fn rebuild_replaces_the_plan_and_empties_it_on_error() {
         let schedule = ScheduleConfig::default();
-        let mut plan: Plan<50> = Plan::empty();
+        let mut plan: DdpmDdimPlan<50> = DdpmDdimPlan::empty();
         assert!(plan.is_empty());
-        plan.rebuild(&schedule, &timesteps(10), &SamplerConfig::default())
+        plan.rebuild(&schedule, &timesteps(10), &DdpmDdimConfig::default())
             .unwrap();
         assert_eq!(plan.len(), 10);
         assert_eq!(plan.timesteps().next(), Some(901));
-        let bad = SamplerConfig {
-            sampler: Sampler::Ddim {
+        let bad = DdpmDdimConfig {
+            rule: DdpmDdimRule::Ddim {
                 eta: -1.0,
                 use_clipped_model_output: false,
             },
-            ..SamplerConfig::default()
+            ..DdpmDdimConfig::default()
         };
         assert_eq!(
             plan.rebuild(&schedule, &timesteps(10), &bad),
@@ -563,7 +640,7 @@ mod tests {
         );
         assert!(plan.is_empty());
         assert_eq!(
-            plan.rebuild(&schedule, &timesteps(51), &SamplerConfig::default()),
+            plan.rebuild(&schedule, &timesteps(51), &DdpmDdimConfig::default()),
             Err(Error::CapacityExceeded {
                 needed: 51,
                 capacity: 50
@@ -583,13 +660,14 @@ mod tests {
 
     #[test]
     fn last_step_adds_no_noise_and_lands_on_the_final_alpha() {
-        let ddpm = SamplerConfig {
-            sampler: Sampler::Ddpm {
+        let ddpm = DdpmDdimConfig {
+            rule: DdpmDdimRule::Ddpm {
                 variance_type: crate::VarianceType::FixedSmall,
             },
-            ..SamplerConfig::default()
+            ..DdpmDdimConfig::default()
         };
-        let plan: Plan<10> = Plan::new(&ScheduleConfig::default(), &timesteps(10), &ddpm).unwrap();
+        let plan: DdpmDdimPlan<10> =
+            DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps(10), &ddpm).unwrap();
         let last = plan.steps()[9];
         assert_eq!(
             (last.timestep, last.alpha_cumprod_prev, last.adds_noise),
@@ -600,25 +678,25 @@ mod tests {
                 .iter()
                 .all(|step| step.adds_noise && step.noise_std > 0.0)
         );
-        let first_alpha = SamplerConfig {
+        let first_alpha = DdpmDdimConfig {
             final_alpha_cumprod: FinalAlphaCumprod::First,
             ..ddpm
         };
-        let plan: Plan<10> =
-            Plan::new(&ScheduleConfig::default(), &timesteps(10), &first_alpha).unwrap();
+        let plan: DdpmDdimPlan<10> =
+            DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps(10), &first_alpha).unwrap();
         assert_eq!(plan.steps()[9].alpha_cumprod_prev, 0.9999);
     }
 
     #[test]
     fn step_batch_checks_every_count_and_the_index() {
-        let learned = SamplerConfig {
-            sampler: Sampler::Ddpm {
+        let learned = DdpmDdimConfig {
+            rule: DdpmDdimRule::Ddpm {
                 variance_type: crate::VarianceType::LearnedRange,
             },
-            ..SamplerConfig::default()
+            ..DdpmDdimConfig::default()
         };
-        let plan: Plan<10> =
-            Plan::new(&ScheduleConfig::default(), &timesteps(10), &learned).unwrap();
+        let plan: DdpmDdimPlan<10> =
+            DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps(10), &learned).unwrap();
         let mut streams = [crate::noise_stream(1, 0), crate::noise_stream(1, 1)];
         let mut samples = [0.5f32; 8];
         let outputs: [f32; 16] = core::array::from_fn(|i| i as f32 / 16.0 - 0.5);
