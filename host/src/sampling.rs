@@ -696,6 +696,7 @@ pub fn run(
         let (_, tensor) = buffers.sample.extract_tensor();
         let x = if own_x { &own_samples[..] } else { tensor };
         on_batch(&x[..real_values])?;
+        interrupt::batch_handed_to_outputs();
     }
     Ok(timing)
 }

@@ -155,410 +155,367 @@ fn with_config(contents: &str, expected: &str) {
     );
 }
 
-#[test]
-fn malformed_or_contradictory_scheduler_config() {
-    with_config(
-        "{ \"num_train_timesteps\": 1000,",
-        "malformed scheduler config",
-    );
-    with_config(
-        "{ \"num_train_timesteps\": \"many\" }",
-        "malformed scheduler config",
-    );
-    with_config(
-        "{ \"beta_start\": 0.02, \"beta_end\": 0.0001 }",
-        "beta range must satisfy",
-    );
-    with_config(
-        "{ \"num_train_timesteps\": 3, \"trained_betas\": [0.1, 0.2] }",
-        "trained_betas must have",
-    );
-    with_config(
-        "{ \"clip_sample_range\": -1 }",
-        "scheduler_config.json: clip_sample_range: clip_sample_range must be finite",
-    );
-    with_config(
-        "{ \"_class_name\": \"PNDMScheduler\" }",
-        "_class_name PNDMScheduler is not supported (host runs DDIMScheduler, DDPMScheduler, \
-         DPMSolverMultistepScheduler, UniPCMultistepScheduler, EulerDiscreteScheduler, \
-         EulerAncestralDiscreteScheduler, HeunDiscreteScheduler)",
-    );
-    fails(
-        &[
-            "--onnx",
-            &gaussian(),
-            "--clip-sample",
-            "true",
-            "--thresholding",
-            "true",
-        ],
-        "--clip-sample true and --thresholding true contradict each other",
-    );
-    with_config(
-        "{ \"timestep_spacing\": \"karras\" }",
-        "timestep_spacing \"karras\"",
-    );
-    let missing = Path::new("/nonexistent/scheduler_config.json")
+/// One `#[test]` per row `name: CONTENTS => EXPECTED;`: the Gaussian fixture with a
+/// `--scheduler-config` file holding CONTENTS fails with EXPECTED in its message ([`with_config`]).
+macro_rules! config_refused {
+    ($($(#[$meta:meta])* $name:ident: $contents:expr => $expected:expr;)*) => {
+        $(
+            $(#[$meta])*
+            #[test]
+            fn $name() {
+                let contents: &str = &$contents;
+                let expected: &str = &$expected;
+                with_config(contents, expected);
+            }
+        )*
+    };
+}
+
+/// One `#[test]` per row `name: [FLAGS] => EXPECTED;`: `--onnx` the Gaussian fixture, then FLAGS,
+/// fails with EXPECTED in its message ([`fails`]).
+macro_rules! flags_refused {
+    ($($(#[$meta:meta])* $name:ident: [$($arg:expr),* $(,)?] => $expected:expr;)*) => {
+        $(
+            $(#[$meta])*
+            #[test]
+            fn $name() {
+                let expected: &str = &$expected;
+                fails(&["--onnx", &gaussian(), $($arg),*], expected);
+            }
+        )*
+    };
+}
+
+/// A model whose output carries variance channels, run with `--scheduler scheduler`: refused
+/// because the sampler `name` takes a prediction of the sample's channels only.
+fn learned_variance_refused(scheduler: &str, name: &str) {
+    let learned = fixture("gaussian-learned-variance/unet.onnx")
         .display()
         .to_string();
     fails(
-        &["--onnx", &gaussian(), "--scheduler-config", &missing],
-        "cannot read scheduler config",
+        &["--onnx", &learned, "--scheduler", scheduler],
+        &format!("{name} takes a prediction of the sample's channels only"),
     );
+}
+
+/// Malformed or contradictory scheduler configurations, one test per case.
+mod malformed_or_contradictory_scheduler_config {
+    use super::*;
+
+    config_refused! {
+        truncated_json: "{ \"num_train_timesteps\": 1000," => "malformed scheduler config";
+        a_string_for_a_number: "{ \"num_train_timesteps\": \"many\" }" => "malformed scheduler config";
+        a_descending_beta_range: "{ \"beta_start\": 0.02, \"beta_end\": 0.0001 }" => "beta range must satisfy";
+        trained_betas_of_another_length:
+            "{ \"num_train_timesteps\": 3, \"trained_betas\": [0.1, 0.2] }" => "trained_betas must have";
+        a_negative_clip_sample_range:
+            "{ \"clip_sample_range\": -1 }"
+            => "scheduler_config.json: clip_sample_range: clip_sample_range must be finite";
+        an_unsupported_class_name:
+            "{ \"_class_name\": \"PNDMScheduler\" }"
+            => "_class_name PNDMScheduler is not supported (host runs DDIMScheduler, DDPMScheduler, \
+                DPMSolverMultistepScheduler, UniPCMultistepScheduler, EulerDiscreteScheduler, \
+                EulerAncestralDiscreteScheduler, HeunDiscreteScheduler)";
+        an_unknown_timestep_spacing: "{ \"timestep_spacing\": \"karras\" }" => "timestep_spacing \"karras\"";
+    }
+
+    flags_refused! {
+        clip_sample_and_thresholding:
+            ["--clip-sample", "true", "--thresholding", "true"]
+            => "--clip-sample true and --thresholding true contradict each other";
+    }
+
+    #[test]
+    fn a_missing_file() {
+        let missing = Path::new("/nonexistent/scheduler_config.json")
+            .display()
+            .to_string();
+        fails(
+            &["--onnx", &gaussian(), "--scheduler-config", &missing],
+            "cannot read scheduler config",
+        );
+    }
 }
 
 /// What DPM-Solver does not support, refused by the file key or the flag that asks for it; and
-/// flags that belong to another scheduler.
-#[test]
-fn dpm_solver_refusals() {
-    let dpm = |keys: &str| {
+/// flags that belong to another scheduler. One test per case.
+mod dpm_solver_refusals {
+    use super::*;
+
+    /// A DPMSolverMultistepScheduler config with `keys` added.
+    fn dpm(keys: &str) -> String {
         format!("{{ \"_class_name\": \"DPMSolverMultistepScheduler\", \"steps_offset\": 1{keys} }}")
-    };
-    for key in ["use_lu_lambdas", "use_flow_sigmas", "use_dynamic_shifting"] {
-        with_config(
-            &dpm(&format!(", \"{key}\": true")),
-            &format!("scheduler_config.json: {key} true: not supported"),
-        );
     }
-    with_config(
-        &dpm(", \"algorithm_type\": \"sde-dpmsolver\""),
-        "scheduler_config.json: algorithm_type \"sde-dpmsolver\": not supported",
-    );
-    with_config(
-        &dpm(", \"lambda_min_clipped\": -5.1"),
-        "scheduler_config.json: lambda_min_clipped -5.1: not supported (only -Infinity",
-    );
-    with_config(
-        &dpm(", \"variance_type\": \"learned_range\""),
-        "scheduler_config.json: variance_type \"learned_range\": DPM-Solver does not support a \
-         learned variance",
-    );
-    with_config(
-        &dpm(", \"solver_order\": 4"),
-        "scheduler_config.json: solver_order: solver_order must be 1, 2 or 3, got 4",
-    );
-    with_config(
-        &dpm(", \"prediction_type\": \"flow_prediction\""),
-        "prediction_type \"flow_prediction\": unknown prediction type",
-    );
-    with_config(
-        &dpm(", \"thresholding\": true, \"dynamic_thresholding_ratio\": 0"),
-        "scheduler_config.json: dynamic_thresholding_ratio: dynamic thresholding needs",
-    );
-    let dpm_flags = |extra: &[&str], expected: &str| {
-        let model = gaussian();
-        let mut args = vec!["--onnx", model.as_str(), "--scheduler", "dpm-solver"];
-        args.extend_from_slice(extra);
-        fails(&args, expected);
-    };
-    dpm_flags(
-        &["--algorithm-type", "sde-dpmsolver"],
-        "error: --algorithm-type \"sde-dpmsolver\": not supported",
-    );
-    // diffusers has no third-order SDE-DPM-Solver++.
-    dpm_flags(
-        &["--algorithm-type", "sde-dpmsolver++", "--solver-order", "3"],
-        "error: --solver-order: ",
-    );
-    dpm_flags(
-        &["--solver-order", "0"],
-        "error: --solver-order: solver_order must be 1, 2 or 3, got 0",
-    );
-    dpm_flags(
-        &["--solver-type", "bh3"],
-        "error: --solver-type \"bh3\": unknown solver type",
-    );
-    dpm_flags(
-        &["--final-sigmas-type", "karras"],
-        "error: --final-sigmas-type \"karras\": unknown final sigmas type",
-    );
-    dpm_flags(
-        &["--variance-type", "learned"],
-        "error: --variance-type \"learned\": DPM-Solver does not support a learned variance",
-    );
-    dpm_flags(&["--eta", "1"], "error: --eta applies to DDIM only");
-    dpm_flags(
-        &["--clip-sample", "true"],
-        "error: --clip-sample applies to DDIM and DDPM only",
-    );
-    dpm_flags(
-        &["--set-alpha-to-one", "false"],
-        "error: --set-alpha-to-one applies to DDIM and DDPM only",
-    );
-    // The fixture's config spaces timesteps as leading: N + 1 points must fit in T.
-    dpm_flags(
-        &["--steps", "1000"],
-        "error: --steps: DPM-Solver with linspace or leading spacing places N + 1 points",
-    );
-    // A model whose output carries variance channels.
-    let learned = fixture("gaussian-learned-variance/unet.onnx")
-        .display()
-        .to_string();
-    fails(
-        &["--onnx", &learned, "--scheduler", "dpm-solver"],
-        "DPM-Solver takes a prediction of the sample's channels only",
-    );
-    for (flag, applies) in [
-        (
-            "--algorithm-type",
-            "DPM-Solver only (--scheduler dpm-solver)",
-        ),
-        (
-            "--solver-order",
-            "DPM-Solver and UniPC only (--scheduler dpm-solver or unipc)",
-        ),
-        (
-            "--solver-type",
-            "DPM-Solver and UniPC only (--scheduler dpm-solver or unipc)",
-        ),
-        (
-            "--lower-order-final",
-            "DPM-Solver and UniPC only (--scheduler dpm-solver or unipc)",
-        ),
-        (
-            "--euler-at-final",
-            "DPM-Solver only (--scheduler dpm-solver)",
-        ),
-        (
-            "--final-sigmas-type",
-            "DPM-Solver, UniPC and Euler only (--scheduler dpm-solver, unipc or euler)",
-        ),
-    ] {
-        let value = match flag {
-            "--algorithm-type" => "dpmsolver++",
-            "--solver-order" => "2",
-            "--solver-type" => "midpoint",
-            "--final-sigmas-type" => "zero",
-            _ => "true",
-        };
-        fails(
-            &["--onnx", &gaussian(), flag, value],
-            &format!("error: {flag} applies to {applies}"),
-        );
+
+    config_refused! {
+        use_lu_lambdas:
+            dpm(", \"use_lu_lambdas\": true")
+            => "scheduler_config.json: use_lu_lambdas true: not supported";
+        use_flow_sigmas:
+            dpm(", \"use_flow_sigmas\": true")
+            => "scheduler_config.json: use_flow_sigmas true: not supported";
+        use_dynamic_shifting:
+            dpm(", \"use_dynamic_shifting\": true")
+            => "scheduler_config.json: use_dynamic_shifting true: not supported";
+        sde_dpmsolver_in_the_file:
+            dpm(", \"algorithm_type\": \"sde-dpmsolver\"")
+            => "scheduler_config.json: algorithm_type \"sde-dpmsolver\": not supported";
+        lambda_min_clipped:
+            dpm(", \"lambda_min_clipped\": -5.1")
+            => "scheduler_config.json: lambda_min_clipped -5.1: not supported (only -Infinity";
+        learned_range_in_the_file:
+            dpm(", \"variance_type\": \"learned_range\"")
+            => "scheduler_config.json: variance_type \"learned_range\": DPM-Solver does not \
+                support a learned variance";
+        solver_order_4_in_the_file:
+            dpm(", \"solver_order\": 4")
+            => "scheduler_config.json: solver_order: solver_order must be 1, 2 or 3, got 4";
+        flow_prediction:
+            dpm(", \"prediction_type\": \"flow_prediction\"")
+            => "prediction_type \"flow_prediction\": unknown prediction type";
+        thresholding_with_a_ratio_of_0:
+            dpm(", \"thresholding\": true, \"dynamic_thresholding_ratio\": 0")
+            => "scheduler_config.json: dynamic_thresholding_ratio: dynamic thresholding needs";
     }
-    // One sigma schedule at a time; DPMSolverMultistepScheduler has no sigma_min/sigma_max.
-    dpm_flags(
-        &["--use-karras-sigmas", "true", "--use-beta-sigmas", "true"],
-        "error: --use-karras-sigmas and --use-beta-sigmas are both true",
-    );
-    dpm_flags(
-        &["--use-karras-sigmas", "true", "--sigma-min", "0.1"],
-        "error: --sigma-min applies to UniPC and Euler only",
-    );
+
+    flags_refused! {
+        sde_dpmsolver_by_flag:
+            ["--scheduler", "dpm-solver", "--algorithm-type", "sde-dpmsolver"]
+            => "error: --algorithm-type \"sde-dpmsolver\": not supported";
+        /// diffusers has no third-order SDE-DPM-Solver++.
+        third_order_sde_dpmsolver_plus_plus:
+            ["--scheduler", "dpm-solver", "--algorithm-type", "sde-dpmsolver++", "--solver-order", "3"]
+            => "error: --solver-order: ";
+        solver_order_0:
+            ["--scheduler", "dpm-solver", "--solver-order", "0"]
+            => "error: --solver-order: solver_order must be 1, 2 or 3, got 0";
+        an_unknown_solver_type:
+            ["--scheduler", "dpm-solver", "--solver-type", "bh3"]
+            => "error: --solver-type \"bh3\": unknown solver type";
+        an_unknown_final_sigmas_type:
+            ["--scheduler", "dpm-solver", "--final-sigmas-type", "karras"]
+            => "error: --final-sigmas-type \"karras\": unknown final sigmas type";
+        a_learned_variance_by_flag:
+            ["--scheduler", "dpm-solver", "--variance-type", "learned"]
+            => "error: --variance-type \"learned\": DPM-Solver does not support a learned variance";
+        eta:
+            ["--scheduler", "dpm-solver", "--eta", "1"]
+            => "error: --eta applies to DDIM only";
+        clip_sample:
+            ["--scheduler", "dpm-solver", "--clip-sample", "true"]
+            => "error: --clip-sample applies to DDIM and DDPM only";
+        set_alpha_to_one:
+            ["--scheduler", "dpm-solver", "--set-alpha-to-one", "false"]
+            => "error: --set-alpha-to-one applies to DDIM and DDPM only";
+        /// The fixture's config spaces timesteps as leading: N + 1 points must fit in T.
+        steps_1000_with_leading_spacing:
+            ["--scheduler", "dpm-solver", "--steps", "1000"]
+            => "error: --steps: DPM-Solver with linspace or leading spacing places N + 1 points";
+        /// One sigma schedule at a time.
+        karras_and_beta_sigmas:
+            ["--scheduler", "dpm-solver", "--use-karras-sigmas", "true", "--use-beta-sigmas", "true"]
+            => "error: --use-karras-sigmas and --use-beta-sigmas are both true";
+        /// DPMSolverMultistepScheduler has no sigma_min/sigma_max.
+        sigma_min:
+            ["--scheduler", "dpm-solver", "--use-karras-sigmas", "true", "--sigma-min", "0.1"]
+            => "error: --sigma-min applies to UniPC and Euler only";
+    }
+
+    // DPM-Solver's flags on the fixture's own scheduler (DDIM).
+    flags_refused! {
+        algorithm_type_without_dpm_solver:
+            ["--algorithm-type", "dpmsolver++"]
+            => "error: --algorithm-type applies to DPM-Solver only (--scheduler dpm-solver)";
+        solver_order_without_dpm_solver:
+            ["--solver-order", "2"]
+            => "error: --solver-order applies to DPM-Solver and UniPC only (--scheduler \
+                dpm-solver or unipc)";
+        solver_type_without_dpm_solver:
+            ["--solver-type", "midpoint"]
+            => "error: --solver-type applies to DPM-Solver and UniPC only (--scheduler \
+                dpm-solver or unipc)";
+        lower_order_final_without_dpm_solver:
+            ["--lower-order-final", "true"]
+            => "error: --lower-order-final applies to DPM-Solver and UniPC only (--scheduler \
+                dpm-solver or unipc)";
+        euler_at_final_without_dpm_solver:
+            ["--euler-at-final", "true"]
+            => "error: --euler-at-final applies to DPM-Solver only (--scheduler dpm-solver)";
+        final_sigmas_type_without_dpm_solver:
+            ["--final-sigmas-type", "zero"]
+            => "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only \
+                (--scheduler dpm-solver, unipc or euler)";
+    }
+
+    /// A model whose output carries variance channels.
+    #[test]
+    fn a_learned_variance_model() {
+        learned_variance_refused("dpm-solver", "DPM-Solver");
+    }
 }
 
-/// What UniPC, Euler and Euler ancestral do not support, refused by the file key or the flag
-/// that asks for it, in one line.
-#[test]
-fn unipc_and_euler_refusals() {
-    let class = |name: &str, keys: &str| {
+/// What UniPC, Euler, Euler ancestral and Heun do not support, refused by the file key or the
+/// flag that asks for it, in one line. One test per case.
+mod unipc_and_euler_refusals {
+    use super::*;
+
+    /// A config of the class `name` with `keys` added.
+    fn class(name: &str, keys: &str) -> String {
         format!("{{ \"_class_name\": \"{name}\", \"steps_offset\": 1{keys} }}")
-    };
-    let unipc = |keys: &str| class("UniPCMultistepScheduler", keys);
-    for key in ["use_flow_sigmas", "use_dynamic_shifting"] {
-        with_config(
-            &unipc(&format!(", \"{key}\": true")),
-            &format!("scheduler_config.json: {key} true: not supported"),
-        );
     }
-    with_config(
-        &unipc(", \"solver_p\": {\"_class_name\": \"DPMSolverMultistepScheduler\"}"),
-        "scheduler_config.json: solver_p: not supported (only null",
-    );
-    with_config(
-        &unipc(", \"solver_order\": 4"),
-        "scheduler_config.json: solver_order: solver_order must be 1, 2 or 3, got 4",
-    );
-    with_config(
-        &unipc(", \"solver_type\": \"bh3\""),
-        "scheduler_config.json: solver_type \"bh3\": unknown",
-    );
-    with_config(
-        &unipc(", \"final_sigmas_type\": \"karras\""),
-        "scheduler_config.json: final_sigmas_type \"karras\": unknown final sigmas type",
-    );
-    with_config(
-        &unipc(", \"prediction_type\": \"flow_prediction\""),
-        "prediction_type \"flow_prediction\": unknown prediction type",
-    );
-    with_config(
-        &unipc(", \"variance_type\": \"learned_range\""),
-        "scheduler_config.json: variance_type \"learned_range\": UniPC does not support a \
-         learned variance",
-    );
-    let euler = |keys: &str| class("EulerDiscreteScheduler", keys);
-    with_config(
-        &euler(", \"interpolation_type\": \"log_linear\""),
-        "scheduler_config.json: interpolation_type \"log_linear\": not supported (only \"linear\"",
-    );
-    with_config(
-        &euler(", \"use_karras_sigmas\": true, \"use_beta_sigmas\": true"),
-        "use_beta_sigmas are both true: at most one of use_karras_sigmas",
-    );
-    with_config(
-        &euler(", \"sigma_min\": -1"),
-        "scheduler_config.json: sigma_min: ",
-    );
-    with_config(
-        &euler(", \"timestep_type\": \"edm\""),
-        "scheduler_config.json: timestep_type \"edm\": unknown",
-    );
-    let with_scheduler = |scheduler: &str, extra: &[&str], expected: &str| {
-        let model = gaussian();
-        let mut args = vec!["--onnx", model.as_str(), "--scheduler", scheduler];
-        args.extend_from_slice(extra);
-        fails(&args, expected);
-    };
-    with_scheduler(
-        "unipc",
-        &["--use-karras-sigmas", "true", "--sigma-min", "0"],
-        "error: --sigma-min: ",
-    );
-    with_scheduler(
-        "unipc",
-        &[
-            "--use-karras-sigmas",
-            "true",
-            "--sigma-min",
-            "10",
-            "--sigma-max",
-            "1",
-        ],
-        "error: --sigma-min: ",
-    );
-    with_scheduler(
-        "unipc",
-        &["--solver-type", "midpoint2"],
-        "error: --solver-type \"midpoint2\": unknown",
-    );
-    with_scheduler(
-        "unipc",
-        &["--eta", "1"],
-        "error: --eta applies to DDIM only; UniPCMultistepScheduler is deterministic",
-    );
-    with_scheduler(
-        "unipc",
-        &["--clip-sample", "true"],
-        "error: --clip-sample applies to DDIM and DDPM only; UniPCMultistepScheduler has no \
-         clip_sample (use --thresholding)",
-    );
-    with_scheduler(
-        "unipc",
-        &["--set-alpha-to-one", "true"],
-        "error: --set-alpha-to-one applies to DDIM and DDPM only",
-    );
-    with_scheduler(
-        "heun",
-        &["--sigma-max", "80"],
-        "error: --sigma-max applies to UniPC and Euler only (--scheduler unipc or euler)",
-    );
-    with_scheduler(
-        "unipc",
-        &["--steps", "1000", "--timestep-spacing", "leading"],
-        "error: --steps: UniPC with linspace or leading spacing places N + 1 points",
-    );
-    with_scheduler(
-        "euler",
-        &["--predict-x0", "false"],
-        "error: --predict-x0 applies to UniPC only (--scheduler unipc)",
-    );
-    with_scheduler(
-        "euler",
-        &["--disable-corrector", "0,1"],
-        "error: --disable-corrector applies to UniPC only (--scheduler unipc)",
-    );
-    with_scheduler(
-        "euler",
-        &[
-            "--use-karras-sigmas",
-            "true",
-            "--use-exponential-sigmas",
-            "true",
-        ],
-        "error: --use-karras-sigmas and --use-exponential-sigmas are both true",
-    );
-    with_scheduler("euler", &["--sigma-min", "0"], "error: --sigma-min: ");
-    with_scheduler(
-        "euler",
-        &["--sigma-min", "10", "--sigma-max", "1"],
-        "error: --sigma-min: ",
-    );
-    with_scheduler(
-        "euler",
-        &["--timestep-type", "edm"],
-        "error: --timestep-type \"edm\": unknown",
-    );
-    with_scheduler(
-        "euler",
-        &["--thresholding", "true"],
-        "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
-         EulerDiscreteScheduler has no clipping",
-    );
-    with_scheduler(
-        "euler",
-        &["--solver-order", "2"],
-        "error: --solver-order applies to DPM-Solver and UniPC only",
-    );
-    with_scheduler(
-        "euler-ancestral",
-        &["--use-karras-sigmas", "true"],
-        "error: --use-karras-sigmas applies to DPM-Solver, UniPC, Euler and Heun only",
-    );
-    with_scheduler(
-        "euler-ancestral",
-        &["--final-sigmas-type", "sigma_min"],
-        "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only",
-    );
-    with_scheduler(
-        "euler-ancestral",
-        &["--eta", "0.5"],
-        "error: --eta applies to DDIM only; EulerAncestralDiscreteScheduler always adds",
-    );
-    with_scheduler(
-        "euler",
-        &["--variance-type", "learned"],
-        "error: --variance-type \"learned\": Euler does not support a learned variance",
-    );
-    with_scheduler(
-        "heun",
-        &["--thresholding", "true"],
-        "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
-         HeunDiscreteScheduler has no thresholding (use --clip-sample)",
-    );
-    with_scheduler(
-        "heun",
-        &["--final-sigmas-type", "zero"],
-        "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only",
-    );
-    with_scheduler(
-        "heun",
-        &["--clip-sample", "true", "--clip-sample-range", "0"],
-        "error: --clip-sample-range: ",
-    );
-    with_scheduler(
-        "heun",
-        &["--eta", "1"],
-        "error: --eta applies to DDIM only; HeunDiscreteScheduler is deterministic",
-    );
-    with_config(
-        &class(
-            "HeunDiscreteScheduler",
-            ", \"use_exponential_sigmas\": true, \"use_karras_sigmas\": true",
-        ),
-        "use_exponential_sigmas are both true",
-    );
-    let learned = fixture("gaussian-learned-variance/unet.onnx")
-        .display()
-        .to_string();
-    for (scheduler, name) in [
-        ("unipc", "UniPC"),
-        ("euler-ancestral", "Euler"),
-        ("heun", "Heun"),
-    ] {
-        fails(
-            &["--onnx", &learned, "--scheduler", scheduler],
-            &format!("{name} takes a prediction of the sample's channels only"),
-        );
+
+    fn unipc(keys: &str) -> String {
+        class("UniPCMultistepScheduler", keys)
+    }
+
+    fn euler(keys: &str) -> String {
+        class("EulerDiscreteScheduler", keys)
+    }
+
+    config_refused! {
+        unipc_use_flow_sigmas:
+            unipc(", \"use_flow_sigmas\": true")
+            => "scheduler_config.json: use_flow_sigmas true: not supported";
+        unipc_use_dynamic_shifting:
+            unipc(", \"use_dynamic_shifting\": true")
+            => "scheduler_config.json: use_dynamic_shifting true: not supported";
+        unipc_solver_p:
+            unipc(", \"solver_p\": {\"_class_name\": \"DPMSolverMultistepScheduler\"}")
+            => "scheduler_config.json: solver_p: not supported (only null";
+        unipc_solver_order_4_in_the_file:
+            unipc(", \"solver_order\": 4")
+            => "scheduler_config.json: solver_order: solver_order must be 1, 2 or 3, got 4";
+        unipc_unknown_solver_type_in_the_file:
+            unipc(", \"solver_type\": \"bh3\"")
+            => "scheduler_config.json: solver_type \"bh3\": unknown";
+        unipc_unknown_final_sigmas_type_in_the_file:
+            unipc(", \"final_sigmas_type\": \"karras\"")
+            => "scheduler_config.json: final_sigmas_type \"karras\": unknown final sigmas type";
+        unipc_flow_prediction:
+            unipc(", \"prediction_type\": \"flow_prediction\"")
+            => "prediction_type \"flow_prediction\": unknown prediction type";
+        unipc_learned_range_in_the_file:
+            unipc(", \"variance_type\": \"learned_range\"")
+            => "scheduler_config.json: variance_type \"learned_range\": UniPC does not support a \
+                learned variance";
+        euler_log_linear_interpolation:
+            euler(", \"interpolation_type\": \"log_linear\"")
+            => "scheduler_config.json: interpolation_type \"log_linear\": not supported (only \
+                \"linear\"";
+        euler_karras_and_beta_sigmas_in_the_file:
+            euler(", \"use_karras_sigmas\": true, \"use_beta_sigmas\": true")
+            => "use_beta_sigmas are both true: at most one of use_karras_sigmas";
+        euler_negative_sigma_min_in_the_file:
+            euler(", \"sigma_min\": -1")
+            => "scheduler_config.json: sigma_min: ";
+        euler_unknown_timestep_type_in_the_file:
+            euler(", \"timestep_type\": \"edm\"")
+            => "scheduler_config.json: timestep_type \"edm\": unknown";
+        heun_exponential_and_karras_sigmas_in_the_file:
+            class(
+                "HeunDiscreteScheduler",
+                ", \"use_exponential_sigmas\": true, \"use_karras_sigmas\": true",
+            )
+            => "use_exponential_sigmas are both true";
+    }
+
+    flags_refused! {
+        unipc_sigma_min_0:
+            ["--scheduler", "unipc", "--use-karras-sigmas", "true", "--sigma-min", "0"]
+            => "error: --sigma-min: ";
+        unipc_sigma_min_above_sigma_max:
+            [
+                "--scheduler", "unipc", "--use-karras-sigmas", "true", "--sigma-min", "10",
+                "--sigma-max", "1",
+            ]
+            => "error: --sigma-min: ";
+        unipc_unknown_solver_type:
+            ["--scheduler", "unipc", "--solver-type", "midpoint2"]
+            => "error: --solver-type \"midpoint2\": unknown";
+        unipc_eta:
+            ["--scheduler", "unipc", "--eta", "1"]
+            => "error: --eta applies to DDIM only; UniPCMultistepScheduler is deterministic";
+        unipc_clip_sample:
+            ["--scheduler", "unipc", "--clip-sample", "true"]
+            => "error: --clip-sample applies to DDIM and DDPM only; UniPCMultistepScheduler has \
+                no clip_sample (use --thresholding)";
+        unipc_set_alpha_to_one:
+            ["--scheduler", "unipc", "--set-alpha-to-one", "true"]
+            => "error: --set-alpha-to-one applies to DDIM and DDPM only";
+        heun_sigma_max:
+            ["--scheduler", "heun", "--sigma-max", "80"]
+            => "error: --sigma-max applies to UniPC and Euler only (--scheduler unipc or euler)";
+        unipc_steps_1000_with_leading_spacing:
+            ["--scheduler", "unipc", "--steps", "1000", "--timestep-spacing", "leading"]
+            => "error: --steps: UniPC with linspace or leading spacing places N + 1 points";
+        euler_predict_x0:
+            ["--scheduler", "euler", "--predict-x0", "false"]
+            => "error: --predict-x0 applies to UniPC only (--scheduler unipc)";
+        euler_disable_corrector:
+            ["--scheduler", "euler", "--disable-corrector", "0,1"]
+            => "error: --disable-corrector applies to UniPC only (--scheduler unipc)";
+        euler_karras_and_exponential_sigmas:
+            [
+                "--scheduler", "euler", "--use-karras-sigmas", "true",
+                "--use-exponential-sigmas", "true",
+            ]
+            => "error: --use-karras-sigmas and --use-exponential-sigmas are both true";
+        euler_sigma_min_0:
+            ["--scheduler", "euler", "--sigma-min", "0"]
+            => "error: --sigma-min: ";
+        euler_sigma_min_above_sigma_max:
+            ["--scheduler", "euler", "--sigma-min", "10", "--sigma-max", "1"]
+            => "error: --sigma-min: ";
+        euler_unknown_timestep_type:
+            ["--scheduler", "euler", "--timestep-type", "edm"]
+            => "error: --timestep-type \"edm\": unknown";
+        euler_thresholding:
+            ["--scheduler", "euler", "--thresholding", "true"]
+            => "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
+                EulerDiscreteScheduler has no clipping";
+        euler_solver_order:
+            ["--scheduler", "euler", "--solver-order", "2"]
+            => "error: --solver-order applies to DPM-Solver and UniPC only";
+        euler_ancestral_use_karras_sigmas:
+            ["--scheduler", "euler-ancestral", "--use-karras-sigmas", "true"]
+            => "error: --use-karras-sigmas applies to DPM-Solver, UniPC, Euler and Heun only";
+        euler_ancestral_final_sigmas_type:
+            ["--scheduler", "euler-ancestral", "--final-sigmas-type", "sigma_min"]
+            => "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only";
+        euler_ancestral_eta:
+            ["--scheduler", "euler-ancestral", "--eta", "0.5"]
+            => "error: --eta applies to DDIM only; EulerAncestralDiscreteScheduler always adds";
+        euler_learned_variance:
+            ["--scheduler", "euler", "--variance-type", "learned"]
+            => "error: --variance-type \"learned\": Euler does not support a learned variance";
+        heun_thresholding:
+            ["--scheduler", "heun", "--thresholding", "true"]
+            => "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
+                HeunDiscreteScheduler has no thresholding (use --clip-sample)";
+        heun_final_sigmas_type:
+            ["--scheduler", "heun", "--final-sigmas-type", "zero"]
+            => "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only";
+        heun_clip_sample_range_0:
+            ["--scheduler", "heun", "--clip-sample", "true", "--clip-sample-range", "0"]
+            => "error: --clip-sample-range: ";
+        heun_eta:
+            ["--scheduler", "heun", "--eta", "1"]
+            => "error: --eta applies to DDIM only; HeunDiscreteScheduler is deterministic";
+    }
+
+    #[test]
+    fn unipc_with_a_learned_variance_model() {
+        learned_variance_refused("unipc", "UniPC");
+    }
+
+    #[test]
+    fn euler_ancestral_with_a_learned_variance_model() {
+        learned_variance_refused("euler-ancestral", "Euler");
+    }
+
+    #[test]
+    fn heun_with_a_learned_variance_model() {
+        learned_variance_refused("heun", "Heun");
     }
 }
 
@@ -798,158 +755,133 @@ fn missing_runtime_says_how_to_get_it() {
 /// the model lacks, a required input with no value, a guidance scale without an unconditional
 /// input, an unconditional input without a scale, a rescale outside [0, 1], class labels on a
 /// model without them, a class label out of the range the model's guidance.json gives (in the
-/// conditional or the unconditional values).
-#[test]
-fn conditioning_and_guidance_refusals() {
-    let dir = tempfile::tempdir().unwrap();
-    let cross = fixture("unet-cross-attention/unet.onnx")
-        .display()
-        .to_string();
-    let class = fixture("unet-class/unet.onnx").display().to_string();
-    let reference = |name: &str| {
-        fixture(&format!("unet-cross-attention/reference/{name}.npy"))
-            .display()
-            .to_string()
-    };
-    let ehs = |file: &str| format!("encoder_hidden_states={file}");
-    let (prompt, prompts, negative) = (
-        reference("prompt"),
-        reference("prompts"),
-        reference("negative"),
-    );
-    let labels = fixture("unet-class/reference/labels.npy")
-        .display()
-        .to_string();
-    let narrow = dir.path().join("narrow.npy");
-    ndarray_npy::write_npy(&narrow, &ndarray::Array3::<f32>::zeros((1, 5, 8))).unwrap();
-    let narrow = narrow.display().to_string();
-    let double = dir.path().join("double.npy");
-    ndarray_npy::write_npy(&double, &ndarray::Array3::<f64>::zeros((1, 5, 16))).unwrap();
-    let double = double.display().to_string();
-    let floats = dir.path().join("floats.npy");
-    ndarray_npy::write_npy(&floats, &ndarray::arr1(&[1.0f32, 2.0, 3.0])).unwrap();
-    let floats = floats.display().to_string();
-    let wrong_null = dir.path().join("wrong_null.npy");
-    ndarray_npy::write_npy(&wrong_null, &ndarray::arr1(&[42i64])).unwrap();
-    let wrong_null = format!("class_labels={}", wrong_null.display());
-    let e_labels = ehs(&labels);
-    let e_double = ehs(&double);
-    let e_narrow = ehs(&narrow);
-    let e_prompts = ehs(&prompts);
-    let e_prompt = ehs(&prompt);
-    let e_negative = ehs(&negative);
-    let input_prompt = format!("prompt={prompt}");
-    let input_sample = format!("sample={labels}");
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["--onnx", &cross, "--input", &e_labels],
-            "dtype int64, but the model's input is encoder_hidden_states (f32[B,5,16])",
-        ),
-        (
-            vec!["--onnx", &cross, "--input", &e_double],
-            "dtype <f8 is not one host feeds",
-        ),
-        (
-            vec!["--onnx", &cross, "--input", &e_narrow],
-            "shape [1, 5, 8] differs from the model's input encoder_hidden_states (f32[B,5,16]) in dimension 2",
-        ),
-        (
-            vec![
-                "--onnx",
-                &cross,
-                "--num-samples",
-                "2",
-                "--input",
-                &e_prompts,
-            ],
-            "first dimension 3: expected 1 (shared by every sample) or --num-samples 2",
-        ),
-        (
-            vec![
-                "--onnx",
-                &cross,
-                "--input",
-                &e_prompt,
-                "--input",
-                &input_prompt,
-            ],
-            "--input prompt: the model has no input prompt (inputs: sample",
-        ),
-        (
-            vec!["--onnx", &cross],
-            "the model requires input encoder_hidden_states (f32[B,5,16]) besides the sample and the timestep: give it with --input encoder_hidden_states=FILE.npy",
-        ),
-        (
-            vec![
-                "--onnx",
-                &cross,
-                "--input",
-                &e_prompt,
-                "--guidance-scale",
-                "7.5",
-            ],
-            "--guidance-scale 7.5 needs the unconditional inputs: --uncond-input NAME=FILE.npy",
-        ),
-        (
-            vec![
-                "--onnx",
-                &cross,
-                "--input",
-                &e_prompt,
-                "--uncond-input",
-                &e_negative,
-            ],
-            "--uncond-input needs --guidance-scale S",
-        ),
-        (
-            vec![
-                "--onnx",
-                &cross,
-                "--input",
-                &e_prompt,
-                "--uncond-input",
-                &e_negative,
-                "--guidance-scale",
-                "7.5",
-                "--guidance-rescale",
-                "1.5",
-            ],
-            "the scale must be finite and the rescale in [0, 1]",
-        ),
-        (
-            vec!["--onnx", &cross, "--input", &e_prompt, "--class-label", "3"],
-            "--class-label: the model has no class_labels input",
-        ),
-        (
-            vec!["--onnx", &class, "--class-label", "10"],
-            "--class-label 10: class label 10 is out of range: the model's",
-        ),
-        (
-            vec!["--onnx", &class, "--class-label", "-1"],
-            "class label -1 is out of range",
-        ),
-        (
-            vec!["--onnx", &class, "--class-labels", &floats],
-            "class labels must be integers",
-        ),
-        (
-            vec![
-                "--onnx",
-                &class,
-                "--class-label",
-                "3",
-                "--uncond-input",
-                &wrong_null,
-            ],
-            "class label 42 is out of range: the model's",
-        ),
-        (
-            vec!["--onnx", &class, "--input", &input_sample],
-            "--input sample: that is the model's sample or timestep input",
-        ),
-    ];
-    for (args, expected) in &cases {
-        fails(args, expected);
+/// conditional or the unconditional values). One test per case.
+mod conditioning_and_guidance_refusals {
+    use super::*;
+
+    /// The models and the `--input` values of the cases (files of their own in `_dir`).
+    struct Inputs {
+        _dir: tempfile::TempDir,
+        cross: String,
+        class: String,
+        floats: String,
+        wrong_null: String,
+        e_labels: String,
+        e_double: String,
+        e_narrow: String,
+        e_prompts: String,
+        e_prompt: String,
+        e_negative: String,
+        input_prompt: String,
+        input_sample: String,
+    }
+
+    impl Inputs {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let cross = fixture("unet-cross-attention/unet.onnx")
+                .display()
+                .to_string();
+            let class = fixture("unet-class/unet.onnx").display().to_string();
+            let reference = |name: &str| {
+                fixture(&format!("unet-cross-attention/reference/{name}.npy"))
+                    .display()
+                    .to_string()
+            };
+            let ehs = |file: &str| format!("encoder_hidden_states={file}");
+            let (prompt, prompts, negative) = (
+                reference("prompt"),
+                reference("prompts"),
+                reference("negative"),
+            );
+            let labels = fixture("unet-class/reference/labels.npy")
+                .display()
+                .to_string();
+            let narrow = dir.path().join("narrow.npy");
+            ndarray_npy::write_npy(&narrow, &ndarray::Array3::<f32>::zeros((1, 5, 8))).unwrap();
+            let narrow = narrow.display().to_string();
+            let double = dir.path().join("double.npy");
+            ndarray_npy::write_npy(&double, &ndarray::Array3::<f64>::zeros((1, 5, 16))).unwrap();
+            let double = double.display().to_string();
+            let floats = dir.path().join("floats.npy");
+            ndarray_npy::write_npy(&floats, &ndarray::arr1(&[1.0f32, 2.0, 3.0])).unwrap();
+            let floats = floats.display().to_string();
+            let wrong_null = dir.path().join("wrong_null.npy");
+            ndarray_npy::write_npy(&wrong_null, &ndarray::arr1(&[42i64])).unwrap();
+            let wrong_null = format!("class_labels={}", wrong_null.display());
+            Inputs {
+                _dir: dir,
+                cross,
+                class,
+                floats,
+                wrong_null,
+                e_labels: ehs(&labels),
+                e_double: ehs(&double),
+                e_narrow: ehs(&narrow),
+                e_prompts: ehs(&prompts),
+                e_prompt: ehs(&prompt),
+                e_negative: ehs(&negative),
+                input_prompt: format!("prompt={prompt}"),
+                input_sample: format!("sample={labels}"),
+            }
+        }
+    }
+
+    /// One `#[test]` per row `name(inputs): [ARGS] => EXPECTED;`: host with ARGS (which may name
+    /// the fields of `inputs`, an [`Inputs`]) fails with EXPECTED in its message.
+    macro_rules! refused {
+        ($($name:ident($inputs:ident): [$($arg:expr),* $(,)?] => $expected:expr;)*) => {
+            $(
+                #[test]
+                fn $name() {
+                    let $inputs = Inputs::new();
+                    fails(&[$($arg),*], $expected);
+                }
+            )*
+        };
+    }
+
+    refused! {
+        an_int64_file_for_a_float_input(i): ["--onnx", &i.cross, "--input", &i.e_labels]
+            => "dtype int64, but the model's input is encoder_hidden_states (f32[B,5,16])";
+        a_float64_file(i): ["--onnx", &i.cross, "--input", &i.e_double]
+            => "dtype <f8 is not one host feeds";
+        a_narrower_file(i): ["--onnx", &i.cross, "--input", &i.e_narrow]
+            => "shape [1, 5, 8] differs from the model's input encoder_hidden_states (f32[B,5,16]) in dimension 2";
+        more_rows_than_samples(i):
+            ["--onnx", &i.cross, "--num-samples", "2", "--input", &i.e_prompts]
+            => "first dimension 3: expected 1 (shared by every sample) or --num-samples 2";
+        an_input_the_model_lacks(i):
+            ["--onnx", &i.cross, "--input", &i.e_prompt, "--input", &i.input_prompt]
+            => "--input prompt: the model has no input prompt (inputs: sample";
+        a_required_input_with_no_value(i): ["--onnx", &i.cross]
+            => "the model requires input encoder_hidden_states (f32[B,5,16]) besides the sample and the timestep: give it with --input encoder_hidden_states=FILE.npy";
+        a_scale_without_unconditional_inputs(i):
+            ["--onnx", &i.cross, "--input", &i.e_prompt, "--guidance-scale", "7.5"]
+            => "--guidance-scale 7.5 needs the unconditional inputs: --uncond-input NAME=FILE.npy";
+        unconditional_inputs_without_a_scale(i):
+            ["--onnx", &i.cross, "--input", &i.e_prompt, "--uncond-input", &i.e_negative]
+            => "--uncond-input needs --guidance-scale S";
+        a_rescale_above_1(i):
+            [
+                "--onnx", &i.cross, "--input", &i.e_prompt, "--uncond-input", &i.e_negative,
+                "--guidance-scale", "7.5", "--guidance-rescale", "1.5",
+            ]
+            => "the scale must be finite and the rescale in [0, 1]";
+        a_class_label_for_a_model_without_them(i):
+            ["--onnx", &i.cross, "--input", &i.e_prompt, "--class-label", "3"]
+            => "--class-label: the model has no class_labels input";
+        a_class_label_above_the_range(i): ["--onnx", &i.class, "--class-label", "10"]
+            => "--class-label 10: class label 10 is out of range: the model's";
+        a_negative_class_label(i): ["--onnx", &i.class, "--class-label", "-1"]
+            => "class label -1 is out of range";
+        float_class_labels(i): ["--onnx", &i.class, "--class-labels", &i.floats]
+            => "class labels must be integers";
+        an_unconditional_class_label_out_of_range(i):
+            ["--onnx", &i.class, "--class-label", "3", "--uncond-input", &i.wrong_null]
+            => "class label 42 is out of range: the model's";
+        the_sample_as_an_input(i): ["--onnx", &i.class, "--input", &i.input_sample]
+            => "--input sample: that is the model's sample or timestep input";
     }
 }
 

@@ -318,8 +318,10 @@ fn committed(npy: &Path) -> u64 {
     state["done"].as_u64().unwrap()
 }
 
+/// Stopped after its first batch of one sample (the test-only switch of `host::interrupt` raises
+/// SIGINT there), a latent run keeps exactly sample 0 and resumes only with the same decoder.
 #[test]
-fn a_killed_latent_run_resumes_only_with_the_same_decoder() {
+fn a_stopped_latent_run_resumes_only_with_the_same_decoder() {
     let dir = tempfile::tempdir().unwrap();
     let npy = dir.path().join("x.npy");
     let folder = latent("");
@@ -338,24 +340,21 @@ fn a_killed_latent_run_resumes_only_with_the_same_decoder() {
         "--save-npy",
         npy.to_str().unwrap(),
     ];
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("host"))
-        .env("ORT_DYLIB_PATH", common::cpu_runtime())
+    let stopped = host()
         .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while committed(&npy) == 0 && started.elapsed() < std::time::Duration::from_secs(120) {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let done = committed(&npy);
+        .env("DIFFUSION_HOST_TEST_STOP_AFTER_BATCHES", "1")
+        .assert()
+        .code(130);
+    let stderr = String::from_utf8_lossy(&stopped.get_output().stderr).to_string();
     assert!(
-        (1..3).contains(&done),
-        "{done} samples committed before the kill"
+        stderr.contains(
+            "error: interrupted by SIGINT while sampling (step 1/10 of batch 2/3); no output was \
+             written"
+        ),
+        "{stderr}"
     );
+    let done = committed(&npy);
+    assert_eq!(done, 1);
     // Another scaling factor is another job.
     let run = host()
         .args(args)
@@ -370,10 +369,21 @@ fn a_killed_latent_run_resumes_only_with_the_same_decoder() {
     );
     assert_eq!(committed(&npy), done);
     // The same command finishes the job with diffusers' images.
-    host().args(args).assert().success();
+    let run = host().args(args).assert().success();
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("resuming: samples 0..1 are done, 2 to go"),
+        "{stderr}"
+    );
     let (shape, images) = read_npy(&npy);
     let (_, expected) = read_npy(&fixture("latent-tiny/reference/ddim.npy"));
     assert_eq!(shape, [3, 3, 16, 16]);
     let error = relative_l2(&images, &expected);
     assert!(error <= 1e-4, "resumed after {done}: relative L2 {error:e}");
+    // ... and the bytes of an uninterrupted run.
+    let single = dir.path().join("single.npy");
+    let mut uninterrupted = args;
+    *uninterrupted.last_mut().unwrap() = single.to_str().unwrap();
+    host().args(uninterrupted).assert().success();
+    assert!(std::fs::read(&npy).unwrap() == std::fs::read(&single).unwrap());
 }

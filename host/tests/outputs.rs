@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::{cpu_runtime, fixture, host};
 
@@ -186,7 +185,7 @@ fn a_cpu_run_says_nothing_about_gpu_providers() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("provider CPU"));
 }
 
-/// Starts a long DDPM run, waits until it samples, sends `signal`, and checks the exit code, the
+/// Starts a long DDPM run, waits until it samples (its first progress line), sends `signal`, and checks the exit code, the
 /// one error line and that no file is left (not even the --out-dir host created).
 fn interrupt_with(signal: &str, code: i32) {
     let dir = tempfile::tempdir().unwrap();
@@ -218,9 +217,9 @@ fn interrupt_with(signal: &str, code: i32) {
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
     assert!(first.starts_with("progress: sampling"), "{first}");
-    // Temporaries exist while it samples.
+    // Temporaries exist while it samples; the signal lands at some step of the first batches
+    // (the run is far too long to end first), and the assertions hold at any of them.
     assert!(names(dir.path()).iter().any(|n| n.ends_with(".partial")));
-    std::thread::sleep(Duration::from_millis(300));
     Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
@@ -252,6 +251,44 @@ fn ctrl_c_stops_cleanly_with_130() {
 #[test]
 fn sigterm_stops_cleanly_with_143() {
     interrupt_with("TERM", 143);
+}
+
+/// The test-only switch of `host::interrupt` raises SIGINT right after batch `batches` of 4 was
+/// handed to the outputs: the run stops where a Ctrl-C at that moment would, with 130 and one
+/// line, and removes every output it had begun (samples of finished batches included).
+fn stop_after(batches: &str, moment: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = host()
+        .current_dir(dir.path())
+        .env("DIFFUSION_HOST_TEST_STOP_AFTER_BATCHES", batches)
+        .args(["--onnx", &gaussian(), "--steps", "10"])
+        .args(["--num-samples", "8", "--batch", "2"])
+        .args(["--out", "g.png", "--save-npy", "x.npy", "--out-dir", "each"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("progress:"))
+        .collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "error: interrupted by SIGINT {moment}; no output was written"
+        )]
+    );
+    assert_eq!(names(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn stopped_after_batch_1_of_4_nothing_is_left() {
+    stop_after("1", "while sampling (step 1/10 of batch 2/4)");
+}
+
+#[test]
+fn stopped_after_the_last_batch_nothing_is_left() {
+    stop_after("4", "while writing the outputs");
 }
 
 #[test]
