@@ -1,42 +1,33 @@
 //! The `host` program: sample a diffusers-style ONNX U-Net through ONNX Runtime with
 //! `diffusion-core`. `main` maps [`run`] of the parsed flags to an exit code.
 
+pub mod bind;
 pub mod cli;
-pub mod device;
-pub mod dispatch;
-pub mod finite;
-pub mod guidance;
-pub mod init_noise;
-pub mod interrupt;
-pub mod manifest;
+pub mod digest;
+pub mod execute;
+pub mod finish;
+pub mod geometry;
 pub mod merge;
-pub mod model_inputs;
-pub mod output;
-pub mod picture;
-pub mod pipeline_folder;
-pub mod progress;
 pub mod resolve;
-pub mod resume;
-pub mod runtime;
-pub mod sampling;
 pub mod scheduler;
-pub mod shard;
-pub mod signature;
-pub mod summary;
-pub mod unet_config;
-pub mod vae;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use bind::{guidance, runtime, signature, unet_config, vae};
+use cli::shard;
 use cli::{Cli, SampleSize};
+use execute::{dispatch, interrupt, progress, sampling};
+use finish::{manifest, output, summary};
+use geometry::Geometry;
 use init_noise::InitNoise;
 use manifest::{JobIdentity, Manifest};
 use output::Outputs;
 use progress::Progress;
-use sampling::{Geometry, Job};
+use resolve::{init_noise, pipeline_folder};
+use sampling::Job;
 use shard::Shard;
 use signature::Signature;
 use unet_config::UnetConfig;
@@ -163,7 +154,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
     // What the manifests say the samples are (hashing the model only when one is written).
     let identity = match outputs.wants_manifest() {
         true => Some(JobIdentity {
-            model_sha256: manifest::sha256_file(&cli.onnx)?,
+            model_sha256: crate::digest::sha256_file(&cli.onnx)?,
             scheduler: resolved.manifest_fields(),
             conditioning: conditioning.identity_fields(),
             total_samples: num_samples,
@@ -177,10 +168,12 @@ pub fn run(mut cli: Cli) -> Result<()> {
             init_noise_sha256: cli
                 .init_noise
                 .as_deref()
-                .map(manifest::sha256_file)
+                .map(crate::digest::sha256_file)
                 .transpose()?,
             vae_decoder: match (&decoder, &cli.vae_decoder) {
-                (Some(decoder), Some(path)) => Some(decoder.identity(manifest::sha256_file(path)?)),
+                (Some(decoder), Some(path)) => {
+                    Some(decoder.identity(crate::digest::sha256_file(path)?))
+                }
                 _ => None,
             },
         }),

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::MergeCli;
-use crate::manifest::Manifest;
-use crate::output::{Outputs, PngScale, directory_manifest_name, npy_manifest_path, sample_name};
-use crate::sampling::Geometry;
+use crate::finish::manifest::Manifest;
+use crate::finish::output::{
+    Outputs, PngScale, directory_manifest_name, npy_manifest_path, sample_name,
+};
+use crate::geometry::Geometry;
 
 /// Samples read from a part before they are written out (memory stays flat).
 const MERGE_CHUNK_SAMPLES: usize = 256;
@@ -25,7 +27,7 @@ struct Part {
 
 /// Runs `host merge`.
 pub fn run(cli: MergeCli) -> Result<()> {
-    crate::interrupt::install()?;
+    crate::execute::interrupt::install()?;
     match (&cli.save_npy, &cli.out_dir) {
         (Some(output), None) => merge_npy(output, &cli.parts),
         (None, Some(directory)) if cli.parts.is_empty() => check_directory(directory),
@@ -224,7 +226,7 @@ fn merge_directories(output: &Path, sources: &[PathBuf]) -> Result<()> {
         copy(&part.source, &staging.path().join(&manifest))?;
         names.push(manifest);
     }
-    crate::interrupt::check(|| "while merging".into())?;
+    crate::execute::interrupt::check(|| "while merging".into())?;
     for name in &names {
         std::fs::rename(staging.path().join(name), output.join(name))
             .with_context(|| format!("cannot write {}", output.join(name).display()))?;

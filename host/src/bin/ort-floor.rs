@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Parser;
+use host::bind::runtime;
+use host::bind::signature::{self, TimestepShape, TimestepType};
 use host::cli::ExecutionProviderKind;
-use host::runtime;
-use host::signature::{self, TimestepShape, TimestepType};
 use ort::value::{DynValue, Tensor};
 
 /// Flags.

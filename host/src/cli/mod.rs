@@ -4,12 +4,15 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+pub mod device;
+pub mod png_scale;
 pub mod scheduler_flags;
+pub mod shard;
 
-use crate::device::DeviceId;
-use crate::output::PngScale;
+use crate::cli::device::DeviceId;
+use crate::cli::png_scale::PngScale;
+use crate::cli::shard::ShardSpec;
 use crate::scheduler::SchedulerKind;
-use crate::shard::ShardSpec;
 use scheduler_flags::SchedulerFlags;
 
 /// `--sample-size H` or `H,W`: both positive.

@@ -25,7 +25,7 @@ use diffusion_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::cli::scheduler_flags::{FlagValue, SchedulerFlags};
-use crate::sampling::SamplingPlan;
+use crate::execute::sampling::SamplingPlan;
 use crate::scheduler::SchedulerKind;
 use crate::scheduler::keys::{KEYS, Key, Preset, ValueType};
 
@@ -805,7 +805,7 @@ impl SchedulerSettings {
         fields
     }
 
-    /// Builds the plan (boxed: up to [`crate::sampling::MAX_STEPS`] entries), which validates
+    /// Builds the plan (boxed: up to [`crate::execute::sampling::MAX_STEPS`] entries), which validates
     /// every value (steps, betas, trained_betas length, η, clipping…).
     pub fn plan(&self) -> Result<Box<SamplingPlan>> {
         let schedule = self.schedule()?;

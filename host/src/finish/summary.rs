@@ -4,14 +4,15 @@ use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::runtime::Provider;
-use crate::sampling::{Geometry, Timing};
+use crate::bind::runtime::Provider;
+use crate::execute::sampling::Timing;
+use crate::geometry::Geometry;
 
 /// Everything the report says.
 pub struct Summary {
     /// Where the model ran.
     pub provider: Provider,
-    /// What the sampling step runs on ([`crate::dispatch::instruction_set`]).
+    /// What the sampling step runs on ([`crate::execute::dispatch::instruction_set`]).
     pub instruction_set: &'static str,
     /// The sampler's name: "DDIM", "DDPM", "DPM-Solver++ 2M"…
     pub scheduler: String,

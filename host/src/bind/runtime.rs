@@ -226,7 +226,7 @@ pub fn tensorrt_cache(model: &Path, options: &SessionOptions) -> Result<PathBuf>
     if let Some(directory) = &options.trt_cache {
         return Ok(directory.clone());
     }
-    let hash = crate::manifest::sha256_file(model)?;
+    let hash = crate::digest::sha256_file(model)?;
     let hex = &hash[..24];
     let precision = if options.trt_fp16 { "fp16" } else { "fp32" };
     let base = dirs::cache_dir()

@@ -30,9 +30,9 @@ use ort::session::Session;
 use ort::value::{Outlet, Tensor, TensorElementType, ValueType};
 
 use crate::cli::Cli;
-use crate::finite::first_non_finite;
-use crate::manifest::DecoderIdentity;
-use crate::sampling::Geometry;
+use crate::execute::finite::first_non_finite;
+use crate::finish::manifest::DecoderIdentity;
+use crate::geometry::Geometry;
 
 /// A VAE config is a few KB; larger files are not one.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;

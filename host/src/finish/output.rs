@@ -1,4 +1,4 @@
-//! Output files: an image grid (PNG, JPEG or WebP, by extension: [`crate::picture`]), one PNG
+//! Output files: an image grid (PNG, JPEG or WebP, by extension: [`crate::finish::picture`]), one PNG
 //! per sample, `.npy` with the exact values, and their manifests.
 //!
 //! Streamed and all or nothing: every target is checked, and its temporary file created beside
@@ -6,7 +6,7 @@
 //! the number of samples); at the end the file systems are synced once, every output is renamed
 //! into place, and the manifests last. A failed or interrupted run removes its temporaries (they
 //! are deleted on drop) and leaves no output; with `--resume` the progress is kept instead
-//! ([`crate::resume`]). Files are created with mode 0666 less the umask, as any other program's
+//! ([`crate::finish::resume`]). Files are created with mode 0666 less the umask, as any other program's
 //! output.
 
 use std::fs::{File, Permissions};
@@ -19,12 +19,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use npyz::WriterBuilder;
 use tempfile::NamedTempFile;
 
-use crate::interrupt;
-use crate::manifest::{JobIdentity, Manifest};
-pub use crate::picture::PngScale;
-use crate::picture::{ImageFormat, encode, grid_pixels, to_pixels};
-use crate::resume;
-use crate::sampling::Geometry;
+pub use crate::cli::png_scale::PngScale;
+use crate::execute::interrupt;
+use crate::finish::manifest::{JobIdentity, Manifest};
+use crate::finish::picture::{ImageFormat, encode, grid_pixels, to_pixels};
+use crate::finish::resume;
+use crate::geometry::Geometry;
 
 /// The message of an I/O error without the temporary file's name, which tempfile appends.
 fn os_message(error: &std::io::Error) -> String {
@@ -214,7 +214,7 @@ pub struct Outputs {
     /// `--save-latents`: a latent model's latents, beside the decoded images.
     latents: Option<Pending>,
     directory: Option<OutDir>,
-    /// Where the manifests of the `.npy` and of `--out-dir` go ([`crate::manifest`]), with the
+    /// Where the manifests of the `.npy` and of `--out-dir` go ([`crate::finish::manifest`]), with the
     /// flag; their files are made only when the data is complete, so that a killed run leaves
     /// none behind.
     manifests: Vec<(PathBuf, &'static str)>,
@@ -327,7 +327,7 @@ impl Outputs {
     }
 
     /// Adds `--save-latents` (a latent model's latents, written as `--save-npy` is, but without
-    /// a manifest and not resumable: [`crate::vae::resolve`] refuses it with `--resume`).
+    /// a manifest and not resumable: [`crate::bind::vae::resolve`] refuses it with `--resume`).
     pub fn with_latents(mut self, path: Option<&Path>) -> Result<Self> {
         if let Some(path) = path {
             if !path

@@ -18,34 +18,17 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
-use crate::dispatch;
-use crate::finite::first_non_finite;
-use crate::guidance::Conditioning;
-use crate::interrupt;
-use crate::model_inputs::{Half, InputTensor};
-use crate::runtime::Provider;
-use crate::signature::{Signature, TimestepShape, TimestepType};
+use crate::bind::guidance::Conditioning;
+use crate::bind::model_inputs::{Half, InputTensor};
+use crate::bind::runtime::Provider;
+use crate::bind::signature::{Signature, TimestepShape, TimestepType};
+use crate::execute::dispatch;
+use crate::execute::finite::first_non_finite;
+use crate::execute::interrupt;
+use crate::geometry::Geometry;
 
 /// The largest plan the host builds (T is at most this many steps in practice).
 pub const MAX_STEPS: usize = 4096;
-
-/// Shape of one sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    /// C.
-    pub channels: usize,
-    /// H.
-    pub height: usize,
-    /// W.
-    pub width: usize,
-}
-
-impl Geometry {
-    /// C·H·W.
-    pub fn elements(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-}
 
 /// The realized steps of a run, by update rule. Made once per run and boxed
 /// ([`crate::resolve::scheduler::SchedulerSettings::plan`]), so the variants' sizes (UniPC's weights are the largest)

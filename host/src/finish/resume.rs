@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::JobIdentity;
+use crate::finish::manifest::JobIdentity;
 
 /// The format's name and version.
 const FORMAT: &str = "diffusion-host resume v2";

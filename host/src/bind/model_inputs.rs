@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use ort::session::IoBinding;
 use ort::value::Tensor;
 
-use crate::signature::{ExtraInput, InputElement};
+use crate::bind::signature::{ExtraInput, InputElement};
 
 /// The largest input file read (a prompt embedding of 77×2048 floats per sample is 630 KB; a
 /// file this size is a mistake).

@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::digest::hex;
+
 /// The format's name, first in every manifest; [`FORMAT_VERSION`] follows it.
 pub const FORMAT: &str = "diffusion-host manifest";
 
@@ -47,7 +49,7 @@ pub struct JobIdentity {
     pub vae_decoder: Option<DecoderIdentity>,
 }
 
-/// What decoded the latents ([`crate::vae`]).
+/// What decoded the latents ([`crate::bind::vae`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecoderIdentity {
@@ -219,22 +221,6 @@ fn first_difference(ours: &Value, theirs: &Value, path: &str) -> Option<String> 
         }
     }
     Some(format!("{path}: {ours} vs {theirs}"))
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of a file, as lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -19,9 +19,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use diffusion_core::Guidance;
 use serde::Deserialize;
 
+use crate::bind::model_inputs::{InputArray, ModelInput, Values, model_element};
+use crate::bind::signature::{ExtraInput, Signature};
 use crate::cli::Cli;
-use crate::model_inputs::{InputArray, ModelInput, Values, model_element};
-use crate::signature::{ExtraInput, Signature};
 
 /// The name of the class-label input of diffusers' class-conditional `UNet2DModel`.
 pub const CLASS_LABELS: &str = "class_labels";
@@ -106,7 +106,7 @@ impl Conditioning {
             }
             digests.insert(
                 input.name.clone(),
-                crate::manifest::hex(&hash.finalize()).into(),
+                crate::digest::hex(&hash.finalize()).into(),
             );
         }
         fields.insert("inputs_sha256".into(), digests.into());

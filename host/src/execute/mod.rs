@@ -1,0 +1,8 @@
+//! *Execute*: the sampling loop. It only computes: every check that needs the model was made
+//! by [`crate::bind`].
+
+pub mod dispatch;
+pub mod finite;
+pub mod interrupt;
+pub mod progress;
+pub mod sampling;
