@@ -140,6 +140,17 @@ pub fn run(mut cli: Cli) -> Result<()> {
     let written_geometry = decoder.as_ref().map_or(geometry, |d| d.image_geometry());
     outputs.check_channels(written_geometry.channels)?;
     check_variance_channels(&resolved, &signature, geometry)?;
+    if let Some(channels) = signature.output_channels
+        && channels != geometry.channels
+        && !plan.reads_variance_channels()
+    {
+        bail!(
+            "the model outputs {channels} channels for samples of {}: {} takes a prediction of \
+             the sample's channels only (a learned variance needs --scheduler ddpm)",
+            geometry.channels,
+            resolved.scheduler.display_name()
+        );
+    }
     let batch = batch_size(&signature, cli.batch, samples.end - samples.start)?;
     let conditioning = guidance::resolve(&cli, &signature, &cli.onnx, num_samples)?;
     let doubled = guided_batch_is_doubled(&signature, batch)?;
@@ -213,7 +224,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
     let calls_per_step = conditioning.calls_per_step(doubled);
     let model_calls = sample_count
         .div_ceil(batch as u64)
-        .saturating_mul(plan.len() as u64)
+        .saturating_mul(plan.num_model_calls() as u64)
         .saturating_mul(calls_per_step);
     let mut progress = Progress::new(
         model_calls,
@@ -273,7 +284,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
             None => resolved.sampler_name(),
         },
         steps: plan.num_inference_steps(),
-        calls_per_sample: plan.len() * calls_per_step as usize,
+        calls_per_sample: plan.num_model_calls() * calls_per_step as usize,
         seed: cli.seed,
         samples: samples.clone(),
         total_samples: num_samples,

@@ -1,168 +1,29 @@
-//! The sampling loop: per batch, x_T from noise v1 (or a file) times the plan's
-//! `init_noise_sigma`, then for each step one model call and one in-place core step (DDPM/DDIM's
-//! [`DdpmDdimPlan`]; DPM-Solver's [`DpmSolverPlan`] or UniPC's [`UniPcPlan`] with the batch's history of
-//! earlier outputs; Euler's [`EulerPlan`], whose model sees c_in·x while the core steps x, kept in
-//! a buffer of its own). Tensors, the I/O binding, the history and x's own buffer are created
-//! once per batch size; the step loop allocates no sample-sized buffer.
+//! The sampling loop, one generic function for every sampler ([`Scheduler`]): per batch, x_T
+//! from noise v1 (or a file) times the plan's `init_noise_sigma`; then per model call the model
+//! sees `input_scale·x` (Euler's and Heun's c_in; x itself for the others) at the call's
+//! timestep, and one in-place core step moves x with the batch's [`StepMemory`] (the multistep
+//! history, one noise stream per sample, scratch). Tensors, bindings, the history and x's own
+//! buffer are made once per batch size; the step loop allocates no sample-sized buffer. Every
+//! check of the job against the model was made by [`crate::bind`]; what is left here are the
+//! model's own failures (an error, a wrong output shape, a NaN).
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use diffusion_core::{
-    DdpmDdimPlan, DpmSolverPlan, EulerPlan, Guidance, HeunPlan, InlinedStream, MultistepHistory,
-    UniPcPlan, noise_stream,
-};
-use half::f16;
-use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::{IoBinding, Session};
-use ort::value::Tensor;
+use diffusion_core::{Guidance, InlinedStream, ModelTimestep, Scheduler, StepMemory, noise_stream};
+use ort::session::Session;
 
 use crate::bind::guidance::Conditioning;
-use crate::bind::model_inputs::{Half, InputTensor};
 use crate::bind::runtime::Provider;
-use crate::bind::signature::{Signature, TimestepShape, TimestepType};
+use crate::bind::signature::Signature;
+use crate::execute::batch_buffers::{BatchBuffers, bind_inputs};
 use crate::execute::dispatch;
 use crate::execute::finite::first_non_finite;
 use crate::execute::interrupt;
 use crate::geometry::Geometry;
-
-/// The largest plan the host builds (T is at most this many steps in practice).
-pub const MAX_STEPS: usize = 4096;
-
-/// The realized steps of a run, by update rule. Made once per run and boxed
-/// ([`crate::resolve::scheduler::SchedulerSettings::plan`]), so the variants' sizes (UniPC's weights are the largest)
-/// do not matter.
-#[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum SamplingPlan {
-    /// DDPM or DDIM: each step needs x_t, the model output and noise.
-    Plan(DdpmDdimPlan<MAX_STEPS>),
-    /// DPM-Solver(++) multistep: each step needs x_t, the model output and the history of the
-    /// earlier steps' outputs; no noise.
-    DpmSolver(DpmSolverPlan<MAX_STEPS>),
-    /// UniPC multistep: as DPM-Solver, with the last corrected sample in the history too.
-    UniPc(UniPcPlan<MAX_STEPS>),
-    /// Euler or Euler ancestral: the model sees c_in·x at a possibly fractional timestep; each
-    /// step needs x, the model output and (ancestral) noise.
-    Euler(EulerPlan<MAX_STEPS>),
-    /// Heun: as Euler, with two model evaluations per step but the last (2N − 1 in all) and the
-    /// step's starting x remembered in a one-buffer history.
-    Heun(HeunPlan<MAX_STEPS>),
-}
-
-/// The timestep the model sees at a step: `float` for a float32/float16 timestep input (possibly
-/// fractional), `integer` for an int64/int32 one (the float truncated toward zero, as diffusers'
-/// ONNX pipelines feed it).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ModelTimestep {
-    /// For float models.
-    pub float: f32,
-    /// For integer models.
-    pub integer: i64,
-}
-
-impl ModelTimestep {
-    fn whole(timestep: u32) -> Self {
-        ModelTimestep {
-            float: timestep as f32,
-            integer: timestep as i64,
-        }
-    }
-}
-
-impl std::fmt::Display for ModelTimestep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.float == self.integer as f32 {
-            write!(f, "{}", self.integer)
-        } else {
-            write!(f, "{}", self.float)
-        }
-    }
-}
-
-impl SamplingPlan {
-    /// Number of steps (model calls per batch).
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Plan(plan) => plan.len(),
-            Self::DpmSolver(plan) => plan.len(),
-            Self::UniPc(plan) => plan.len(),
-            Self::Euler(plan) => plan.len(),
-            Self::Heun(plan) => plan.num_model_calls(),
-        }
-    }
-
-    /// Denoising steps (`--steps`): the model calls per sample but for Heun, which makes 2N − 1.
-    pub fn num_inference_steps(&self) -> usize {
-        match self {
-            Self::Heun(plan) => plan.num_inference_steps(),
-            _ => self.len(),
-        }
-    }
-
-    /// Whether the plan has no steps (never true for a plan that was built).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The timestep the model sees at each step, in order.
-    pub fn timesteps(&self) -> Vec<ModelTimestep> {
-        match self {
-            Self::Plan(plan) => plan.timesteps().map(ModelTimestep::whole).collect(),
-            Self::DpmSolver(plan) => plan.timesteps().map(ModelTimestep::whole).collect(),
-            Self::UniPc(plan) => plan.timesteps().map(ModelTimestep::whole).collect(),
-            Self::Euler(plan) => plan
-                .timesteps()
-                .zip(plan.integer_timesteps())
-                .map(|(float, integer)| ModelTimestep { float, integer })
-                .collect(),
-            Self::Heun(plan) => plan
-                .timesteps()
-                .zip(plan.integer_timesteps())
-                .map(|(float, integer)| ModelTimestep { float, integer })
-                .collect(),
-        }
-    }
-
-    /// The factor the model's input is x times at each step (Euler's c_in), when it is not x
-    /// itself.
-    pub fn input_scales(&self) -> Option<Vec<f32>> {
-        match self {
-            Self::Euler(plan) => Some(plan.input_scales().collect()),
-            Self::Heun(plan) => Some(plan.input_scales().collect()),
-            _ => None,
-        }
-    }
-
-    /// diffusers' `init_noise_sigma`: x_T is standard normal noise times this.
-    pub fn init_noise_sigma(&self) -> f32 {
-        match self {
-            Self::Euler(plan) => plan.init_noise_sigma(),
-            Self::Heun(plan) => plan.init_noise_sigma(),
-            _ => 1.0,
-        }
-    }
-
-    /// Sample-sized buffers of history a run needs (0 for DDPM/DDIM and Euler).
-    pub fn history_len(&self) -> usize {
-        match self {
-            Self::Plan(_) | Self::Euler(_) => 0,
-            Self::DpmSolver(plan) => plan.history_len(),
-            Self::UniPc(plan) => plan.history_len(),
-            Self::Heun(plan) => plan.history_len(),
-        }
-    }
-}
-
-/// One batch's stepper: the plan, and for a multistep solver this batch's history.
-enum Stepper<'p, 'h> {
-    Plan(&'p DdpmDdimPlan<MAX_STEPS>),
-    DpmSolver(&'p DpmSolverPlan<MAX_STEPS>, MultistepHistory<'h>),
-    UniPc(&'p UniPcPlan<MAX_STEPS>, MultistepHistory<'h>),
-    Euler(&'p EulerPlan<MAX_STEPS>),
-    Heun(&'p HeunPlan<MAX_STEPS>, MultistepHistory<'h>),
-}
+use crate::resolve::sampler_plan::SamplingPlan;
+use crate::with_scheduler;
 
 /// What to sample.
 pub struct Job<'a> {
@@ -201,185 +62,6 @@ pub struct Timing {
     pub model_calls: u64,
 }
 
-/// The timestep tensor in the model's element type.
-enum TimestepTensor {
-    Int64(Tensor<i64>),
-    Int32(Tensor<i32>),
-    Float32(Tensor<f32>),
-    Float16(Tensor<f16>),
-}
-
-impl TimestepTensor {
-    fn new(kind: TimestepType, shape: TimestepShape, batch: usize) -> Result<Self> {
-        let dims: Vec<i64> = match shape {
-            TimestepShape::Scalar => vec![],
-            TimestepShape::One => vec![1],
-            TimestepShape::Batch => vec![batch as i64],
-        };
-        let count = dims.iter().product::<i64>() as usize;
-        let tensor = match kind {
-            TimestepType::Int64 => Self::Int64(Tensor::from_array((dims, vec![0i64; count]))?),
-            TimestepType::Int32 => Self::Int32(Tensor::from_array((dims, vec![0i32; count]))?),
-            TimestepType::Float32 => Self::Float32(Tensor::from_array((dims, vec![0f32; count]))?),
-            TimestepType::Float16 => {
-                Self::Float16(Tensor::from_array((dims, vec![f16::ZERO; count]))?)
-            }
-        };
-        Ok(tensor)
-    }
-
-    fn set(&mut self, timestep: ModelTimestep) {
-        match self {
-            Self::Int64(t) => t.extract_tensor_mut().1.fill(timestep.integer),
-            // Timesteps are below 2^31 (T is at most MAX_TRAIN_TIMESTEPS).
-            Self::Int32(t) => t.extract_tensor_mut().1.fill(timestep.integer as i32),
-            Self::Float32(t) => t.extract_tensor_mut().1.fill(timestep.float),
-            // Whole timesteps are exact up to 2048; others round as any float16 model sees them.
-            Self::Float16(t) => t.extract_tensor_mut().1.fill(f16::from_f32(timestep.float)),
-        }
-    }
-
-    fn bind(&self, binding: &mut IoBinding, name: &str) -> ort::Result<()> {
-        match self {
-            Self::Int64(t) => binding.bind_input(name, t),
-            Self::Int32(t) => binding.bind_input(name, t),
-            Self::Float32(t) => binding.bind_input(name, t),
-            Self::Float16(t) => binding.bind_input(name, t),
-        }
-    }
-}
-
-/// One model call of a step: which halves of a guided batch it computes, its inputs besides the
-/// sample and the timestep, its output and its binding.
-struct Call {
-    halves: Vec<Half>,
-    inputs: Vec<InputTensor>,
-    /// The prediction, preallocated and bound when the output's shape is static.
-    output: Option<Tensor<f32>>,
-    binding: IoBinding,
-}
-
-/// The tensors and bindings for one batch size.
-struct BatchBuffers {
-    size: usize,
-    /// The model's sample input: the batch, twice over for a doubled guided call.
-    sample: Tensor<f32>,
-    timestep: TimestepTensor,
-    /// One call per step; with guidance, one call of both halves (doubled) or one per half.
-    calls: Vec<Call>,
-    /// On a GPU, binding an input is what copies it to the device, so inputs are bound before
-    /// every call; on the CPU the bound tensors are read in place and are bound once.
-    rebind_inputs: bool,
-}
-
-impl BatchBuffers {
-    fn new(
-        session: &Session,
-        signature: &Signature,
-        provider: Provider,
-        job: &Job<'_>,
-        size: usize,
-    ) -> Result<Self> {
-        let geometry = job.geometry;
-        let guided = job.conditioning.guidance.is_some();
-        let halves_per_call: Vec<Vec<Half>> = match (guided, job.doubled) {
-            (false, _) => vec![vec![Half::Conditional]],
-            (true, true) => vec![vec![Half::Unconditional, Half::Conditional]],
-            (true, false) => vec![vec![Half::Unconditional], vec![Half::Conditional]],
-        };
-        let rows = size * halves_per_call[0].len();
-        let shape = [rows, geometry.channels, geometry.height, geometry.width];
-        // On a GPU, x_t and the prediction live in pinned host memory: each step copies x_t in and
-        // the prediction out, nothing else.
-        let (input_allocator, output_allocator, output_memory) = if provider.is_gpu() {
-            let pinned = |memory_type| {
-                MemoryInfo::new(
-                    AllocationDevice::CUDA_PINNED,
-                    0,
-                    AllocatorType::Device,
-                    memory_type,
-                )
-            };
-            (
-                Allocator::new(session, pinned(MemoryType::CPUInput)?)?,
-                Allocator::new(session, pinned(MemoryType::CPUOutput)?)?,
-                pinned(MemoryType::CPUOutput)?,
-            )
-        } else {
-            let cpu = || {
-                MemoryInfo::new(
-                    AllocationDevice::CPU,
-                    0,
-                    AllocatorType::Device,
-                    MemoryType::Default,
-                )
-            };
-            (Allocator::default(), Allocator::default(), cpu()?)
-        };
-        let sample = Tensor::<f32>::new(&input_allocator, shape)?;
-        let timestep =
-            TimestepTensor::new(signature.timestep_type, signature.timestep_shape, rows)?;
-        let rebind_inputs = provider.is_gpu();
-        let mut calls = Vec::new();
-        for halves in halves_per_call {
-            let inputs = job
-                .conditioning
-                .inputs
-                .iter()
-                .map(|input| InputTensor::new(input, rows))
-                .collect::<Result<Vec<_>>>()?;
-            let mut binding = session.create_binding()?;
-            let output = match signature.output_channels {
-                Some(channels) => {
-                    let mut output = Tensor::<f32>::new(
-                        &output_allocator,
-                        [rows, channels, geometry.height, geometry.width],
-                    )?;
-                    binding.bind_output(&signature.output, &mut output)?;
-                    Some(output)
-                }
-                None => {
-                    binding.bind_output_to_device(&signature.output, &output_memory)?;
-                    None
-                }
-            };
-            let mut call = Call {
-                halves,
-                inputs,
-                output,
-                binding,
-            };
-            if !rebind_inputs {
-                bind_inputs(&mut call, signature, job, &sample, &timestep)?;
-            }
-            calls.push(call);
-        }
-        Ok(BatchBuffers {
-            size,
-            sample,
-            timestep,
-            calls,
-            rebind_inputs,
-        })
-    }
-}
-
-/// Binds a call's inputs: the sample, the timestep and the conditioning.
-fn bind_inputs(
-    call: &mut Call,
-    signature: &Signature,
-    job: &Job<'_>,
-    sample: &Tensor<f32>,
-    timestep: &TimestepTensor,
-) -> Result<()> {
-    call.binding.bind_input(&signature.sample_input, sample)?;
-    timestep.bind(&mut call.binding, &signature.timestep_input)?;
-    for (tensor, input) in call.inputs.iter().zip(&job.conditioning.inputs) {
-        tensor.bind(&mut call.binding, &input.name)?;
-    }
-    Ok(())
-}
-
 /// The guided prediction of each sample of a batch: the first `guided_values` of each sample's
 /// `per_output` values (the prediction's channels) combined by the core, the rest (a learned
 /// variance's channels) the conditional call's, as diffusers' DeepFloyd IF pipeline keeps them.
@@ -415,81 +97,154 @@ pub fn run(
     signature: &Signature,
     provider: Provider,
     job: &Job<'_>,
-    mut on_batch: impl FnMut(&[f32]) -> Result<()>,
-    mut on_call: impl FnMut(u64),
+    on_batch: impl FnMut(&[f32]) -> Result<()>,
+    on_call: impl FnMut(u64),
 ) -> Result<Timing> {
-    let per_sample = job.geometry.elements();
-    let total = job.samples.end - job.samples.start;
-    let mut timing = Timing::default();
-    let mut scratch = vec![0.0f32; per_sample];
-    let mut buffers: Option<BatchBuffers> = None;
-    let steps = job.plan.len();
-    let timesteps = job.plan.timesteps();
-    // A multistep solver's earlier outputs: history_len × batch × per_sample floats, made once per
-    // batch size like the tensors; each batch starts a new trajectory, so a new history.
-    let mut history_buffer: Vec<f32> = Vec::new();
-    // Euler's x, when the model's input tensor holds c_in·x, or a doubled guided call's, whose
-    // input holds x twice: made once per batch size too.
-    let input_scales = job.plan.input_scales();
-    let init_noise_sigma = job.plan.init_noise_sigma();
-    let guidance = job.conditioning.guidance;
-    let replicas = match (guidance.is_some(), job.doubled) {
-        (true, true) => 2,
-        _ => 1,
+    let model = Model {
+        session,
+        signature,
+        provider,
     };
-    let own_x = input_scales.is_some() || replicas == 2;
-    let mut own_samples: Vec<f32> = Vec::new();
-    // With guidance: the unconditional call's output (two calls) and the guided prediction.
-    let mut unconditional_output: Vec<f32> = Vec::new();
-    let mut guided: Vec<f32> = Vec::new();
-    // Only DDPM/DDIM's plan reads variance channels.
-    let multistep = !matches!(job.plan, SamplingPlan::Plan(_));
-    if let (true, Some(channels)) = (multistep, signature.output_channels)
-        && channels != job.geometry.channels
-    {
-        let name = match job.plan {
-            SamplingPlan::UniPc(_) => "UniPC",
-            SamplingPlan::Euler(_) => "Euler",
-            SamplingPlan::Heun(_) => "Heun",
-            _ => "DPM-Solver",
+    with_scheduler!(job.plan, plan => Sampler::new(plan, job)?.run(model, on_batch, on_call))
+}
+
+/// The session and what it expects.
+struct Model<'a> {
+    session: &'a mut Session,
+    signature: &'a Signature,
+    provider: Provider,
+}
+
+/// One run of `plan` over the job's batches, and the buffers it reuses.
+struct Sampler<'a, S> {
+    plan: &'a S,
+    job: &'a Job<'a>,
+    timing: Timing,
+    timesteps: Vec<ModelTimestep>,
+    /// c_in of each call, when the model sees a scaled x (Euler, Heun).
+    input_scales: Option<Vec<f32>>,
+    /// The model's sample input holds x twice (a doubled guided call) or c_in·x, so x lives in
+    /// a buffer of its own.
+    own_x: bool,
+    /// Copies of x in the model's input: 2 for a doubled guided call.
+    replicas: usize,
+    own_samples: Vec<f32>,
+    scratch: Vec<f32>,
+    /// history_len × batch × per_sample floats; each batch starts a new trajectory.
+    history_buffer: Vec<f32>,
+    /// With guidance over two calls, the unconditional call's output.
+    unconditional_output: Vec<f32>,
+    /// With guidance, the guided prediction.
+    guided: Vec<f32>,
+}
+
+impl<'a, S: Scheduler> Sampler<'a, S> {
+    fn new(plan: &'a S, job: &'a Job<'a>) -> Result<Self> {
+        let calls = plan.num_model_calls();
+        let timesteps = (0..calls)
+            .map(|call| plan.model_timestep(call))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scales = (0..calls)
+            .map(|call| plan.input_scale(call))
+            .collect::<Result<Vec<_>, _>>()?;
+        let input_scales = scales.iter().any(|&scale| scale != 1.0).then_some(scales);
+        let replicas = match (job.conditioning.guidance.is_some(), job.doubled) {
+            (true, true) => 2,
+            _ => 1,
         };
-        bail!(
-            "the model outputs {channels} channels for samples of {}: {name} takes a \
-             prediction of the sample's channels only (a learned variance needs --scheduler ddpm)",
-            job.geometry.channels
-        );
+        Ok(Sampler {
+            plan,
+            job,
+            timing: Timing::default(),
+            timesteps,
+            own_x: input_scales.is_some() || replicas == 2,
+            input_scales,
+            replicas,
+            own_samples: Vec::new(),
+            scratch: vec![0.0f32; plan.scratch_len(job.geometry.elements())],
+            history_buffer: Vec::new(),
+            unconditional_output: Vec::new(),
+            guided: Vec::new(),
+        })
     }
-    let batches = total.div_ceil(job.batch as u64);
-    for batch_number in 0..batches {
-        let first = batch_number * job.batch as u64;
-        let real = (total - first).min(job.batch as u64) as usize;
-        let size = if job.pad_last_batch { job.batch } else { real };
-        // Tensors are made once per batch size (all batches but a shorter last one share them).
-        let buffers = match buffers.take() {
-            Some(existing) if existing.size == size => buffers.insert(existing),
-            _ => buffers.insert(BatchBuffers::new(session, signature, provider, job, size)?),
-        };
-        let values = size * per_sample;
-        if history_buffer.len() != job.plan.history_len() * values {
-            history_buffer = vec![0.0f32; job.plan.history_len() * values];
+
+    fn run(
+        mut self,
+        mut model: Model<'_>,
+        mut on_batch: impl FnMut(&[f32]) -> Result<()>,
+        mut on_call: impl FnMut(u64),
+    ) -> Result<Timing> {
+        let job = self.job;
+        let per_sample = job.geometry.elements();
+        let total = job.samples.end - job.samples.start;
+        let batches = total.div_ceil(job.batch as u64);
+        let mut buffers: Option<BatchBuffers> = None;
+        for batch_number in 0..batches {
+            let first = batch_number * job.batch as u64;
+            let real = (total - first).min(job.batch as u64) as usize;
+            let size = if job.pad_last_batch { job.batch } else { real };
+            let buffers = match buffers.take() {
+                Some(existing) if existing.size == size => buffers.insert(existing),
+                _ => buffers.insert(BatchBuffers::new(
+                    model.session,
+                    model.signature,
+                    model.provider,
+                    job,
+                    size,
+                )?),
+            };
+            let start = job.samples.start + first;
+            let mut streams = self.begin_batch(buffers, start, size, first as usize, real)?;
+            let values = size * per_sample;
+            let history_len = self.plan.history_len() * values;
+            let mut history_buffer = std::mem::take(&mut self.history_buffer);
+            history_buffer.resize(history_len, 0.0);
+            let mut scratch = std::mem::take(&mut self.scratch);
+            {
+                let history = self.plan.history(&mut history_buffer, values)?;
+                let mut memory = StepMemory::new(history, &mut streams, &mut scratch);
+                for call in 0..self.timesteps.len() {
+                    self.model_call(&mut model, buffers, call, size, &mut memory)?;
+                    let last_call = call + 1 == self.timesteps.len();
+                    on_call(if last_call { real as u64 } else { 0 });
+                    if !last_call || batch_number + 1 < batches {
+                        interrupt::check(|| {
+                            format!(
+                                "while sampling (step {}/{} of batch {}/{batches})",
+                                call + 1,
+                                self.timesteps.len(),
+                                batch_number + 1
+                            )
+                        })?;
+                    }
+                }
+            }
+            self.history_buffer = history_buffer;
+            self.scratch = scratch;
+            let (_, tensor) = buffers.sample.extract_tensor();
+            let x = if self.own_x {
+                &self.own_samples[..]
+            } else {
+                tensor
+            };
+            on_batch(&x[..real * per_sample])?;
+            interrupt::batch_handed_to_outputs();
         }
-        if own_x && own_samples.len() != values {
-            own_samples = vec![0.0f32; values];
-        }
-        let mut stepper = match job.plan {
-            SamplingPlan::Plan(plan) => Stepper::Plan(plan),
-            SamplingPlan::DpmSolver(plan) => {
-                Stepper::DpmSolver(plan, plan.history(&mut history_buffer, values)?)
-            }
-            SamplingPlan::UniPc(plan) => {
-                Stepper::UniPc(plan, plan.history(&mut history_buffer, values)?)
-            }
-            SamplingPlan::Euler(plan) => Stepper::Euler(plan),
-            SamplingPlan::Heun(plan) => {
-                Stepper::Heun(plan, plan.history(&mut history_buffer, values)?)
-            }
-        };
-        let start = job.samples.start + first;
+        Ok(self.timing)
+    }
+
+    /// A batch's conditioning, noise streams and x_T: samples `start..start + size` (the last
+    /// `size − real` are padding, discarded after), `first` the batch's offset in the job.
+    fn begin_batch(
+        &mut self,
+        buffers: &mut BatchBuffers,
+        start: u64,
+        size: usize,
+        first: usize,
+        real: usize,
+    ) -> Result<Vec<InlinedStream>> {
+        let job = self.job;
+        let per_sample = job.geometry.elements();
         // The conditioning of these samples (padding samples get the last one's).
         for call in &mut buffers.calls {
             for (tensor, input) in call.inputs.iter_mut().zip(&job.conditioning.inputs) {
@@ -499,234 +254,188 @@ pub fn run(
         let mut streams: Vec<InlinedStream> = (start..start + size as u64)
             .map(|i| InlinedStream(noise_stream(job.seed, i)))
             .collect();
-        let (first, real_values) = (first as usize, real * per_sample);
-        {
-            let (_, tensor) = buffers.sample.extract_tensor_mut();
-            let x = if own_x { &mut own_samples[..] } else { tensor };
-            for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
-                // Always drawn, so that step noise is the same with or without --init-noise.
-                dispatch::fill_standard_normal(stream, sample);
-            }
-            if let Some(init) = job.init_noise {
-                // Padding samples keep their drawn x_T: they are discarded.
-                x[..real_values]
-                    .copy_from_slice(&init[first * per_sample..first * per_sample + real_values]);
-            }
-            // x_T = init_noise_sigma·z, as diffusers' pipelines scale their latents.
-            if init_noise_sigma != 1.0 {
-                dispatch::scale(init_noise_sigma, x);
+        if self.own_x {
+            self.own_samples.resize(size * per_sample, 0.0);
+        }
+        let (_, tensor) = buffers.sample.extract_tensor_mut();
+        let x = if self.own_x {
+            &mut self.own_samples[..]
+        } else {
+            tensor
+        };
+        for (sample, stream) in x.chunks_mut(per_sample).zip(&mut streams) {
+            // Always drawn, so that step noise is the same with or without --init-noise.
+            dispatch::fill_standard_normal(stream, sample);
+        }
+        if let Some(init) = job.init_noise {
+            // Padding samples keep their drawn x_T: they are discarded.
+            let real_values = real * per_sample;
+            x[..real_values]
+                .copy_from_slice(&init[first * per_sample..first * per_sample + real_values]);
+        }
+        // x_T = init_noise_sigma·z, as diffusers' pipelines scale their latents.
+        let init_noise_sigma = self.plan.init_noise_sigma();
+        if init_noise_sigma != 1.0 {
+            dispatch::scale(init_noise_sigma, x);
+        }
+        Ok(streams)
+    }
+
+    /// Model call `call` of the batch (one session run, or two with guidance on a fixed-batch
+    /// model) and the core's step on its prediction.
+    fn model_call(
+        &mut self,
+        model: &mut Model<'_>,
+        buffers: &mut BatchBuffers,
+        call: usize,
+        size: usize,
+        memory: &mut StepMemory<'_, InlinedStream>,
+    ) -> Result<()> {
+        let job = self.job;
+        let calls = self.timesteps.len();
+        let timestep = self.timesteps[call];
+        let values = size * job.geometry.elements();
+        if self.own_x {
+            // The model sees c_in·x (Euler, Heun) or x, once per half of a doubled call.
+            let (_, input) = buffers.sample.extract_tensor_mut();
+            for replica in input.chunks_mut(values) {
+                match &self.input_scales {
+                    Some(scales) => dispatch::scale_into(scales[call], &self.own_samples, replica),
+                    None => replica.copy_from_slice(&self.own_samples),
+                }
             }
         }
-        let rows = size * replicas;
+        buffers.timestep.set(timestep);
+        let BatchBuffers {
+            sample,
+            timestep: timestep_tensor,
+            calls: call_buffers,
+            rebind_inputs,
+            ..
+        } = buffers;
+        let session_runs = call_buffers.len();
+        let signature = model.signature;
+        for (run_index, run) in call_buffers.iter_mut().enumerate() {
+            if *rebind_inputs {
+                bind_inputs(run, signature, job, sample, timestep_tensor)?;
+            }
+            let started = Instant::now();
+            let outputs = model.session.run_binding(&run.binding).map_err(|error| {
+                anyhow!(
+                    "the model failed at step {}/{calls} (timestep {timestep}): {error}",
+                    call + 1
+                )
+            })?;
+            let (shape, prediction) = match &run.output {
+                Some(output) => output.extract_tensor(),
+                None => outputs
+                    .get(&signature.output)
+                    .ok_or_else(|| anyhow!("the model produced no output {}", signature.output))?
+                    .try_extract_tensor::<f32>()?,
+            };
+            let model_done = Instant::now();
+            self.timing.model += model_done - started;
+            self.timing.model_calls += 1;
+            self.check_output(&shape[..], prediction, size, call)?;
+            // With two runs, the first (unconditional) output waits for the second.
+            if run_index + 1 < session_runs {
+                self.unconditional_output.clear();
+                self.unconditional_output.extend_from_slice(prediction);
+                self.timing.sampler += model_done.elapsed();
+                continue;
+            }
+            let prediction = match &job.conditioning.guidance {
+                None => prediction,
+                Some(guidance) => {
+                    self.guide(guidance, prediction, session_runs, size, call)?;
+                    &self.guided[..]
+                }
+            };
+            let (_, tensor) = sample.extract_tensor_mut();
+            let x = if self.own_x {
+                &mut self.own_samples[..]
+            } else {
+                tensor
+            };
+            dispatch::step_batch(self.plan, call, size, x, prediction, memory).map_err(
+                |error| anyhow!("step {}/{calls} (timestep {timestep}): {error}", call + 1),
+            )?;
+            self.timing.sampler += model_done.elapsed();
+        }
+        Ok(())
+    }
+
+    /// The model's output has the batch's shape (twice the channels where the plan reads a
+    /// learned variance) and is finite.
+    fn check_output(
+        &self,
+        shape: &[i64],
+        prediction: &[f32],
+        size: usize,
+        call: usize,
+    ) -> Result<()> {
+        let geometry = self.job.geometry;
         let expected = [
-            rows as i64,
-            job.geometry.channels as i64,
-            job.geometry.height as i64,
-            job.geometry.width as i64,
+            (size * self.replicas) as i64,
+            geometry.channels as i64,
+            geometry.height as i64,
+            geometry.width as i64,
         ];
         let doubled = [expected[0], 2 * expected[1], expected[2], expected[3]];
-        let calls = buffers.calls.len();
-        for (index, &timestep) in timesteps.iter().enumerate() {
-            if own_x {
-                // The model sees c_in·x (Euler) or x, once per half of a doubled call.
-                let (_, input) = buffers.sample.extract_tensor_mut();
-                for replica in input.chunks_mut(values) {
-                    match &input_scales {
-                        Some(scales) => dispatch::scale_into(scales[index], &own_samples, replica),
-                        None => replica.copy_from_slice(&own_samples),
-                    }
-                }
-            }
-            buffers.timestep.set(timestep);
-            let BatchBuffers {
-                sample,
-                timestep: timestep_tensor,
-                calls: call_buffers,
-                rebind_inputs,
-                ..
-            } = &mut *buffers;
-            for (call_index, call) in call_buffers.iter_mut().enumerate() {
-                if *rebind_inputs {
-                    bind_inputs(call, signature, job, sample, timestep_tensor)?;
-                }
-                let started = Instant::now();
-                let outputs = session.run_binding(&call.binding).map_err(|error| {
-                    anyhow!(
-                        "the model failed at step {}/{steps} (timestep {timestep}): {error}",
-                        index + 1
-                    )
-                })?;
-                let (shape, prediction) = match &call.output {
-                    Some(output) => output.extract_tensor(),
-                    None => outputs
-                        .get(&signature.output)
-                        .ok_or_else(|| {
-                            anyhow!("the model produced no output {}", signature.output)
-                        })?
-                        .try_extract_tensor::<f32>()?,
-                };
-                let model_done = Instant::now();
-                timing.model += model_done - started;
-                timing.model_calls += 1;
-                if shape[..] != expected && (multistep || shape[..] != doubled) {
-                    let or_doubled = if multistep {
-                        ""
-                    } else {
-                        " (or twice the channels)"
-                    };
-                    bail!(
-                        "the model's output has shape {shape}, expected {expected:?}{or_doubled}"
-                    );
-                }
-                if let Some(position) = first_non_finite(prediction) {
-                    bail!(
-                        "the model output {} at step {}/{steps} (timestep {timestep}), element {position}",
-                        prediction[position],
-                        index + 1
-                    );
-                }
-                // With two calls, the first (unconditional) output waits for the second.
-                if call_index + 1 < calls {
-                    unconditional_output.clear();
-                    unconditional_output.extend_from_slice(prediction);
-                    timing.sampler += model_done.elapsed();
-                    continue;
-                }
-                let prediction = match &guidance {
-                    None => prediction,
-                    Some(guidance) => {
-                        let (unconditional, conditional) = match calls {
-                            1 => prediction.split_at(prediction.len() / 2),
-                            _ => (&unconditional_output[..], prediction),
-                        };
-                        guided.resize(conditional.len(), 0.0);
-                        guide_batch(
-                            guidance,
-                            per_sample,
-                            conditional.len() / size,
-                            unconditional,
-                            conditional,
-                            &mut guided,
-                        )
-                        .map_err(|error| anyhow!("guidance at step {}: {error}", index + 1))?;
-                        if let Some(position) = first_non_finite(&guided) {
-                            bail!(
-                                "the guided prediction is {} at step {}/{steps} (timestep {timestep}), \
-                                 element {position} (a constant prediction has no standard deviation \
-                                 to rescale)",
-                                guided[position],
-                                index + 1
-                            );
-                        }
-                        &guided[..]
-                    }
-                };
-                let (_, tensor) = sample.extract_tensor_mut();
-                let x = if own_x { &mut own_samples[..] } else { tensor };
-                match &mut stepper {
-                    Stepper::Plan(plan) => dispatch::step_batch(
-                        plan,
-                        index,
-                        size,
-                        x,
-                        prediction,
-                        &mut streams,
-                        &mut scratch,
-                    ),
-                    Stepper::DpmSolver(plan, history) => dispatch::dpm_solver_step_batch(
-                        plan,
-                        index,
-                        size,
-                        x,
-                        prediction,
-                        history,
-                        &mut scratch,
-                        &mut streams,
-                    ),
-                    Stepper::UniPc(plan, history) => dispatch::unipc_step_batch(
-                        plan,
-                        index,
-                        size,
-                        x,
-                        prediction,
-                        history,
-                        &mut scratch,
-                    ),
-                    Stepper::Euler(plan) => {
-                        dispatch::euler_step_batch(plan, index, size, x, prediction, &mut streams)
-                    }
-                    Stepper::Heun(plan, history) => {
-                        dispatch::heun_step_batch(plan, index, size, x, prediction, history)
-                    }
-                }
-                .map_err(|error| {
-                    anyhow!("step {}/{steps} (timestep {timestep}): {error}", index + 1)
-                })?;
-                timing.sampler += model_done.elapsed();
-            }
-            let last_step = index + 1 == steps;
-            on_call(if last_step { real as u64 } else { 0 });
-            if !last_step || batch_number + 1 < batches {
-                interrupt::check(|| {
-                    format!(
-                        "while sampling (step {}/{steps} of batch {}/{batches})",
-                        index + 1,
-                        batch_number + 1
-                    )
-                })?;
-            }
+        let reads_variance = self.job.plan.reads_variance_channels();
+        if shape != expected && (!reads_variance || shape != doubled) {
+            let or_doubled = if reads_variance {
+                " (or twice the channels)"
+            } else {
+                ""
+            };
+            bail!("the model's output has shape {shape:?}, expected {expected:?}{or_doubled}");
         }
-        let (_, tensor) = buffers.sample.extract_tensor();
-        let x = if own_x { &own_samples[..] } else { tensor };
-        on_batch(&x[..real_values])?;
-        interrupt::batch_handed_to_outputs();
+        if let Some(position) = first_non_finite(prediction) {
+            bail!(
+                "the model output {} at step {}/{} (timestep {}), element {position}",
+                prediction[position],
+                call + 1,
+                self.timesteps.len(),
+                self.timesteps[call]
+            );
+        }
+        Ok(())
     }
-    Ok(timing)
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use diffusion_core::{EulerConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
-
-    /// A float model gets Euler's fractional timestep, an integer model the truncated one; the
-    /// model sees c_in·x; x_T is scaled by σ_max; DDIM's timesteps are whole for both.
-    #[test]
-    fn euler_timesteps_input_scales_and_init_noise_sigma() {
-        let timesteps = TimestepConfig {
-            num_inference_steps: 25,
-            spacing: TimestepSpacing::Linspace,
-            steps_offset: 0,
+    /// The guided prediction into `self.guided`, from one doubled output or the two runs'.
+    fn guide(
+        &mut self,
+        guidance: &Guidance,
+        prediction: &[f32],
+        session_runs: usize,
+        size: usize,
+        call: usize,
+    ) -> Result<()> {
+        let (unconditional, conditional) = match session_runs {
+            1 => prediction.split_at(prediction.len() / 2),
+            _ => (&self.unconditional_output[..], prediction),
         };
-        let schedule = ScheduleConfig::default();
-        let euler = EulerPlan::new(&schedule, &timesteps, &EulerConfig::default()).unwrap();
-        let plan = SamplingPlan::Euler(euler.clone());
-        let second = plan.timesteps()[1];
-        assert_eq!(
-            second,
-            ModelTimestep {
-                float: 957.375,
-                integer: 957
-            }
-        );
-        assert_eq!(second.to_string(), "957.375");
-        assert_eq!(plan.timesteps()[0].to_string(), "999");
-        assert!(
-            plan.input_scales()
-                .unwrap()
-                .iter()
-                .eq(euler.input_scales().collect::<Vec<_>>().iter())
-        );
-        assert_eq!(plan.init_noise_sigma(), euler.init_noise_sigma());
-        assert!(plan.init_noise_sigma() > 100.0);
-        let ddim = DdpmDdimPlan::new(&schedule, &timesteps, &Default::default()).unwrap();
-        let plan = SamplingPlan::Plan(ddim);
-        assert!(plan.input_scales().is_none());
-        assert_eq!(plan.init_noise_sigma(), 1.0);
-        assert!(
-            plan.timesteps()
-                .iter()
-                .all(|t| t.float == t.integer as f32 && t.float.fract() == 0.0)
-        );
+        self.guided.resize(conditional.len(), 0.0);
+        guide_batch(
+            guidance,
+            self.job.geometry.elements(),
+            conditional.len() / size,
+            unconditional,
+            conditional,
+            &mut self.guided,
+        )
+        .map_err(|error| anyhow!("guidance at step {}: {error}", call + 1))?;
+        if let Some(position) = first_non_finite(&self.guided) {
+            bail!(
+                "the guided prediction is {} at step {}/{} (timestep {}), element {position} (a \
+                 constant prediction has no standard deviation to rescale)",
+                self.guided[position],
+                call + 1,
+                self.timesteps.len(),
+                self.timesteps[call]
+            );
+        }
+        Ok(())
     }
 }

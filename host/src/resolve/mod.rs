@@ -3,4 +3,5 @@
 
 pub mod init_noise;
 pub mod pipeline_folder;
+pub mod sampler_plan;
 pub mod scheduler;

@@ -25,7 +25,7 @@ use diffusion_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::cli::scheduler_flags::{FlagValue, SchedulerFlags};
-use crate::execute::sampling::SamplingPlan;
+use crate::resolve::sampler_plan::SamplingPlan;
 use crate::scheduler::SchedulerKind;
 use crate::scheduler::keys::{KEYS, Key, Preset, ValueType};
 
@@ -805,14 +805,14 @@ impl SchedulerSettings {
         fields
     }
 
-    /// Builds the plan (boxed: up to [`crate::execute::sampling::MAX_STEPS`] entries), which validates
+    /// Builds the plan (boxed: up to [`crate::resolve::sampler_plan::MAX_STEPS`] entries), which validates
     /// every value (steps, betas, trained_betas length, η, clipping…).
     pub fn plan(&self) -> Result<Box<SamplingPlan>> {
         let schedule = self.schedule()?;
         let timesteps = self.timesteps()?;
         let plan = match &self.rule {
             RuleConfig::DdpmDdim(config) => {
-                DdpmDdimPlan::new(&schedule, &timesteps, config).map(SamplingPlan::Plan)
+                DdpmDdimPlan::new(&schedule, &timesteps, config).map(SamplingPlan::DdpmDdim)
             }
             RuleConfig::DpmSolver(config) => {
                 DpmSolverPlan::new(&schedule, &timesteps, config).map(SamplingPlan::DpmSolver)
