@@ -44,7 +44,7 @@
 //! - Not supported: custom `timesteps`, and `strength` below 1 (image-to-image's partial schedule).
 //! - `epsilon` prediction on a zero-terminal-SNR schedule (ᾱ_{T−1} = 0 at t = T − 1, the first
 //!   timestep of every run with K dividing T) is [`Error::DegenerateSchedule`]; diffusers divides
-//!   by √ᾱ = 0 and returns NaN. A `timestep_scaling` that is not finite is refused the same way
+//!   by √ᾱ = 0 and returns infinities. A `timestep_scaling` that is not finite is refused the same way
 //!   (its c_skip/c_out are not finite); diffusers accepts every float.
 //! - The plan accepts the `sigmoid` beta schedule, which diffusers' `LCMScheduler` lacks.
 //!
