@@ -10,3 +10,4 @@ cd "$(dirname "$0")/../.."
 .venv/bin/python tests/golden/make_golden_unipc.py
 .venv/bin/python tests/golden/make_golden_euler.py
 .venv/bin/python tests/golden/make_golden_guidance.py
+.venv/bin/python tests/golden/make_golden_lcm.py
