@@ -73,9 +73,11 @@ use heapless::Vec;
 
 use crate::clipping::SampleClipping;
 use crate::error::{Error, SliceKind};
+use crate::multistep::MultistepHistory;
 use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
+use crate::scheduler::{ModelTimestep, Scheduler, StepMemory, check_call};
 use crate::step::StepCoefficients;
 
 /// σ_d, the data standard deviation of the consistency boundary condition (diffusers hard-codes
@@ -608,6 +610,73 @@ fn finite(step: &StepCoefficients) -> bool {
     ]
     .iter()
     .all(|value| value.is_finite())
+}
+
+impl<const CAPACITY: usize> Scheduler for LcmPlan<CAPACITY> {
+    fn num_inference_steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn num_model_calls(&self) -> usize {
+        self.steps.len()
+    }
+
+    fn model_timestep(&self, call: usize) -> Result<ModelTimestep, Error> {
+        check_call(call, self.steps.len())?;
+        Ok(ModelTimestep::whole(self.steps[call].timestep))
+    }
+
+    fn input_scale(&self, call: usize) -> Result<f32, Error> {
+        check_call(call, self.steps.len())?;
+        Ok(1.0)
+    }
+
+    fn init_noise_sigma(&self) -> f32 {
+        1.0
+    }
+
+    fn history_len(&self) -> usize {
+        0
+    }
+
+    fn history<'a>(
+        &self,
+        buffer: &'a mut [f32],
+        values: usize,
+    ) -> Result<MultistepHistory<'a>, Error> {
+        MultistepHistory::new(buffer, 0, values)
+    }
+
+    fn draws_noise(&self) -> bool {
+        LcmPlan::draws_noise(self)
+    }
+
+    fn scratch_len(&self, sample_len: usize) -> usize {
+        match self.clipping {
+            SampleClipping::DynamicThreshold { .. } => sample_len,
+            _ => 0,
+        }
+    }
+
+    #[inline(always)]
+    fn step_batch<N: NoiseSource>(
+        &self,
+        call: usize,
+        batch: usize,
+        samples: &mut [f32],
+        model_output: &[f32],
+        memory: &mut StepMemory<'_, N>,
+    ) -> Result<(), Error> {
+        LcmPlan::step_batch(
+            self,
+            call,
+            batch,
+            samples,
+            model_output,
+            memory.noise,
+            memory.scratch,
+        )
+    }
 }
 
 #[cfg(test)]

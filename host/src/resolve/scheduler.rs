@@ -16,16 +16,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use diffusion_core::schedule::BetaScheduleName;
 use diffusion_core::{
-    BetaSchedule, DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig,
-    DpmSolverPlan, DpmSolverType, EulerConfig, EulerPlan, EulerVariant, FinalAlphaCumprod,
-    FinalSigmasType, HeunConfig, HeunPlan, PredictionType, SampleClipping, ScheduleConfig,
-    SigmaSchedule, TimestepConfig, TimestepSpacing, TimestepType, UniPcConfig, UniPcPlan,
-    UniPcSolverType, VarianceType,
+    BetaSchedule, PredictionType, SampleClipping, ScheduleConfig, SigmaSchedule, TimestepConfig,
+    TimestepSpacing, VarianceType,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::cli::scheduler_flags::{FlagValue, SchedulerFlags};
-use crate::resolve::sampler_plan::SamplingPlan;
+use crate::resolve::sampler_plan::{Common, SamplerConfig, SamplingPlan};
 use crate::scheduler::SchedulerKind;
 use crate::scheduler::keys::{KEYS, Key, Preset, ValueType};
 
@@ -271,7 +268,7 @@ impl std::fmt::Display for Source {
 
 /// The chosen scheduler's keys: each value with where it came from.
 #[derive(Clone, Debug)]
-struct Lookup {
+pub(crate) struct Lookup {
     values: BTreeMap<&'static str, (Value, Source)>,
 }
 
@@ -319,34 +316,34 @@ impl Lookup {
         Ok(Lookup { values })
     }
 
-    fn get(&self, name: &str) -> Option<&(Value, Source)> {
+    pub(crate) fn get(&self, name: &str) -> Option<&(Value, Source)> {
         self.values.get(name)
     }
 
-    fn source(&self, name: &'static str) -> Source {
+    pub(crate) fn source(&self, name: &'static str) -> Source {
         self.get(name)
             .map_or(Source::Default(name), |(_, source)| source.clone())
     }
 
-    fn bool(&self, name: &str) -> Option<(bool, Source)> {
+    pub(crate) fn bool(&self, name: &str) -> Option<(bool, Source)> {
         match self.get(name)? {
             (Value::Bool(value), source) => Some((*value, source.clone())),
             _ => None,
         }
     }
 
-    fn flag(&self, name: &str) -> bool {
+    pub(crate) fn flag(&self, name: &str) -> bool {
         self.bool(name).is_some_and(|(value, _)| value)
     }
 
-    fn integer(&self, name: &str) -> Option<(u64, Source)> {
+    pub(crate) fn integer(&self, name: &str) -> Option<(u64, Source)> {
         match self.get(name)? {
             (Value::Integer(value), source) => Some((*value, source.clone())),
             _ => None,
         }
     }
 
-    fn u32(&self, name: &str) -> Result<Option<u32>> {
+    pub(crate) fn u32(&self, name: &str) -> Result<Option<u32>> {
         match self.integer(name) {
             Some((value, source)) => u32::try_from(value)
                 .map(Some)
@@ -355,21 +352,21 @@ impl Lookup {
         }
     }
 
-    fn f32(&self, name: &str) -> Option<(f32, Source)> {
+    pub(crate) fn f32(&self, name: &str) -> Option<(f32, Source)> {
         match self.get(name)? {
             (Value::Float32(value), source) => Some((*value, source.clone())),
             _ => None,
         }
     }
 
-    fn f64(&self, name: &str) -> Option<(f64, Source)> {
+    pub(crate) fn f64(&self, name: &str) -> Option<(f64, Source)> {
         match self.get(name)? {
             (Value::Float64(value), source) => Some((*value, source.clone())),
             _ => None,
         }
     }
 
-    fn text(&self, name: &str) -> Option<(&str, &Source)> {
+    pub(crate) fn text(&self, name: &str) -> Option<(&str, &Source)> {
         match self.get(name)? {
             (Value::Name(value), source) => Some((value, source)),
             _ => None,
@@ -377,38 +374,15 @@ impl Lookup {
     }
 
     /// A name parsed by the core, the error naming where it came from.
-    fn parse<T: std::str::FromStr<Err = diffusion_core::Error>>(&self, name: &str) -> Result<T> {
+    pub(crate) fn parse<T: std::str::FromStr<Err = diffusion_core::Error>>(
+        &self,
+        name: &str,
+    ) -> Result<T> {
         let (text, source) = self
             .text(name)
             .ok_or_else(|| anyhow!("{name}: no value for this scheduler"))?;
         text.parse::<T>()
             .map_err(|error| anyhow!("{source} {text:?}: {error}"))
-    }
-}
-
-/// The core's configuration of the chosen update rule.
-#[derive(Clone, Debug)]
-enum RuleConfig {
-    DdpmDdim(DdpmDdimConfig),
-    DpmSolver(DpmSolverConfig),
-    UniPc(UniPcSettings),
-    Euler(EulerConfig),
-    Heun(HeunConfig),
-}
-
-/// UniPC's configuration, owning `disable_corrector` ([`UniPcConfig`] borrows it).
-#[derive(Clone, Debug, PartialEq)]
-struct UniPcSettings {
-    config: UniPcConfig<'static>,
-    disable_corrector: Vec<usize>,
-}
-
-impl UniPcSettings {
-    fn config(&self) -> UniPcConfig<'_> {
-        UniPcConfig {
-            disable_corrector: &self.disable_corrector,
-            ..self.config
-        }
     }
 }
 
@@ -422,7 +396,7 @@ pub struct SchedulerSettings {
     /// The config file read, if any.
     pub config_file: Option<PathBuf>,
     lookup: Lookup,
-    rule: RuleConfig,
+    rule: SamplerConfig,
     /// Where the β values came from (the flag or key to blame for a bad range or length).
     betas_source: Source,
     clipping_source: Source,
@@ -496,80 +470,15 @@ pub fn resolve(
             scheduler.display_name()
         );
     }
-    let final_sigmas_type = || lookup.parse::<FinalSigmasType>("final_sigmas_type");
-    let rule = match scheduler {
-        SchedulerKind::Ddim | SchedulerKind::Ddpm => RuleConfig::DdpmDdim(DdpmDdimConfig {
-            rule: match scheduler {
-                SchedulerKind::Ddpm => DdpmDdimRule::Ddpm { variance_type },
-                _ => DdpmDdimRule::Ddim {
-                    eta: lookup.f32("eta").map_or(0.0, |(eta, _)| eta),
-                    use_clipped_model_output: false,
-                },
-            },
-            prediction_type,
-            clipping,
-            final_alpha_cumprod: match lookup.flag("set_alpha_to_one") {
-                true => FinalAlphaCumprod::One,
-                false => FinalAlphaCumprod::First,
-            },
-        }),
-        SchedulerKind::DpmSolver => RuleConfig::DpmSolver(DpmSolverConfig {
-            algorithm_type: dpm_solver_algorithm(&lookup)?,
-            solver_order: solver_order(&lookup)?,
-            solver_type: match lookup.text("solver_type") {
-                // diffusers runs DEIS's and UniPC's solver types as midpoint.
-                Some(("logrho" | "bh1" | "bh2", _)) => DpmSolverType::Midpoint,
-                _ => lookup.parse("solver_type")?,
-            },
-            lower_order_final: lookup.flag("lower_order_final"),
-            euler_at_final: lookup.flag("euler_at_final"),
-            final_sigmas_type: final_sigmas_type()?,
-            prediction_type,
-            clipping,
-            sigma_schedule,
-        }),
-        SchedulerKind::Unipc => RuleConfig::UniPc(UniPcSettings {
-            config: UniPcConfig {
-                solver_order: solver_order(&lookup)?,
-                solver_type: lookup.parse::<UniPcSolverType>("solver_type")?,
-                predict_x0: lookup.flag("predict_x0"),
-                lower_order_final: lookup.flag("lower_order_final"),
-                disable_corrector: &[],
-                final_sigmas_type: final_sigmas_type()?,
-                prediction_type,
-                clipping,
-                sigma_schedule,
-                sigma_min,
-                sigma_max,
-            },
-            disable_corrector: match lookup.get("disable_corrector") {
-                Some((Value::Indices(indices), _)) => indices.clone(),
-                _ => Vec::new(),
-            },
-        }),
-        SchedulerKind::Euler => RuleConfig::Euler(EulerConfig {
-            variant: EulerVariant::Euler,
-            sigma_schedule,
-            sigma_min,
-            sigma_max,
-            final_sigmas_type: final_sigmas_type()?,
-            timestep_type: lookup.parse::<TimestepType>("timestep_type")?,
-            prediction_type,
-        }),
-        SchedulerKind::EulerAncestral => RuleConfig::Euler(EulerConfig {
-            variant: EulerVariant::Ancestral,
-            prediction_type,
-            ..EulerConfig::default()
-        }),
-        SchedulerKind::Heun => RuleConfig::Heun(HeunConfig {
-            sigma_schedule,
-            prediction_type,
-            clip_sample: match clipping {
-                SampleClipping::Range(range) => Some(range),
-                _ => None,
-            },
-        }),
+    let common = Common {
+        prediction_type,
+        variance_type,
+        clipping,
+        sigma_schedule,
+        sigma_min,
+        sigma_max,
     };
+    let rule = SamplerConfig::new(scheduler, &lookup, common)?;
     let betas_source = betas_source(&lookup);
     let settings = SchedulerSettings {
         scheduler,
@@ -585,30 +494,6 @@ pub fn resolve(
     settings.schedule()?;
     settings.timesteps()?;
     Ok(settings)
-}
-
-/// DPM-Solver's `algorithm_type`: diffusers runs a DEIS config as dpmsolver++, and has
-/// deprecated sde-dpmsolver.
-fn dpm_solver_algorithm(lookup: &Lookup) -> Result<DpmSolverAlgorithm> {
-    match lookup.text("algorithm_type") {
-        Some(("deis", _)) => Ok(DpmSolverAlgorithm::DpmSolverPlusPlus),
-        Some((name @ "sde-dpmsolver", source)) => bail!(
-            "{source} {name:?}: not supported (deprecated in diffusers); use sde-dpmsolver++, \
-             dpmsolver++ or dpmsolver"
-        ),
-        _ => lookup.parse("algorithm_type"),
-    }
-}
-
-/// `solver_order` of DPM-Solver and UniPC: 1, 2 or 3.
-fn solver_order(lookup: &Lookup) -> Result<u8> {
-    let (order, source) = lookup
-        .integer("solver_order")
-        .ok_or_else(|| anyhow!("solver_order: no value for this scheduler"))?;
-    match u8::try_from(order) {
-        Ok(order @ 1..=3) => Ok(order),
-        _ => bail!("{source}: solver_order must be 1, 2 or 3, got {order}"),
-    }
 }
 
 /// `use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`: the one set (at most one).
@@ -717,16 +602,6 @@ fn betas_source(lookup: &Lookup) -> Source {
     }
 }
 
-/// " (Karras sigmas)" and the like, for the sampler's name.
-fn sigma_schedule_suffix(schedule: SigmaSchedule) -> &'static str {
-    match schedule {
-        SigmaSchedule::Karras => " (Karras sigmas)",
-        SigmaSchedule::Exponential => " (exponential sigmas)",
-        SigmaSchedule::Beta => " (beta sigmas)",
-        _ => "",
-    }
-}
-
 impl SchedulerSettings {
     /// The schedule, borrowing trained betas.
     pub fn schedule(&self) -> Result<ScheduleConfig<'_>> {
@@ -778,18 +653,6 @@ impl SchedulerSettings {
         })
     }
 
-    /// Whether the model's output carries variance channels that the step uses (DDPM with a
-    /// learned variance).
-    pub fn learns_variance(&self) -> Option<VarianceType> {
-        match &self.rule {
-            RuleConfig::DdpmDdim(DdpmDdimConfig {
-                rule: DdpmDdimRule::Ddpm { variance_type },
-                ..
-            }) if variance_type.needs_variance_channels() => Some(*variance_type),
-            _ => None,
-        }
-    }
-
     /// The settings under diffusers' key names, for the manifest: `_class_name`,
     /// `num_inference_steps` and every key the scheduler has (those of which only the default is
     /// supported excepted: they cannot change the bits).
@@ -805,85 +668,35 @@ impl SchedulerSettings {
         fields
     }
 
-    /// Builds the plan (boxed: up to [`crate::resolve::sampler_plan::MAX_STEPS`] entries), which validates
-    /// every value (steps, betas, trained_betas length, η, clipping…).
-    pub fn plan(&self) -> Result<Box<SamplingPlan>> {
-        let schedule = self.schedule()?;
-        let timesteps = self.timesteps()?;
-        let plan = match &self.rule {
-            RuleConfig::DdpmDdim(config) => {
-                DdpmDdimPlan::new(&schedule, &timesteps, config).map(SamplingPlan::DdpmDdim)
-            }
-            RuleConfig::DpmSolver(config) => {
-                DpmSolverPlan::new(&schedule, &timesteps, config).map(SamplingPlan::DpmSolver)
-            }
-            RuleConfig::UniPc(settings) => {
-                UniPcPlan::new(&schedule, &timesteps, &settings.config()).map(SamplingPlan::UniPc)
-            }
-            RuleConfig::Euler(config) => {
-                EulerPlan::new(&schedule, &timesteps, config).map(SamplingPlan::Euler)
-            }
-            RuleConfig::Heun(config) => {
-                HeunPlan::new(&schedule, &timesteps, config).map(SamplingPlan::Heun)
-            }
-        };
-        Ok(Box::new(plan.map_err(|error| self.blame(error))?))
+    /// Whether the model's output carries variance channels that the step uses (DDPM with a
+    /// learned variance).
+    pub fn learns_variance(&self) -> Option<VarianceType> {
+        self.rule.learns_variance()
     }
 
-    /// The name of the sampler, for the summary: "DDIM", "DDPM", "DPM-Solver++ 2M", "UniPC bh2
-    /// order 2", "Euler (Karras sigmas)"…
+    /// The name of the sampler, for the summary: "DDIM", "DPM-Solver++ 2M", "UniPC bh2 order 2",
+    /// "Euler (Karras sigmas)"…
     pub fn sampler_name(&self) -> String {
-        match &self.rule {
-            RuleConfig::DdpmDdim(config) => match config.rule {
-                DdpmDdimRule::Ddpm { .. } => "DDPM".into(),
-                _ => "DDIM".into(),
-            },
-            RuleConfig::UniPc(settings) => {
-                let config = settings.config;
-                let solver_type = match config.solver_type {
-                    UniPcSolverType::Bh1 => "bh1",
-                    _ => "bh2",
-                };
-                let prediction = match config.predict_x0 {
-                    true => "",
-                    false => ", noise prediction",
-                };
-                format!(
-                    "UniPC {solver_type} order {}{prediction}{}",
-                    config.solver_order,
-                    sigma_schedule_suffix(config.sigma_schedule)
-                )
-            }
-            RuleConfig::Heun(config) => {
-                format!("Heun{}", sigma_schedule_suffix(config.sigma_schedule))
-            }
-            RuleConfig::Euler(config) => {
-                let name = match config.variant {
-                    EulerVariant::Ancestral => "Euler ancestral",
-                    _ => "Euler",
-                };
-                format!("{name}{}", sigma_schedule_suffix(config.sigma_schedule))
-            }
-            RuleConfig::DpmSolver(config) => {
-                let algorithm = match config.algorithm_type {
-                    DpmSolverAlgorithm::DpmSolverPlusPlus => "DPM-Solver++",
-                    DpmSolverAlgorithm::SdeDpmSolverPlusPlus => "SDE-DPM-Solver++",
-                    _ => "DPM-Solver",
-                };
-                let name = match (config.solver_order, config.solver_type) {
-                    (1, _) => format!("{algorithm} (first order)"),
-                    (order, DpmSolverType::Heun) => format!("{algorithm} {order}M heun"),
-                    (order, _) => format!("{algorithm} {order}M"),
-                };
-                format!("{name}{}", sigma_schedule_suffix(config.sigma_schedule))
-            }
-        }
+        self.rule.name()
+    }
+
+    /// Builds the plan (boxed: up to [`crate::resolve::sampler_plan::MAX_STEPS`] entries), which validates every value
+    /// (steps, betas, trained_betas length, η, clipping…).
+    pub fn plan(&self) -> Result<Box<SamplingPlan>> {
+        let plan = self
+            .rule
+            .plan(&self.schedule()?, &self.timesteps()?)
+            .map_err(|error| self.blame(error))?;
+        Ok(Box::new(plan))
     }
 
     /// A plan's error, prefixed with the flag or file key that gave the value at fault.
     fn blame(&self, error: diffusion_core::Error) -> anyhow::Error {
         use diffusion_core::Error;
-        let multistep = matches!(self.rule, RuleConfig::DpmSolver(_) | RuleConfig::UniPc(_));
+        let multistep = matches!(
+            self.scheduler,
+            SchedulerKind::DpmSolver | SchedulerKind::Unipc
+        );
         let steps = Source::Flag("--steps".into());
         if let Error::InvalidStepCount {
             steps: count,
