@@ -25,7 +25,7 @@ use diffusion_core::Error;
 #[cfg(feature = "unipc")]
 use diffusion_core::UniPcPlan;
 #[cfg(feature = "ddim-ddpm")]
-use diffusion_core::{Pcg32, DdpmDdimPlan};
+use diffusion_core::{DdpmDdimPlan, Pcg32};
 #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
 use tiny_denoiser::MULTISTEP_CAPACITY;
 #[cfg(feature = "ddim-ddpm")]
@@ -187,7 +187,7 @@ fn main() -> ! {
 fn build(run: &Run, state: &mut State) -> Result<bool, Error> {
     match run.solver {
         #[cfg(feature = "ddim-ddpm")]
-        Solver::DdpmDdimPlan(sampler) => tiny_denoiser::build_plan(sampler, run.steps, &mut state.plan)?,
+        Solver::Plan(sampler) => tiny_denoiser::build_plan(sampler, run.steps, &mut state.plan)?,
         #[cfg(feature = "dpm-solver")]
         Solver::DpmSolver(config) => {
             tiny_denoiser::build_dpm_solver_plan(&config, run.steps, &mut state.dpm_solver)?
@@ -216,7 +216,7 @@ fn sample(run: &Run, state: &mut State) -> Result<(), Error> {
     } = state;
     match run.solver {
         #[cfg(feature = "ddim-ddpm")]
-        Solver::DdpmDdimPlan(_) => {
+        Solver::Plan(_) => {
             tiny_denoiser::sample(&state.plan, SEED, 0, points, &mut state.streams, epsilon)
         }
         #[cfg(feature = "dpm-solver")]

@@ -41,7 +41,7 @@ struct Options {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum Case {
-    DdpmDdimPlan {
+    Plan {
         options: Options,
         timesteps: Vec<f32>,
         onnx_int64_timesteps: Vec<i64>,
@@ -69,7 +69,7 @@ enum Case {
         x_t: Vec<f32>,
         diffusers: Vec<f32>,
     },
-    /// As `DdpmDdimPlan`, per model evaluation (2N − 1; sigmas 2N).
+    /// As `Plan`, per model evaluation (2N − 1; sigmas 2N).
     #[serde(rename = "heun_plan")]
     HeunPlan {
         options: Options,
@@ -245,7 +245,7 @@ fn euler_matches_diffusers() {
     let (mut fractional, mut negative) = (0, 0);
     for case in &golden.cases {
         match case {
-            Case::DdpmDdimPlan {
+            Case::Plan {
                 options,
                 timesteps,
                 onnx_int64_timesteps,

@@ -55,7 +55,7 @@ fn run(index: usize, steps: u32) -> Vec<f32> {
     let mut dpm_solver = DpmSolverPlan::<1000>::empty();
     let mut unipc = UniPcPlan::<1000>::empty();
     match RUNS[index].solver {
-        Solver::DdpmDdimPlan(sampler) | Solver::GuidedPlan(sampler, _) => {
+        Solver::Plan(sampler) | Solver::GuidedPlan(sampler, _) => {
             build_plan(sampler, steps, &mut plan)
         }
         Solver::DpmSolver(config) => build_dpm_solver_plan(&config, steps, &mut dpm_solver),
@@ -75,7 +75,7 @@ fn run(index: usize, steps: u32) -> Vec<f32> {
     {
         let first = chunk as u64 * 64;
         match RUNS[index].solver {
-            Solver::DdpmDdimPlan(_) => sample(&plan, 99, first, points, &mut streams, epsilon),
+            Solver::Plan(_) => sample(&plan, 99, first, points, &mut streams, epsilon),
             Solver::DpmSolver(_) => {
                 sample_multistep(&dpm_solver, 99, first, points, epsilon, &mut history)
             }
@@ -223,7 +223,7 @@ fn guidance_lands_on_the_chosen_mode() {
     assert!(share >= 0.95 && radius >= 2.04, "{share} {radius}");
     // Unguided, the same x_T lands on mode 2 about one time in 8 (measured 14.1%).
     let mut plan: Box<DdpmDdimPlan<25>> = Box::new(DdpmDdimPlan::empty());
-    let Solver::DdpmDdimPlan(sampler) = RUNS[0].solver else {
+    let Solver::Plan(sampler) = RUNS[0].solver else {
         panic!("run 0 is DDIM η = 0");
     };
     build_plan(sampler, RUNS[0].steps, &mut plan).unwrap();

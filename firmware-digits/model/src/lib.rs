@@ -24,9 +24,9 @@
 mod weights;
 
 use diffusion_core::{
-    DpmSolverConfig, DpmSolverPlan, Error, FinalAlphaCumprod, MultistepHistory, NoiseSource, DdpmDdimPlan,
-    PredictionType, SampleClipping, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig,
-    TimestepSpacing, noise_stream,
+    DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverConfig, DpmSolverPlan, Error,
+    FinalAlphaCumprod, MultistepHistory, NoiseSource, PredictionType, SampleClipping,
+    ScheduleConfig, TimestepConfig, TimestepSpacing, noise_stream,
 };
 
 pub use weights::{DEPTH, HIDDEN};

@@ -18,7 +18,7 @@ fn main() {
         let mut points = [0.0f32; POINTS * DIMENSIONS];
         let mut epsilon = [0.0f32; POINTS * DIMENSIONS];
         let result = match run.solver {
-            Solver::DdpmDdimPlan(sampler) => build_plan(sampler, run.steps, &mut plan)
+            Solver::Plan(sampler) => build_plan(sampler, run.steps, &mut plan)
                 .and_then(|()| sample(&plan, SEED, 0, &mut points, &mut streams, &mut epsilon)),
             Solver::DpmSolver(config) => build_dpm_solver_plan(&config, run.steps, &mut dpm_solver)
                 .and_then(|()| {

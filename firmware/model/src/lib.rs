@@ -186,7 +186,7 @@ pub struct ModeGuidance {
 #[derive(Clone, Copy, Debug)]
 pub enum Solver {
     /// DDPM or DDIM, through a [`DdpmDdimPlan`].
-    DdpmDdimPlan(DdpmDdimRule),
+    Plan(DdpmDdimRule),
     /// DPM-Solver multistep, through a [`DpmSolverPlan`].
     DpmSolver(DpmSolverConfig),
     /// UniPC multistep, through a [`UniPcPlan`].
@@ -249,7 +249,7 @@ pub const GUIDED_TO_MODE_2: ModeGuidance = ModeGuidance {
 pub const RUNS: [Run; 6] = [
     Run {
         name: "ddim_eta0",
-        solver: Solver::DdpmDdimPlan(DdpmDdimRule::Ddim {
+        solver: Solver::Plan(DdpmDdimRule::Ddim {
             eta: 0.0,
             use_clipped_model_output: false,
         }),
@@ -257,7 +257,7 @@ pub const RUNS: [Run; 6] = [
     },
     Run {
         name: "ddim_eta1",
-        solver: Solver::DdpmDdimPlan(DdpmDdimRule::Ddim {
+        solver: Solver::Plan(DdpmDdimRule::Ddim {
             eta: 1.0,
             use_clipped_model_output: false,
         }),
@@ -265,7 +265,7 @@ pub const RUNS: [Run; 6] = [
     },
     Run {
         name: "ddpm",
-        solver: Solver::DdpmDdimPlan(DdpmDdimRule::Ddpm {
+        solver: Solver::Plan(DdpmDdimRule::Ddpm {
             variance_type: VarianceType::FixedSmall,
         }),
         steps: 100,
