@@ -456,14 +456,16 @@ pub fn resolve(
     let (sigma_schedule, (sigma_min, sigma_max, sigma_range_source)) =
         (sigma_schedule(&lookup)?, sigma_range(&lookup));
     let prediction_type: PredictionType = lookup.parse("prediction_type")?;
-    let variance_type: VarianceType = lookup.parse("variance_type")?;
+    // LCM's class has no variance_type: its step reads the prediction's channels only.
+    let variance_type = match lookup.get("variance_type") {
+        Some(_) => lookup.parse("variance_type")?,
+        None => VarianceType::FixedSmall,
+    };
     if scheduler != SchedulerKind::Ddpm
         && scheduler != SchedulerKind::Ddim
         && variance_type.needs_variance_channels()
     {
-        let (text, source) = lookup
-            .text("variance_type")
-            .expect("every scheduler has it");
+        let (text, source) = lookup.text("variance_type").expect("parsed above");
         bail!(
             "{source} {text:?}: {} does not support a learned variance (diffusers would drop \
              the model's variance channels); use --scheduler ddpm",
@@ -644,11 +646,15 @@ impl SchedulerSettings {
         })
     }
 
-    /// Steps, spacing and offset.
+    /// Steps, spacing and offset (a scheduler without `timestep_spacing`, LCM, reads only the
+    /// steps).
     pub fn timesteps(&self) -> Result<TimestepConfig> {
         Ok(TimestepConfig {
             num_inference_steps: self.steps,
-            spacing: self.lookup.parse::<TimestepSpacing>("timestep_spacing")?,
+            spacing: match self.lookup.get("timestep_spacing") {
+                Some(_) => self.lookup.parse::<TimestepSpacing>("timestep_spacing")?,
+                None => TimestepSpacing::Leading,
+            },
             steps_offset: self.lookup.u32("steps_offset")?.unwrap_or(0),
         })
     }
