@@ -2,7 +2,7 @@
 //! tests/fixtures/make_unet.py): same x_T, or the same noise v1 stream, same result within 1e-4.
 //! DDIM and DDPM run with the DDIM config beside the model; DPM-Solver, UniPC, Euler, Euler
 //! ancestral and Heun with the config diffusers' `save_config` wrote for their class (its `_class_name`
-//! selects the sampler); LCM with `LCMScheduler`'s saved defaults (ignored until host runs LCM). The model's timestep input is int64, so the Euler cases check what an
+//! selects the sampler); LCM with `LCMScheduler`'s saved defaults. The model's timestep input is int64, so the Euler cases check what an
 //! integer model gets for a fractional timestep: the truncated one, as diffusers' ONNX pipelines
 //! feed it (the script passes `int(t)`).
 
@@ -810,7 +810,6 @@ const LCM_CASES: &[(&str, &[&str])] = &[
 /// but the last drawn from noise v1 (x_T is then x_T.npy), and the model given x_t itself at the
 /// integer timestep.
 #[test]
-#[ignore = "needs host LCM support (issue 19)"]
 fn host_matches_diffusers_lcm() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture("unet-tiny/unet.onnx").display().to_string();

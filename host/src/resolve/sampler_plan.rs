@@ -8,9 +8,9 @@ use anyhow::{Result, anyhow, bail};
 use diffusion_core::{
     DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan,
     DpmSolverType, EulerConfig, EulerPlan, EulerVariant, FinalAlphaCumprod, FinalSigmasType,
-    HeunConfig, HeunPlan, ModelTimestep, PredictionType, SampleClipping, ScheduleConfig, Scheduler,
-    SigmaSchedule, TimestepConfig, TimestepType, UniPcConfig, UniPcPlan, UniPcSolverType,
-    VarianceType,
+    HeunConfig, HeunPlan, LcmConfig, LcmPlan, ModelTimestep, PredictionType, SampleClipping,
+    ScheduleConfig, Scheduler, SigmaSchedule, TimestepConfig, TimestepType, UniPcConfig, UniPcPlan,
+    UniPcSolverType, VarianceType,
 };
 
 use crate::resolve::scheduler::{Lookup, Value};
@@ -34,6 +34,8 @@ pub enum SamplingPlan {
     Euler(EulerPlan<MAX_STEPS>),
     /// Heun (two model calls per step but the last).
     Heun(HeunPlan<MAX_STEPS>),
+    /// LCM.
+    Lcm(LcmPlan<MAX_STEPS>),
 }
 
 /// `with_scheduler!(plan, p => expression)`: evaluates the expression with `p` bound to the
@@ -48,6 +50,7 @@ macro_rules! with_scheduler {
             $crate::resolve::sampler_plan::SamplingPlan::UniPc($p) => $body,
             $crate::resolve::sampler_plan::SamplingPlan::Euler($p) => $body,
             $crate::resolve::sampler_plan::SamplingPlan::Heun($p) => $body,
+            $crate::resolve::sampler_plan::SamplingPlan::Lcm($p) => $body,
         }
     };
 }
@@ -96,6 +99,8 @@ pub enum SamplerConfig {
     Euler(EulerConfig),
     /// Heun.
     Heun(HeunConfig),
+    /// LCM.
+    Lcm(LcmConfig),
 }
 
 /// UniPC's configuration, owning `disable_corrector` ([`UniPcConfig`] borrows it).
@@ -215,6 +220,12 @@ impl SamplerConfig {
                     _ => None,
                 },
             }),
+            SchedulerKind::Lcm => SamplerConfig::Lcm(LcmConfig {
+                original_inference_steps: lookup.u32("original_inference_steps")?.unwrap_or(50),
+                timestep_scaling: lookup.f64("timestep_scaling").map_or(10.0, |(s, _)| s),
+                prediction_type,
+                clipping,
+            }),
         };
         Ok(config)
     }
@@ -241,6 +252,9 @@ impl SamplerConfig {
             SamplerConfig::Heun(config) => {
                 HeunPlan::new(schedule, timesteps, config).map(SamplingPlan::Heun)
             }
+            SamplerConfig::Lcm(config) => {
+                LcmPlan::new(schedule, timesteps.num_inference_steps, config).map(SamplingPlan::Lcm)
+            }
         }
     }
 
@@ -252,6 +266,10 @@ impl SamplerConfig {
                 DdpmDdimRule::Ddpm { .. } => "DDPM".into(),
                 _ => "DDIM".into(),
             },
+            SamplerConfig::Lcm(config) => format!(
+                "LCM (original_inference_steps {})",
+                config.original_inference_steps
+            ),
             SamplerConfig::UniPc(settings) => {
                 let config = settings.config;
                 let solver_type = match config.solver_type {

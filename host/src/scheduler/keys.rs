@@ -8,7 +8,7 @@
 //! A file key the chosen scheduler does not have is ignored, as diffusers ignores it.
 
 use super::kind::{SchedulerKind, join_names};
-use SchedulerKind::{Ddim, Ddpm, DpmSolver, Euler, EulerAncestral, Heun, Unipc};
+use SchedulerKind::{Ddim, Ddpm, DpmSolver, Euler, EulerAncestral, Heun, Lcm, Unipc};
 
 /// The type of a key's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,9 +86,11 @@ pub struct Key {
 const ALL: &[SchedulerKind] = &SchedulerKind::ALL;
 const CLASSIC: &[SchedulerKind] = &[Ddim, Ddpm];
 const NOT_HEUN: &[SchedulerKind] = &[Ddim, Ddpm, DpmSolver, Unipc, Euler, EulerAncestral];
+/// Whose timesteps come from `--steps` and `timestep_spacing` (LCM's from its own grid).
+const SPACED: &[SchedulerKind] = &[Ddim, Ddpm, DpmSolver, Unipc, Euler, EulerAncestral, Heun];
 const MULTISTEP: &[SchedulerKind] = &[DpmSolver, Unipc];
 const SIGMA_SCHEDULES: &[SchedulerKind] = &[DpmSolver, Unipc, Euler, Heun];
-const THRESHOLDING: &[SchedulerKind] = &[Ddim, Ddpm, DpmSolver, Unipc];
+const THRESHOLDING: &[SchedulerKind] = &[Ddim, Ddpm, DpmSolver, Unipc, Lcm];
 
 /// A flag-or-file key with one default for every scheduler that has it.
 const fn key(
@@ -157,7 +159,10 @@ pub const KEYS: &[Key] = &[
     key(
         "beta_schedule",
         ValueType::Name,
-        &[(ALL, Preset::Name("linear"))],
+        &[
+            (SPACED, Preset::Name("linear")),
+            (&[Lcm], Preset::Name("scaled_linear")),
+        ],
         "NAME",
         "β layout: linear, scaled_linear, squaredcos_cap_v2 or sigmoid",
     ),
@@ -166,7 +171,7 @@ pub const KEYS: &[Key] = &[
         ValueType::Float64,
         &[
             (NOT_HEUN, Preset::Float(0.0001)),
-            (&[Heun], Preset::Float(0.00085)),
+            (&[Heun, Lcm], Preset::Float(0.00085)),
         ],
         "BETA",
         "β at t = 0",
@@ -176,7 +181,7 @@ pub const KEYS: &[Key] = &[
         ValueType::Float64,
         &[
             (NOT_HEUN, Preset::Float(0.02)),
-            (&[Heun], Preset::Float(0.012)),
+            (&[Heun, Lcm], Preset::Float(0.012)),
         ],
         "BETA",
         "β at t = T − 1",
@@ -214,10 +219,11 @@ pub const KEYS: &[Key] = &[
     key(
         "steps_offset",
         ValueType::Integer,
-        &[(ALL, Preset::Integer(0))],
+        &[(SPACED, Preset::Integer(0))],
         "N",
         "added to leading timesteps",
-    ),
+    )
+    .hint("; LCM's timesteps come from --original-inference-steps"),
     key(
         "prediction_type",
         ValueType::Name,
@@ -228,7 +234,7 @@ pub const KEYS: &[Key] = &[
     key(
         "variance_type",
         ValueType::Name,
-        &[(ALL, Preset::Name("fixed_small"))],
+        &[(SPACED, Preset::Name("fixed_small"))],
         "NAME",
         "fixed_small, fixed_small_log or fixed_large; learned or learned_range (DDPM only: the \
          model outputs variance channels)",
@@ -250,7 +256,7 @@ pub const KEYS: &[Key] = &[
         ValueType::Bool,
         &[
             (CLASSIC, Preset::Bool(true)),
-            (&[Heun], Preset::Bool(false)),
+            (&[Heun, Lcm], Preset::Bool(false)),
         ],
         "BOOL",
         "clamp the predicted x0 to ±clip-sample-range",
@@ -259,7 +265,7 @@ pub const KEYS: &[Key] = &[
     key(
         "clip_sample_range",
         ValueType::Float32,
-        &[(&[Ddim, Ddpm, Heun], Preset::Float(1.0))],
+        &[(&[Ddim, Ddpm, Heun, Lcm], Preset::Float(1.0))],
         "R",
         "the clamp range of --clip-sample",
     ),
@@ -398,6 +404,20 @@ pub const KEYS: &[Key] = &[
         "NAME",
         "discrete (the training timestep, possibly fractional) or continuous (with \
          v_prediction: 0.25·ln sigma)",
+    ),
+    key(
+        "original_inference_steps",
+        ValueType::Integer,
+        &[(&[Lcm], Preset::Integer(50))],
+        "K",
+        "the distillation grid of K timesteps that LCM's N steps are taken from (N <= K)",
+    ),
+    key(
+        "timestep_scaling",
+        ValueType::Float64,
+        &[(&[Lcm], Preset::Float(10.0))],
+        "S",
+        "LCM's boundary condition: c_skip and c_out at the timestep times S",
     ),
     default_only(
         "use_lu_lambdas",

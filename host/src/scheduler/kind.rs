@@ -21,11 +21,14 @@ pub enum SchedulerKind {
     /// Heun (second order, two model calls per step but the last), diffusers'
     /// HeunDiscreteScheduler.
     Heun,
+    /// Latent consistency models' multistep sampling, diffusers' LCMScheduler (noise v1
+    /// between steps).
+    Lcm,
 }
 
 impl SchedulerKind {
     /// Every rule, in `--help` order.
-    pub const ALL: [SchedulerKind; 7] = [
+    pub const ALL: [SchedulerKind; 8] = [
         SchedulerKind::Ddim,
         SchedulerKind::Ddpm,
         SchedulerKind::DpmSolver,
@@ -33,6 +36,7 @@ impl SchedulerKind {
         SchedulerKind::Euler,
         SchedulerKind::EulerAncestral,
         SchedulerKind::Heun,
+        SchedulerKind::Lcm,
     ];
 
     /// diffusers' class of this update rule (`_class_name` in scheduler_config.json).
@@ -45,6 +49,7 @@ impl SchedulerKind {
             SchedulerKind::Euler => "EulerDiscreteScheduler",
             SchedulerKind::EulerAncestral => "EulerAncestralDiscreteScheduler",
             SchedulerKind::Heun => "HeunDiscreteScheduler",
+            SchedulerKind::Lcm => "LCMScheduler",
         }
     }
 
@@ -65,6 +70,7 @@ impl SchedulerKind {
             SchedulerKind::Euler => "euler",
             SchedulerKind::EulerAncestral => "euler-ancestral",
             SchedulerKind::Heun => "heun",
+            SchedulerKind::Lcm => "lcm",
         }
     }
 
@@ -78,6 +84,7 @@ impl SchedulerKind {
             SchedulerKind::Euler => "Euler",
             SchedulerKind::EulerAncestral => "Euler ancestral",
             SchedulerKind::Heun => "Heun",
+            SchedulerKind::Lcm => "LCM",
         }
     }
 }
