@@ -126,6 +126,13 @@ impl Provider {
     pub fn is_gpu(self) -> bool {
         self != Provider::Cpu
     }
+
+    /// Whether the provider builds its engine for one input shape, so that a short last batch
+    /// is better padded to the batch size than run at a new shape (TensorRT rebuilds its engine
+    /// for every new shape).
+    pub fn prefers_one_shape(self) -> bool {
+        self == Provider::TensorRt
+    }
 }
 
 /// A provider that `auto` tried and passed over.

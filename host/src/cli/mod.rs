@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 pub mod device;
+pub mod image_format;
 pub mod png_scale;
 pub mod scheduler_flags;
 pub mod shard;

@@ -2,60 +2,18 @@
 //! image formats `--out` writes (PNG, JPEG, WebP, by the file's extension).
 
 use std::io::Write;
-use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 
+pub use crate::cli::image_format::ImageFormat;
 use crate::geometry::Geometry;
 
 /// Pixels between grid cells.
 const GRID_GAP: usize = 2;
-
-/// The image formats of `--out`, named by the file's extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageFormat {
-    Png,
-    /// Quality 95; no alpha channel.
-    Jpeg,
-    /// Lossless.
-    WebP,
-}
-
-impl ImageFormat {
-    pub fn of(path: &Path) -> Result<Self> {
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        match extension.as_deref() {
-            Some("png") => Ok(ImageFormat::Png),
-            Some("jpg" | "jpeg") => Ok(ImageFormat::Jpeg),
-            Some("webp") => Ok(ImageFormat::WebP),
-            _ => bail!(
-                "--out {}: unknown image format; name a .png, .jpg, .jpeg or .webp file",
-                path.display()
-            ),
-        }
-    }
-
-    pub fn check_channels(self, channels: usize) -> Result<()> {
-        match (self, channels) {
-            (ImageFormat::Jpeg, 4) => {
-                bail!(
-                    "JPEG has no alpha channel and the samples have 4 channels; use .png or .webp"
-                )
-            }
-            (_, 1 | 3 | 4) => Ok(()),
-            _ => bail!(
-                "images need 1, 3 or 4 channels and the samples have {channels}; use --save-npy alone"
-            ),
-        }
-    }
-}
 
 /// One value in [-1, 1] → one byte: round((v + 1)/2 · 255), clamped.
 fn to_byte(value: f32) -> u8 {

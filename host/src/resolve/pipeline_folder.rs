@@ -19,8 +19,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::Cli;
-
 /// A `model_index.json` is well under a KB; larger files are not one.
 const MAX_INDEX_BYTES: u64 = 1 << 20;
 
@@ -107,23 +105,6 @@ pub fn read(directory: &Path, want_decoder: bool, want_scheduler: bool) -> Resul
         vae_decoder,
         scheduler_config,
     })
-}
-
-/// When `--onnx` names a folder, reads it and points `--onnx` at its U-Net, filling in
-/// `--scheduler-config` and `--vae-decoder` where the flags did not give them.
-pub fn apply(cli: &mut Cli) -> Result<()> {
-    if !cli.onnx.is_dir() {
-        return Ok(());
-    }
-    let folder = read(
-        &cli.onnx,
-        cli.vae_decoder.is_none(),
-        cli.scheduler_config.is_none(),
-    )?;
-    cli.onnx = folder.unet;
-    cli.scheduler_config = cli.scheduler_config.take().or(folder.scheduler_config);
-    cli.vae_decoder = cli.vae_decoder.take().or(folder.vae_decoder);
-    Ok(())
 }
 
 #[cfg(test)]
