@@ -215,7 +215,7 @@ mod malformed_or_contradictory_scheduler_config {
             "{ \"_class_name\": \"PNDMScheduler\" }"
             => "_class_name PNDMScheduler is not supported (host runs DDIMScheduler, DDPMScheduler, \
                 DPMSolverMultistepScheduler, UniPCMultistepScheduler, EulerDiscreteScheduler, \
-                EulerAncestralDiscreteScheduler, HeunDiscreteScheduler)";
+                EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, LCMScheduler)";
         an_unknown_timestep_spacing: "{ \"timestep_spacing\": \"karras\" }" => "timestep_spacing \"karras\"";
     }
 
@@ -303,7 +303,9 @@ mod dpm_solver_refusals {
             => "error: --eta applies to DDIM only";
         clip_sample:
             ["--scheduler", "dpm-solver", "--clip-sample", "true"]
-            => "error: --clip-sample applies to DDIM and DDPM only";
+            => "error: --clip-sample applies to DDIM, DDPM, Heun and LCM only (--scheduler ddim, \
+                ddpm, heun or lcm); DPMSolverMultistepScheduler has no clip_sample; DPM-Solver and \
+                UniPC clamp with --thresholding instead";
         set_alpha_to_one:
             ["--scheduler", "dpm-solver", "--set-alpha-to-one", "false"]
             => "error: --set-alpha-to-one applies to DDIM and DDPM only";
@@ -381,7 +383,8 @@ mod unipc_and_euler_refusals {
             => "scheduler_config.json: use_dynamic_shifting true: not supported";
         unipc_solver_p:
             unipc(", \"solver_p\": {\"_class_name\": \"DPMSolverMultistepScheduler\"}")
-            => "scheduler_config.json: solver_p: not supported (only null";
+            => "scheduler_config.json: solver_p {\"_class_name\":\"DPMSolverMultistepScheduler\"}: \
+                not supported (only null";
         unipc_solver_order_4_in_the_file:
             unipc(", \"solver_order\": 4")
             => "scheduler_config.json: solver_order: solver_order must be 1, 2 or 3, got 4";
@@ -434,11 +437,23 @@ mod unipc_and_euler_refusals {
             => "error: --solver-type \"midpoint2\": unknown";
         unipc_eta:
             ["--scheduler", "unipc", "--eta", "1"]
-            => "error: --eta applies to DDIM only; UniPCMultistepScheduler is deterministic";
+            => "error: --eta applies to DDIM only (--scheduler ddim); UniPCMultistepScheduler has no \
+                eta; DDPM's noise is set by --variance-type, Euler ancestral and SDE-DPM-Solver++ \
+                add their own, the others are deterministic";
         unipc_clip_sample:
             ["--scheduler", "unipc", "--clip-sample", "true"]
-            => "error: --clip-sample applies to DDIM and DDPM only; UniPCMultistepScheduler has \
-                no clip_sample (use --thresholding)";
+            => "error: --clip-sample applies to DDIM, DDPM, Heun and LCM only (--scheduler ddim, \
+                ddpm, heun or lcm); UniPCMultistepScheduler has no clip_sample";
+        /// Issue 19: this said "applies to DDIM, DDPM, DPM-Solver and UniPC only".
+        euler_clip_sample:
+            ["--scheduler", "euler", "--clip-sample", "true"]
+            => "error: --clip-sample applies to DDIM, DDPM, Heun and LCM only (--scheduler ddim, \
+                ddpm, heun or lcm); EulerDiscreteScheduler has no clip_sample";
+        /// LCM's timesteps come from its own grid.
+        lcm_timestep_spacing:
+            ["--scheduler", "lcm", "--timestep-spacing", "trailing"]
+            => "error: --timestep-spacing applies to DDIM, DDPM, DPM-Solver, UniPC, Euler, Euler \
+                ancestral and Heun only";
         unipc_set_alpha_to_one:
             ["--scheduler", "unipc", "--set-alpha-to-one", "true"]
             => "error: --set-alpha-to-one applies to DDIM and DDPM only";
@@ -471,8 +486,9 @@ mod unipc_and_euler_refusals {
             => "error: --timestep-type \"edm\": unknown";
         euler_thresholding:
             ["--scheduler", "euler", "--thresholding", "true"]
-            => "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
-                EulerDiscreteScheduler has no clipping";
+            => "error: --thresholding applies to DDIM, DDPM, DPM-Solver, UniPC and LCM only \
+                (--scheduler ddim, ddpm, dpm-solver, unipc or lcm); EulerDiscreteScheduler has no \
+                thresholding";
         euler_solver_order:
             ["--scheduler", "euler", "--solver-order", "2"]
             => "error: --solver-order applies to DPM-Solver and UniPC only";
@@ -484,14 +500,16 @@ mod unipc_and_euler_refusals {
             => "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only";
         euler_ancestral_eta:
             ["--scheduler", "euler-ancestral", "--eta", "0.5"]
-            => "error: --eta applies to DDIM only; EulerAncestralDiscreteScheduler always adds";
+            => "error: --eta applies to DDIM only (--scheduler ddim); EulerAncestralDiscreteScheduler \
+                has no eta";
         euler_learned_variance:
             ["--scheduler", "euler", "--variance-type", "learned"]
             => "error: --variance-type \"learned\": Euler does not support a learned variance";
         heun_thresholding:
             ["--scheduler", "heun", "--thresholding", "true"]
-            => "error: --thresholding applies to DDIM, DDPM, DPM-Solver and UniPC only; \
-                HeunDiscreteScheduler has no thresholding (use --clip-sample)";
+            => "error: --thresholding applies to DDIM, DDPM, DPM-Solver, UniPC and LCM only \
+                (--scheduler ddim, ddpm, dpm-solver, unipc or lcm); HeunDiscreteScheduler has no \
+                thresholding";
         heun_final_sigmas_type:
             ["--scheduler", "heun", "--final-sigmas-type", "zero"]
             => "error: --final-sigmas-type applies to DPM-Solver, UniPC and Euler only";
@@ -500,7 +518,7 @@ mod unipc_and_euler_refusals {
             => "error: --clip-sample-range: ";
         heun_eta:
             ["--scheduler", "heun", "--eta", "1"]
-            => "error: --eta applies to DDIM only; HeunDiscreteScheduler is deterministic";
+            => "error: --eta applies to DDIM only (--scheduler ddim); HeunDiscreteScheduler has no eta";
     }
 
     #[test]
@@ -510,7 +528,7 @@ mod unipc_and_euler_refusals {
 
     #[test]
     fn euler_ancestral_with_a_learned_variance_model() {
-        learned_variance_refused("euler-ancestral", "Euler");
+        learned_variance_refused("euler-ancestral", "Euler ancestral");
     }
 
     #[test]
@@ -612,7 +630,7 @@ fn usage_errors_keep_what_clap_names() {
     );
     let stderr = fails(
         &["--onnx", &gaussian(), "--scheduler", "ddmi"],
-        "[possible values: ddim, ddpm, dpm-solver, unipc, euler, euler-ancestral, heun]",
+        "[possible values: ddim, ddpm, dpm-solver, unipc, euler, euler-ancestral, heun, lcm]",
     );
     assert!(
         stderr.contains("a similar value exists: 'ddim'"),

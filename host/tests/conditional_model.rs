@@ -83,7 +83,11 @@ fn one_label_needs_no_other_flag_and_guidance_is_what_makes_it() {
         .assert()
         .success();
     let manifest = std::fs::read_to_string(dir.path().join("seven.npy.json")).unwrap();
-    assert!(manifest.contains("scale: 1.5"), "{manifest}");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(
+        manifest["job"]["conditioning"]["guidance_scale"], 1.5,
+        "{manifest}"
+    );
     let sevens = nearest_digits(&read_npy(&seven).1);
     let share = sevens.iter().filter(|&&k| k == 7).count();
     eprintln!("--class-label 7: {share} of 16 nearest to the mean 7");

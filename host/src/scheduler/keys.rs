@@ -605,11 +605,11 @@ mod tests {
     #[test]
     fn texts_come_from_the_row() {
         let clip = find("clip_sample").unwrap();
-        assert_eq!(clip.applies_to_text(), "DDIM, DDPM and Heun");
-        assert_eq!(clip.defaults_text(), "true (DDIM, DDPM), false (Heun)");
+        assert_eq!(clip.applies_to_text(), "DDIM, DDPM, Heun and LCM");
+        assert_eq!(clip.defaults_text(), "true (DDIM, DDPM), false (Heun, LCM)");
         assert!(
             clip.refusal(Euler)
-                .starts_with("--clip-sample applies to DDIM, DDPM and Heun only (--scheduler ddim, ddpm or heun); EulerDiscreteScheduler has no clip_sample")
+                .starts_with("--clip-sample applies to DDIM, DDPM, Heun and LCM only (--scheduler ddim, ddpm, heun or lcm); EulerDiscreteScheduler has no clip_sample")
         );
         let karras = find("use_karras_sigmas").unwrap();
         assert_eq!(
