@@ -20,6 +20,7 @@ echo "== ONNX Runtime 1.31.1 (CPU build from PyPI, into .ort/)"
 scripts/fetch-ort.sh >/dev/null
 
 echo "== format and lints"
+python3 scripts/import-cycles.py core/src host/src   # no import cycle; host's stages never reach back
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 (cd firmware && cargo fmt --check && cargo clippy --release -- -D warnings)

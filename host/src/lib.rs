@@ -6,14 +6,16 @@
 //! them; nothing written), [`execute`] (the sampling loop; it only computes), [`finish`] (the
 //! outputs, committed at the end, manifests last; the summary). [`cli`] parses the flags,
 //! [`scheduler`] holds the schedulers' key table they are made from, [`geometry`] and
-//! [`digest`] are shared leaves; [`merge`] is the `host merge` subcommand.
+//! [`digest`], [`finite`] and [`interrupt`] are shared leaves; [`merge`] is the `host merge` subcommand.
 
 pub mod bind;
 pub mod cli;
 pub mod digest;
 pub mod execute;
 pub mod finish;
+pub mod finite;
 pub mod geometry;
+pub mod interrupt;
 pub mod merge;
 pub mod resolve;
 pub mod scheduler;
@@ -23,7 +25,6 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use cli::Cli;
-use execute::interrupt;
 use execute::progress::Progress;
 use execute::sampling;
 
@@ -62,7 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         ..
     } = &mut bound;
     let (batch, doubled) = (*batch, *doubled);
-    let loop_job = sampling::Job {
+    let loop_job = execute::job::Job {
         plan: &job.plan,
         seed: cli.seed,
         samples: remaining.clone(),

@@ -54,7 +54,7 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             // One line: the context chain joined, and any newline from ONNX Runtime flattened.
             let message = format!("{error:#}").replace('\n', " ");
             eprintln!("error: {message}");
-            match error.downcast_ref::<host::execute::interrupt::Interrupted>() {
+            match error.downcast_ref::<host::interrupt::Interrupted>() {
                 Some(interrupted) => ExitCode::from(interrupted.exit_code()),
                 None => ExitCode::FAILURE,
             }

@@ -27,7 +27,7 @@ struct Part {
 
 /// Runs `host merge`.
 pub fn run(cli: MergeCli) -> Result<()> {
-    crate::execute::interrupt::install()?;
+    crate::interrupt::install()?;
     match (&cli.save_npy, &cli.out_dir) {
         (Some(output), None) => merge_npy(output, &cli.parts),
         (None, Some(directory)) if cli.parts.is_empty() => check_directory(directory),
@@ -226,7 +226,7 @@ fn merge_directories(output: &Path, sources: &[PathBuf]) -> Result<()> {
         copy(&part.source, &staging.path().join(&manifest))?;
         names.push(manifest);
     }
-    crate::execute::interrupt::check(|| "while merging".into())?;
+    crate::interrupt::check(|| "while merging".into())?;
     for name in &names {
         std::fs::rename(staging.path().join(name), output.join(name))
             .with_context(|| format!("cannot write {}", output.join(name).display()))?;

@@ -318,7 +318,7 @@ fn committed(npy: &Path) -> u64 {
     state["done"].as_u64().unwrap()
 }
 
-/// Stopped after its first batch of one sample (the test-only switch of `host::execute::interrupt` raises
+/// Stopped after its first batch of one sample (the test-only switch of `host::interrupt` raises
 /// SIGINT there), a latent run keeps exactly sample 0 and resumes only with the same decoder.
 #[test]
 fn a_stopped_latent_run_resumes_only_with_the_same_decoder() {

@@ -253,7 +253,7 @@ fn sigterm_stops_cleanly_with_143() {
     interrupt_with("TERM", 143);
 }
 
-/// The test-only switch of `host::execute::interrupt` raises SIGINT right after batch `batches` of 4 was
+/// The test-only switch of `host::interrupt` raises SIGINT right after batch `batches` of 4 was
 /// handed to the outputs: the run stops where a Ctrl-C at that moment would, with 130 and one
 /// line, and removes every output it had begun (samples of finished batches included).
 fn stop_after(batches: &str, moment: &str) {

@@ -2,7 +2,7 @@
 //! after its last committed batch and ends with the bytes of an uninterrupted run.
 //!
 //! Where a run stops is exact: the test-only switch `DIFFUSION_HOST_TEST_STOP_AFTER_BATCHES=K`
-//! (`host::execute::interrupt`) makes host raise SIGINT at itself right after the K-th batch was handed to
+//! (`host::interrupt`) makes host raise SIGINT at itself right after the K-th batch was handed to
 //! the outputs. Two tests send a real signal (SIGINT, SIGKILL) from outside at whatever moment it
 //! lands; they assert only what holds wherever it lands.
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{cpu_runtime, fixture, host};
 
-/// The test-only switch of `host::execute::interrupt`.
+/// The test-only switch of `host::interrupt`.
 const STOP_AFTER_BATCHES: &str = "DIFFUSION_HOST_TEST_STOP_AFTER_BATCHES";
 /// The stopped runs: 16 samples in 4 batches of 4, 20 DDPM steps.
 const SAMPLES: u64 = 16;

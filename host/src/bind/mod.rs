@@ -12,8 +12,8 @@ pub mod vae;
 
 use anyhow::{Result, bail};
 
-use crate::execute::interrupt;
 use crate::geometry::Geometry;
+use crate::interrupt;
 use crate::resolve::Job;
 use crate::resolve::scheduler::SchedulerSettings;
 use guidance::Conditioning;

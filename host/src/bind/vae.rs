@@ -28,7 +28,7 @@ use anyhow::{Result, anyhow, bail};
 use ort::session::Session;
 use ort::value::{Outlet, Tensor, TensorElementType, ValueType};
 
-use crate::execute::finite::first_non_finite;
+use crate::finite::first_non_finite;
 use crate::geometry::Geometry;
 use crate::resolve::decoder::DecoderSpec;
 

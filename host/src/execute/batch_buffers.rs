@@ -13,7 +13,7 @@ use ort::value::Tensor;
 use crate::bind::model_inputs::{Half, InputTensor};
 use crate::bind::runtime::Provider;
 use crate::bind::signature::{Signature, TimestepShape, TimestepType};
-use crate::execute::sampling::Job;
+use crate::execute::job::Job;
 
 /// The timestep tensor in the model's element type.
 pub enum TimestepTensor {

@@ -3,7 +3,6 @@
 
 pub mod batch_buffers;
 pub mod dispatch;
-pub mod finite;
-pub mod interrupt;
+pub mod job;
 pub mod progress;
 pub mod sampling;

@@ -14,7 +14,7 @@ use anyhow::Result;
 use crate::bind::Bound;
 use crate::digest::sha256_file;
 use crate::execute::dispatch;
-use crate::execute::sampling::Timing;
+use crate::execute::job::Timing;
 use crate::resolve::Job;
 use manifest::{DecoderIdentity, JobIdentity, Manifest};
 use output::{Outputs, Stream};

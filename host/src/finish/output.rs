@@ -20,11 +20,11 @@ use npyz::WriterBuilder;
 use tempfile::NamedTempFile;
 
 pub use crate::cli::png_scale::PngScale;
-use crate::execute::interrupt;
 use crate::finish::manifest::{JobIdentity, Manifest};
 use crate::finish::picture::{ImageFormat, encode, grid_pixels, to_pixels};
 use crate::finish::resume;
 use crate::geometry::Geometry;
+use crate::interrupt;
 
 /// The message of an I/O error without the temporary file's name, which tempfile appends.
 fn os_message(error: &std::io::Error) -> String {

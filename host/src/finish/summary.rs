@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use crate::bind::runtime::Provider;
-use crate::execute::sampling::Timing;
+use crate::execute::job::Timing;
 use crate::geometry::Geometry;
 
 /// Everything the report says.

@@ -4,6 +4,7 @@
 
 pub mod decoder;
 pub mod init_noise;
+pub mod key_lookup;
 pub mod outputs;
 pub mod pipeline_folder;
 pub mod sampler_plan;

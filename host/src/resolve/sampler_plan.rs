@@ -13,7 +13,7 @@ use diffusion_core::{
     UniPcSolverType, VarianceType,
 };
 
-use crate::resolve::scheduler::{Lookup, Value};
+use crate::resolve::key_lookup::{Lookup, Value};
 use crate::scheduler::SchedulerKind;
 
 /// The largest plan the host builds (T is at most this many steps in practice).
