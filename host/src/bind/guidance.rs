@@ -141,6 +141,122 @@ pub fn resolve(
         true => GuidanceFile::read(&config_path)?,
         false => GuidanceFile::default(),
     };
+    let mut given = given_values(cli, signature, &config, &config_path)?;
+    let has_unconditional = given.values().any(|slot| slot.unconditional.is_some());
+    let guidance = guidance(cli, &config, has_unconditional)?;
+    let mut inputs = Vec::new();
+    for input in &signature.extra_inputs {
+        let Some(slot) = given.remove(&input.name) else {
+            let how = match input.name == CLASS_LABELS {
+                true => "--class-label K or --class-labels FILE.npy".to_string(),
+                false => format!("--input {}=FILE.npy", input.name),
+            };
+            bail!(
+                "the model requires input {} besides the sample and the timestep: give it with {how}",
+                input.description
+            );
+        };
+        let labels = (input.name == CLASS_LABELS).then_some((&config, config_path.as_path()));
+        inputs.push(model_input(input, slot, &guidance, labels, num_samples)?);
+    }
+    Ok(Conditioning {
+        inputs,
+        guidance: (guidance.needs_unconditional() && guidance.needs_conditional())
+            .then_some(guidance),
+        unconditional_only: has_unconditional && !guidance.needs_conditional(),
+    })
+}
+
+/// The guidance: `--guidance-scale` (else the file's recommended scale when there are
+/// unconditional values, else 1) and `--guidance-rescale`.
+fn guidance(cli: &Cli, config: &GuidanceFile, has_unconditional: bool) -> Result<Guidance> {
+    let scale = match (cli.guidance_scale, config.guidance_scale) {
+        (Some(scale), _) => scale,
+        (None, Some(recommended)) if has_unconditional => recommended,
+        (None, _) if !cli.uncond_inputs.is_empty() => {
+            bail!("--uncond-input needs --guidance-scale S (the scale of classifier-free guidance)")
+        }
+        (None, _) => 1.0,
+    };
+    let guidance = Guidance::new(scale, cli.guidance_rescale).map_err(|_| {
+        anyhow!(
+            "--guidance-scale {scale} --guidance-rescale {}: the scale must be finite and the rescale in [0, 1]",
+            cli.guidance_rescale
+        )
+    })?;
+    if guidance.needs_unconditional() && !has_unconditional {
+        bail!(
+            "--guidance-scale {scale} needs the unconditional inputs: --uncond-input NAME=FILE.npy \
+             (or, for a class-conditional model, null_class_label in {GUIDANCE_FILE} next to it)"
+        );
+    }
+    Ok(guidance)
+}
+
+/// The model input `input` from its given values, checked against the model and the job; for
+/// the class labels, `labels` is `guidance.json` and its path.
+fn model_input(
+    input: &ExtraInput,
+    slot: Given,
+    guidance: &Guidance,
+    labels: Option<(&GuidanceFile, &Path)>,
+    num_samples: u64,
+) -> Result<ModelInput> {
+    let element = model_element(input)?;
+    let mut conditional = slot
+        .conditional
+        .expect("every slot has a conditional value")
+        .converted_to(element);
+    conditional.check(input, num_samples)?;
+    let mut unconditional = match guidance.needs_unconditional() {
+        true => slot.unconditional.map(|u| u.converted_to(element)),
+        false => None,
+    };
+    if let Some(unconditional) = &unconditional {
+        unconditional.check(input, num_samples)?;
+        // A dynamic dimension (a prompt's sequence length) may differ between the files, but
+        // both halves of a guided batch are one tensor: their rows must have one shape.
+        if unconditional.shape[1..] != conditional.shape[1..] {
+            bail!(
+                "{}: shape {:?} differs from {} {:?} after the first dimension (both halves of a guided batch need rows of one shape)",
+                unconditional.source,
+                unconditional.shape,
+                conditional.source,
+                conditional.shape
+            );
+        }
+    }
+    if let Some((config, config_path)) = labels {
+        check_class_labels(&conditional, config, config_path, None)?;
+        if let Some(unconditional) = &unconditional {
+            check_class_labels(unconditional, config, config_path, config.null_class_label)?;
+        }
+    }
+    // s = 0 without a rescale: the guided prediction is the unconditional one, so the one
+    // call per step sees the unconditional values (the conditional ones where it has none).
+    if !guidance.needs_conditional()
+        && let Some(values) = unconditional.take()
+    {
+        conditional = values;
+    }
+    Ok(ModelInput {
+        name: input.name.clone(),
+        element,
+        row_shape: conditional.shape[1..].to_vec(),
+        conditional,
+        unconditional,
+    })
+}
+
+/// The values the flags give for each input (`--input`, `--class-label(s)`,
+/// `--uncond-input`), and the null class label of `guidance.json` as the class labels'
+/// unconditional value unless one is given.
+fn given_values(
+    cli: &Cli,
+    signature: &Signature,
+    config: &GuidanceFile,
+    config_path: &Path,
+) -> Result<BTreeMap<String, Given>> {
     let find = |flag: &str, name: &str| -> Result<&ExtraInput> {
         if name == signature.sample_input || name == signature.timestep_input {
             bail!(
@@ -227,7 +343,6 @@ pub fn resolve(
             bail!("--uncond-input {} is given twice", file.name);
         }
     }
-    let uncond_flags = !cli.uncond_inputs.is_empty();
     // The null label is the class labels' unconditional value, unless given.
     if let (Some(slot), Some(null)) = (given.get_mut(CLASS_LABELS), config.null_class_label)
         && slot.unconditional.is_none()
@@ -239,95 +354,7 @@ pub fn resolve(
             values: Values::Int64(vec![null]),
         });
     }
-    let has_unconditional = given.values().any(|slot| slot.unconditional.is_some());
-    let scale = match (cli.guidance_scale, config.guidance_scale) {
-        (Some(scale), _) => scale,
-        (None, Some(recommended)) if has_unconditional => recommended,
-        (None, _) if uncond_flags => {
-            bail!("--uncond-input needs --guidance-scale S (the scale of classifier-free guidance)")
-        }
-        (None, _) => 1.0,
-    };
-    let guidance = Guidance::new(scale, cli.guidance_rescale).map_err(|_| {
-        anyhow!(
-            "--guidance-scale {scale} --guidance-rescale {}: the scale must be finite and the rescale in [0, 1]",
-            cli.guidance_rescale
-        )
-    })?;
-    if guidance.needs_unconditional() && !has_unconditional {
-        bail!(
-            "--guidance-scale {scale} needs the unconditional inputs: --uncond-input NAME=FILE.npy \
-             (or, for a class-conditional model, null_class_label in {GUIDANCE_FILE} next to it)"
-        );
-    }
-    let mut inputs = Vec::new();
-    for input in &signature.extra_inputs {
-        let Some(slot) = given.remove(&input.name) else {
-            let how = match input.name == CLASS_LABELS {
-                true => "--class-label K or --class-labels FILE.npy".to_string(),
-                false => format!("--input {}=FILE.npy", input.name),
-            };
-            bail!(
-                "the model requires input {} besides the sample and the timestep: give it with {how}",
-                input.description
-            );
-        };
-        let element = model_element(input)?;
-        let mut conditional = slot
-            .conditional
-            .expect("every slot has a conditional value")
-            .converted_to(element);
-        conditional.check(input, num_samples)?;
-        let mut unconditional = match guidance.needs_unconditional() {
-            true => slot.unconditional.map(|u| u.converted_to(element)),
-            false => None,
-        };
-        if let Some(unconditional) = &unconditional {
-            unconditional.check(input, num_samples)?;
-            // A dynamic dimension (a prompt's sequence length) may differ between the files, but
-            // both halves of a guided batch are one tensor: their rows must have one shape.
-            if unconditional.shape[1..] != conditional.shape[1..] {
-                bail!(
-                    "{}: shape {:?} differs from {} {:?} after the first dimension (both halves of a guided batch need rows of one shape)",
-                    unconditional.source,
-                    unconditional.shape,
-                    conditional.source,
-                    conditional.shape
-                );
-            }
-        }
-        if input.name == CLASS_LABELS {
-            check_class_labels(&conditional, &config, &config_path, None)?;
-            if let Some(unconditional) = &unconditional {
-                check_class_labels(
-                    unconditional,
-                    &config,
-                    &config_path,
-                    config.null_class_label,
-                )?;
-            }
-        }
-        // s = 0 without a rescale: the guided prediction is the unconditional one, so the one
-        // call per step sees the unconditional values (the conditional ones where it has none).
-        if !guidance.needs_conditional()
-            && let Some(values) = unconditional.take()
-        {
-            conditional = values;
-        }
-        inputs.push(ModelInput {
-            name: input.name.clone(),
-            element,
-            row_shape: conditional.shape[1..].to_vec(),
-            conditional,
-            unconditional,
-        });
-    }
-    Ok(Conditioning {
-        inputs,
-        guidance: (guidance.needs_unconditional() && guidance.needs_conditional())
-            .then_some(guidance),
-        unconditional_only: has_unconditional && !guidance.needs_conditional(),
-    })
+    Ok(given)
 }
 
 /// Class labels are 0 ..= num_class_labels − 1 (when `guidance.json` says how many), else >= 0;
