@@ -3,8 +3,8 @@
 //! fails here.
 //!
 //! A file is named by its path from the workspace root or by any shorter ending of that path that
-//! no other listed file shares: `dispatch.rs` names `host/src/dispatch.rs`, but a `guidance.rs`
-//! exists in both crates, so each of those needs `core/src/guidance.rs` or `host/src/guidance.rs`.
+//! no other listed file shares: `dispatch.rs` names `host/src/execute/dispatch.rs`, but a `guidance.rs`
+//! exists in both crates, so each of those needs `core/src/guidance.rs` or `bind/guidance.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -63,7 +63,7 @@ fn the_architecture_document_names_every_source_file_of_core_and_host() {
     }
     files.sort();
     assert!(
-        files.iter().any(|f| f == "host/src/sampling.rs") && files.len() > 20,
+        files.iter().any(|f| f == "host/src/execute/sampling.rs") && files.len() > 20,
         "{files:?}"
     );
     let unnamed: Vec<String> = files
