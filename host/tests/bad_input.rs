@@ -698,6 +698,15 @@ fn unwritable_output_path() {
     );
 }
 
+/// Counts that must be at least 1 are refused by the flag parser, naming the flag.
+#[test]
+fn zero_counts_are_usage_errors() {
+    for flag in ["--num-samples", "--batch", "--threads"] {
+        let stderr = fails(&["--onnx", &gaussian(), flag, "0"], flag);
+        assert!(stderr.contains("invalid value '0'"), "{stderr}");
+    }
+}
+
 #[test]
 fn shard_out_of_range() {
     fails(

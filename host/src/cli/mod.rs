@@ -48,6 +48,15 @@ impl std::str::FromStr for SampleSize {
     }
 }
 
+/// A count of at least 1 (`--batch`, `--threads`).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(count) if count >= 1 => Ok(count),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// `--input NAME=FILE.npy`: a model input and the file that holds its values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamedFile {
@@ -97,11 +106,11 @@ pub struct Cli {
     pub seed: u64,
 
     /// Total number of samples of the job (all shards together) [default: N of --init-noise, else 1].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub num_samples: Option<u64>,
 
     /// Samples per model call [default: the model's fixed batch, else min(num-samples, 16)].
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", value_parser = at_least_one)]
     pub batch: Option<usize>,
 
     /// Run only shard K of N (0-based): samples K·S/N ..< (K+1)·S/N of the S samples. auto: K
@@ -214,7 +223,7 @@ pub struct Cli {
     pub device_id: DeviceId,
 
     /// Intra-op threads of the CPU provider [default: ONNX Runtime's choice].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub threads: Option<usize>,
 
     /// TensorRT engine cache directory.

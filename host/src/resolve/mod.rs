@@ -96,7 +96,7 @@ pub fn resolve(flags: &Cli) -> Result<Job<'_>> {
         (None, None) => 1,
     };
     if num_samples == 0 {
-        bail!("--num-samples must be at least 1");
+        bail!("--init-noise holds no samples");
     }
     let variable = |name: &str| std::env::var(name).ok();
     let shard = match flags.shard {
@@ -114,9 +114,6 @@ pub fn resolve(flags: &Cli) -> Result<Job<'_>> {
             shard.index,
             shard.count,
         );
-    }
-    if flags.batch == Some(0) {
-        bail!("--batch must be at least 1");
     }
     let outputs = OutputTargets::resolve(flags)?;
     Ok(Job {
