@@ -48,10 +48,13 @@ impl std::str::FromStr for SampleSize {
     }
 }
 
-/// A count of at least 1 (`--batch`, `--threads`).
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(count) if count >= 1 => Ok(count),
+/// A count of at least 1 (`--num-samples`, `--batch`, `--threads`).
+fn at_least_one<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = std::num::ParseIntError> + PartialOrd + From<u8>,
+{
+    match text.parse::<T>() {
+        Ok(count) if count >= T::from(1) => Ok(count),
         Ok(_) => Err("must be at least 1".into()),
         Err(error) => Err(error.to_string()),
     }
@@ -106,11 +109,11 @@ pub struct Cli {
     pub seed: u64,
 
     /// Total number of samples of the job (all shards together) [default: N of --init-noise, else 1].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least_one::<u64>)]
     pub num_samples: Option<u64>,
 
     /// Samples per model call [default: the model's fixed batch, else min(num-samples, 16)].
-    #[arg(long, value_name = "B", value_parser = at_least_one)]
+    #[arg(long, value_name = "B", value_parser = at_least_one::<usize>)]
     pub batch: Option<usize>,
 
     /// Run only shard K of N (0-based): samples K·S/N ..< (K+1)·S/N of the S samples. auto: K
@@ -223,7 +226,7 @@ pub struct Cli {
     pub device_id: DeviceId,
 
     /// Intra-op threads of the CPU provider [default: ONNX Runtime's choice].
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub threads: Option<usize>,
 
     /// TensorRT engine cache directory.
