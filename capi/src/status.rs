@@ -237,7 +237,7 @@ mod tests {
         let name = |code| unsafe { core::ffi::CStr::from_ptr(dc_error_name(code)) };
         assert_eq!(name(22).to_str(), Ok("StepIndexOutOfRange"));
         assert_eq!(name(0).to_str(), Ok("Ok"));
-        for code in [-1, 7, 9, 30, i32::MAX, i32::MIN] {
+        for code in [-1, 7, 9, 32, i32::MAX, i32::MIN] {
             assert_eq!(name(code).to_str(), Ok("UnknownStatus"));
         }
     }
