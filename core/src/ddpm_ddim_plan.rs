@@ -746,7 +746,7 @@ mod tests {
             Err(Error::MissingVarianceChannels)
         );
         // An empty batch used to be Ok whatever the index.
-        let no_streams: &mut [crate::Pcg32] = &mut [];
+        let no_streams: &mut [crate::NoiseStream] = &mut [];
         assert_eq!(
             plan.step_batch(10, 0, &mut [], &[], no_streams, &mut []),
             Err(Error::StepIndexOutOfRange {

@@ -1308,7 +1308,7 @@ mod tests {
             ..DpmSolverConfig::default()
         };
         let plan = plan(10, &config);
-        let run = |x: &mut [f32], streams: &mut [crate::Pcg32]| {
+        let run = |x: &mut [f32], streams: &mut [crate::NoiseStream]| {
             let mut buffer = [0.0f32; 8];
             let mut history = plan.history(&mut buffer[..x.len()], x.len()).unwrap();
             for index in 0..plan.len() {

@@ -1036,7 +1036,7 @@ mod tests {
                 actual: 8
             })
         );
-        let no_streams: &mut [crate::Pcg32] = &mut [];
+        let no_streams: &mut [crate::NoiseStream] = &mut [];
         assert_eq!(
             plan.step_batch(4, 0, &mut [], &[], no_streams, &mut []),
             Err(Error::StepIndexOutOfRange { index: 4, steps: 4 })

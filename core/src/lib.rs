@@ -57,7 +57,7 @@
 //!
 //! ## Noise
 //!
-//! [`noise_stream`] gives sample i of seed s its own [`rand_pcg::Pcg32`]; [`NoiseSource`] turns
+//! [`noise_stream`] gives sample i of seed s its own [`NoiseStream`]; [`NoiseSource`] turns
 //! it into standard normals. The algorithm is specified as "noise v1" in [`noise`], seeding
 //! included, with test vectors and a numpy reference implementation, so Python can feed identical
 //! noise to diffusers.
@@ -143,9 +143,8 @@ pub use guidance::Guidance;
 pub use heun::{HeunConfig, HeunPlan};
 pub use lcm::{LcmConfig, LcmPlan};
 pub use multistep::MultistepHistory;
-pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
+pub use noise::{InlinedStream, NoiseSource, NoiseStream, SliceNoise, noise_stream};
 pub use prediction::PredictionType;
-pub use rand_pcg::Pcg32;
 pub use schedule::{
     AlphasCumprod, BetaSchedule, MAX_TRAIN_TIMESTEPS, ScheduleConfig, fill_alphas_cumprod,
 };

@@ -355,7 +355,7 @@ mod tests {
         x
     }
 
-    fn x_t(init_noise_sigma: f32) -> ([f32; BATCH * VALUES], [crate::Pcg32; BATCH]) {
+    fn x_t(init_noise_sigma: f32) -> ([f32; BATCH * VALUES], [crate::NoiseStream; BATCH]) {
         let mut x = [0.0f32; BATCH * VALUES];
         let mut streams = [noise_stream(5, 0), noise_stream(5, 1)];
         for (sample, stream) in x.chunks_mut(VALUES).zip(&mut streams) {
