@@ -136,8 +136,8 @@ use crate::clipping::SampleClipping;
 use crate::error::{Error, NameKind, SliceKind};
 use crate::final_sigmas::FinalSigmasType;
 use crate::multistep::{
-    Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots, TimestepRounding,
-    fill_points, fill_sigma_points,
+    FINGERPRINT_START, Memory, MultistepHistory, MultistepPoint, MultistepWeights, Slots,
+    TimestepRounding, fill_points, fill_sigma_points, fingerprint,
 };
 use crate::noise::{NoiseSource, SliceNoise, ensure_noise};
 use crate::noise_level::{Level, Point, sigma_of};
@@ -316,6 +316,8 @@ pub struct DpmSolverPlan<const CAPACITY: usize> {
     history_len: usize,
     clipping: SampleClipping,
     stochastic: bool,
+    /// The fingerprint of the weights, which the plan's histories carry.
+    fingerprint: u32,
 }
 
 impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
@@ -327,6 +329,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
             history_len: 0,
             clipping: SampleClipping::None,
             stochastic: false,
+            fingerprint: 0,
         }
     }
 
@@ -355,6 +358,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
         if result.is_err() {
             self.steps.clear();
             self.history_len = 0;
+            self.fingerprint = 0;
         }
         result
     }
@@ -405,6 +409,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
         };
 
         let mut highest_order = 1;
+        let mut plan_fingerprint = FINGERPRINT_START;
         for index in 0..count {
             let point = |i: usize| steps.get(i).map(|s| s.level.point());
             let (Some(current), Some(entry)) = (point(index), steps.get(index).copied()) else {
@@ -423,12 +428,15 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
                 });
             }
             highest_order = highest_order.max(order);
+            let step_weights = weights.to_f32();
+            plan_fingerprint = fingerprint(plan_fingerprint, step_weights.words());
             if let Some(step) = steps.get_mut(index) {
                 step.order = order;
-                step.weights = weights.to_f32();
+                step.weights = step_weights;
                 step.noise_std = weights.noise as f32;
             }
         }
+        self.fingerprint = plan_fingerprint;
         self.history_len = highest_order as usize - 1;
         self.clipping = config.clipping;
         self.stochastic = config.algorithm_type == DpmSolverAlgorithm::SdeDpmSolverPlusPlus;
@@ -477,7 +485,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, self.history_len, values)
+        MultistepHistory::new(buffer, self.history_len, values, self.fingerprint)
     }
 
     /// Step `index` on one sample, in place: x at this step's timestep → x at the next one.
@@ -580,7 +588,7 @@ impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
                 actual: noise.len(),
             });
         }
-        history.check(index, self.history_len, samples.len())?;
+        history.check(index, self.history_len, samples.len(), self.fingerprint)?;
         let per_sample = samples.len().checked_div(batch).unwrap_or(0);
         if per_sample * batch != samples.len() {
             return Err(Error::LengthMismatch {
@@ -693,7 +701,7 @@ impl<const CAPACITY: usize> Scheduler for DpmSolverPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, self.history_len, values)
+        MultistepHistory::new(buffer, self.history_len, values, self.fingerprint)
     }
 
     fn draws_noise(&self) -> bool {
@@ -992,6 +1000,43 @@ mod tests {
             })
         );
         assert!(capacity.is_empty() && capacity.history_len() == 0);
+    }
+
+    #[test]
+    fn a_history_of_another_plan_is_refused() {
+        let plan = plan(10, &DpmSolverConfig::default());
+        let others = [
+            self::plan(
+                10,
+                &DpmSolverConfig {
+                    algorithm_type: DpmSolverAlgorithm::DpmSolver,
+                    ..DpmSolverConfig::default()
+                },
+            ),
+            self::plan(
+                10,
+                &DpmSolverConfig {
+                    prediction_type: PredictionType::VPrediction,
+                    ..DpmSolverConfig::default()
+                },
+            ),
+        ];
+        for other in others {
+            assert_eq!(
+                (other.len(), other.history_len()),
+                (plan.len(), plan.history_len())
+            );
+            let mut buffer = [0.5f32; 8];
+            let mut history = other.history(&mut buffer, 8).unwrap();
+            let mut x = [0.25f32; 8];
+            assert_eq!(
+                plan.step(0, &mut x, &[0.1; 8], &mut history, &mut []),
+                Err(Error::ForeignHistory)
+            );
+            assert_eq!(x, [0.25; 8], "a refused step must not touch the sample");
+            assert_eq!(history.next_step(), 0);
+            assert_eq!(buffer, [0.5; 8], "nor the history");
+        }
     }
 
     #[test]

@@ -228,10 +228,13 @@ pub enum Error {
         /// Values the source has left.
         available: usize,
     },
+    /// A multistep step was given a [`crate::MultistepHistory`] made by another plan (one whose
+    /// weights differ, even if it has as many steps). Checked before anything is modified.
+    ForeignHistory,
 }
 
 /// [`Error::name`]'s names, in the order of the variants, separated by one space.
-const NAMES: &str = "InvalidTrainTimesteps InvalidBetaRange TrainedBetasLength InvalidTrainedBeta DegenerateSchedule InvalidStepCount TimestepOutOfRange InvalidEta InvalidClipRange InvalidThreshold LengthMismatch CapacityExceeded StepIndexOutOfRange MissingVarianceChannels UnknownName InvalidSolverOrder StepOutOfOrder InvalidSigmaRange SigmaScheduleDisabled InvalidGuidance NoiseExhausted";
+const NAMES: &str = "InvalidTrainTimesteps InvalidBetaRange TrainedBetasLength InvalidTrainedBeta DegenerateSchedule InvalidStepCount TimestepOutOfRange InvalidEta InvalidClipRange InvalidThreshold LengthMismatch CapacityExceeded StepIndexOutOfRange MissingVarianceChannels UnknownName InvalidSolverOrder StepOutOfOrder InvalidSigmaRange SigmaScheduleDisabled InvalidGuidance NoiseExhausted ForeignHistory";
 
 impl Error {
     /// The variant's name, e.g. `"InvalidStepCount"`: a report that needs no float formatting,
@@ -269,6 +272,7 @@ impl Error {
             Error::SigmaScheduleDisabled => 18,
             Error::InvalidGuidance { .. } => 19,
             Error::NoiseExhausted { .. } => 20,
+            Error::ForeignHistory => 21,
         };
         let (mut start, mut seen) = (0, 0);
         for (end, &byte) in NAMES.as_bytes().iter().enumerate() {
@@ -413,6 +417,10 @@ impl fmt::Display for Error {
                 f,
                 "the noise source has {available} values left, the step draws {needed}"
             ),
+            Error::ForeignHistory => write!(
+                f,
+                "the multistep history was made by another plan (make it with this plan's history())"
+            ),
         }
     }
 }
@@ -425,7 +433,7 @@ mod tests {
     use core::fmt::Write;
 
     /// One value of every variant.
-    const ALL: [Error; 21] = [
+    const ALL: [Error; 22] = [
         Error::InvalidTrainTimesteps {
             num_train_timesteps: 0,
         },
@@ -480,6 +488,7 @@ mod tests {
             needed: 0,
             available: 0,
         },
+        Error::ForeignHistory,
     ];
 
     #[test]

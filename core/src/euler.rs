@@ -840,7 +840,7 @@ impl<const CAPACITY: usize> Scheduler for EulerPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, 0, values)
+        MultistepHistory::new(buffer, 0, values, 0)
     }
 
     fn draws_noise(&self) -> bool {

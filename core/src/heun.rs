@@ -65,7 +65,7 @@ use heapless::Vec;
 
 use crate::error::{Error, SliceKind};
 use crate::euler::{EulerConfig, EulerPlan};
-use crate::multistep::MultistepHistory;
+use crate::multistep::{FINGERPRINT_START, MultistepHistory, fingerprint};
 use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
@@ -125,6 +125,21 @@ struct StageWeights {
     next_from_saved: f32,
 }
 
+impl StageWeights {
+    /// The weights' bits, for the plan's fingerprint (all of them: Heun is not for firmware).
+    fn words(&self) -> [u32; 6] {
+        [
+            self.original_from_sample,
+            self.original_from_model,
+            self.next_from_original,
+            self.next_from_sample,
+            self.next_from_model,
+            self.next_from_saved,
+        ]
+        .map(f32::to_bits)
+    }
+}
+
 /// Step k's two stages: the first from σ_k, and the second that ends step k − 1 at σ_k
 /// (unused for k = 0).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -150,6 +165,8 @@ pub struct HeunPlan<const CAPACITY: usize> {
     points: EulerPlan<CAPACITY>,
     steps: Vec<HeunStep, CAPACITY>,
     clip_sample: Option<f32>,
+    /// The fingerprint of the weights, which the plan's histories carry.
+    fingerprint: u32,
 }
 
 impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
@@ -166,6 +183,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
             points: EulerPlan::empty(),
             steps: Vec::new(),
             clip_sample: None,
+            fingerprint: 0,
         }
     }
 
@@ -221,6 +239,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
             self.steps.clear();
             self.points = EulerPlan::empty();
         }
+        self.fingerprint = self.steps.iter().fold(FINGERPRINT_START, |hash, step| {
+            fingerprint(fingerprint(hash, step.first.words()), step.second.words())
+        });
         result
     }
 
@@ -424,7 +445,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, self.history_len(), values)
+        MultistepHistory::new(buffer, self.history_len(), values, self.fingerprint)
     }
 
     /// Writes the model's input for evaluation `index`: c_in·sample.
@@ -483,7 +504,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Errors
     ///
     /// [`Error::StepIndexOutOfRange`]; [`Error::StepOutOfOrder`]; [`Error::LengthMismatch`] for a
-    /// model output not as long as the sample or a history made for another size.
+    /// model output not as long as the sample or a history made for another size;
+    /// [`Error::ForeignHistory`] for a history made by another plan.
     #[inline(always)]
     pub fn step(
         &self,
@@ -537,7 +559,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
                 steps: evaluations,
             });
         }
-        history.check(index, self.history_len(), samples.len())?;
+        history.check(index, self.history_len(), samples.len(), self.fingerprint)?;
         let per_sample = samples.len().checked_div(batch).unwrap_or(0);
         if per_sample * batch != samples.len() {
             return Err(Error::LengthMismatch {
@@ -622,7 +644,12 @@ impl<const CAPACITY: usize> Scheduler for HeunPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, HeunPlan::history_len(self), values)
+        MultistepHistory::new(
+            buffer,
+            HeunPlan::history_len(self),
+            values,
+            self.fingerprint,
+        )
     }
 
     fn draws_noise(&self) -> bool {

@@ -644,7 +644,7 @@ impl<const CAPACITY: usize> Scheduler for LcmPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, 0, values)
+        MultistepHistory::new(buffer, 0, values, 0)
     }
 
     fn draws_noise(&self) -> bool {

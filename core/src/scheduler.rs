@@ -273,7 +273,7 @@ pub trait Scheduler {
     ///
     /// Those of the plan's own batch step: [`Error::StepIndexOutOfRange`],
     /// [`Error::StepOutOfOrder`], [`Error::LengthMismatch`] naming the slice,
-    /// [`Error::MissingVarianceChannels`].
+    /// [`Error::ForeignHistory`], [`Error::MissingVarianceChannels`].
     fn step_batch<N: NoiseSource>(
         &self,
         call: usize,

@@ -119,7 +119,8 @@ use crate::clipping::{SampleClipping, quantile};
 use crate::error::{Error, NameKind, SliceKind};
 use crate::final_sigmas::FinalSigmasType;
 use crate::multistep::{
-    MultistepHistory, MultistepPoint, TimestepRounding, fill_points, fill_sigma_points,
+    FINGERPRINT_START, MultistepHistory, MultistepPoint, TimestepRounding, fill_points,
+    fill_sigma_points, fingerprint,
 };
 use crate::noise::NoiseSource;
 use crate::noise_level::{Level, Point, sigma_of};
@@ -303,6 +304,17 @@ struct UniPcStep {
     weights: UniPcWeights,
 }
 
+impl UniPcWeights {
+    /// What the plan's fingerprint reads of a step: the predictor's p₀, which depends on the
+    /// step's λ and h, its order, `solver_type` and `predict_x0`, i.e. on what the history's
+    /// buffers hold and where. One word, not fourteen: each word costs flash in a firmware's
+    /// plan building (a second one, u_m, took UniPC's share over 14 KiB).
+    #[inline(always)]
+    fn words(&self) -> [u32; 1] {
+        [self.next_from_current.to_bits()]
+    }
+}
+
 impl MultistepPoint for UniPcStep {
     fn at(timestep: u32) -> Self {
         UniPcStep {
@@ -349,6 +361,8 @@ pub struct UniPcPlan<const CAPACITY: usize> {
     keeps_last: bool,
     /// The clipping in effect (none without `predict_x0`).
     clipping: SampleClipping,
+    /// The fingerprint of the weights, which the plan's histories carry.
+    fingerprint: u32,
 }
 
 impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
@@ -367,6 +381,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             outputs: 0,
             keeps_last: false,
             clipping: SampleClipping::None,
+            fingerprint: 0,
         }
     }
 
@@ -433,6 +448,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         self.steps.clear();
         self.outputs = 0;
         self.keeps_last = false;
+        self.fingerprint = 0;
     }
 
     #[inline(always)]
@@ -486,6 +502,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
 
         let mut outputs = 0;
         let mut keeps_last = false;
+        let mut plan_fingerprint = FINGERPRINT_START;
         for index in 0..count {
             let point = |i: usize| steps.get(i).map(|s| s.level.point());
             let (Some(current), Some(entry)) = (point(index), steps.get(index).copied()) else {
@@ -538,13 +555,16 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             let lags = corrector_order.max(order - 1);
             outputs = outputs.max(lags as usize);
             keeps_last |= corrects;
+            let weights = weights.to_f32();
+            plan_fingerprint = fingerprint(plan_fingerprint, weights.words());
             if let Some(step) = steps.get_mut(index) {
                 step.order = order;
                 step.corrects = corrects;
                 step.lags = lags;
-                step.weights = weights.to_f32();
+                step.weights = weights;
             }
         }
+        self.fingerprint = plan_fingerprint;
         self.outputs = outputs;
         self.keeps_last = keeps_last;
         self.clipping = if config.predict_x0 {
@@ -689,7 +709,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, self.history_len(), values)
+        MultistepHistory::new(buffer, self.history_len(), values, self.fingerprint)
     }
 
     /// Step `index` on one sample, in place: x at this step's timestep (the predicted one, which
@@ -752,7 +772,8 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// # Errors
     ///
     /// [`Error::StepIndexOutOfRange`] for `index` ≥ N; [`Error::StepOutOfOrder`] when `history`
-    /// expects another step; [`Error::LengthMismatch`] for a history made for another plan
+    /// expects another step; [`Error::ForeignHistory`] for a history made by another plan;
+    /// [`Error::LengthMismatch`] for a history made for another history length
     /// ([`SliceKind::History`]) or size ([`SliceKind::Samples`]), samples not a multiple of
     /// `batch`, a model output of another length, or a scratch shorter than a sample under
     /// dynamic thresholding.
@@ -771,7 +792,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             steps: self.steps.len(),
         })?;
         let values = samples.len();
-        history.check(index, self.history_len(), values)?;
+        history.check(index, self.history_len(), values, self.fingerprint)?;
         let per_sample = values.checked_div(batch).unwrap_or(0);
         if per_sample * batch != values {
             return Err(Error::LengthMismatch {
@@ -880,7 +901,12 @@ impl<const CAPACITY: usize> Scheduler for UniPcPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, UniPcPlan::history_len(self), values)
+        MultistepHistory::new(
+            buffer,
+            UniPcPlan::history_len(self),
+            values,
+            self.fingerprint,
+        )
     }
 
     fn draws_noise(&self) -> bool {
@@ -1481,6 +1507,59 @@ mod tests {
     fn plan(steps: u32, config: &UniPcConfig<'_>) -> UniPcPlan<32> {
         let timesteps = timesteps(steps, TimestepSpacing::Trailing);
         UniPcPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap()
+    }
+
+    #[test]
+    fn a_history_of_another_plan_is_refused() {
+        let bh2 = plan(6, &UniPcConfig::default());
+        let others = [
+            UniPcPlan::<32>::new(
+                &ScheduleConfig::default(),
+                &timesteps(6, TimestepSpacing::Linspace),
+                &UniPcConfig::default(),
+            )
+            .unwrap(),
+            plan(
+                6,
+                &UniPcConfig {
+                    solver_type: UniPcSolverType::Bh1,
+                    ..UniPcConfig::default()
+                },
+            ),
+        ];
+        for other in others {
+            // The same length and the same history size: only the fingerprint tells them apart.
+            assert_eq!(
+                (other.len(), other.history_len()),
+                (bh2.len(), bh2.history_len())
+            );
+            let mut buffer = [0.5f32; 3 * 4];
+            let mut history = other.history(&mut buffer, 4).unwrap();
+            let mut x = [0.25f32; 4];
+            assert_eq!(
+                bh2.step(0, &mut x, &[0.1; 4], &mut history, &mut []),
+                Err(Error::ForeignHistory)
+            );
+            assert_eq!(x, [0.25; 4]);
+            assert_eq!(history.next_step(), 0);
+            other
+                .step(0, &mut x, &[0.1; 4], &mut history, &mut [])
+                .unwrap();
+            assert_eq!(
+                bh2.step(1, &mut x, &[0.1; 4], &mut history, &mut []),
+                Err(Error::ForeignHistory)
+            );
+            assert_eq!(history.next_step(), 1);
+        }
+        // A plan built again with the same inputs is the same plan.
+        let mut buffer = [0.0f32; 3 * 4];
+        let mut history = plan(6, &UniPcConfig::default())
+            .history(&mut buffer, 4)
+            .unwrap();
+        assert!(
+            bh2.step(0, &mut [0.25; 4], &[0.1; 4], &mut history, &mut [])
+                .is_ok()
+        );
     }
 
     /// The single pass of 32-bit targets gives the bits of the specialised passes, for every
