@@ -215,7 +215,7 @@ pub(crate) const FINGERPRINT_START: u32 = 0x811C_9DC5;
 pub(crate) fn fingerprint<const N: usize>(hash: u32, words: [u32; N]) -> u32 {
     let mut hash = hash;
     for word in words {
-        hash = hash.rotate_left(5) ^ word;
+        hash = (hash ^ word).wrapping_mul(0x0100_0193);
     }
     hash
 }
