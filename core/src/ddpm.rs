@@ -97,16 +97,10 @@ impl FromStr for VarianceType {
 }
 
 /// The posterior variance β̃ = (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev), unclamped
-/// (diffusers `DDIMScheduler._get_variance`; DDPM clamps it at 1e-20).
-///
-/// ```
-/// use diffusion_core::ddpm::posterior_variance;
-///
-/// // From ᾱ = 0.5 to ᾱ_prev = 0.8: β′ = 1 − 0.5/0.8 = 0.375, β̃ = (0.2/0.5)·0.375 = 0.15.
-/// assert!((posterior_variance(0.5, 0.8) - 0.15).abs() < 1e-15);
-/// ```
+/// (diffusers `DDIMScheduler._get_variance`; DDPM clamps it at 1e-20). Internal: the plans'
+/// weights.
 #[must_use]
-pub fn posterior_variance(alpha_cumprod: f64, alpha_cumprod_prev: f64) -> f64 {
+pub(crate) fn posterior_variance(alpha_cumprod: f64, alpha_cumprod_prev: f64) -> f64 {
     (1.0 - alpha_cumprod_prev) / (1.0 - alpha_cumprod) * (1.0 - alpha_cumprod / alpha_cumprod_prev)
 }
 
