@@ -1,7 +1,7 @@
 //! Clipping of the predicted x̂₀ before it is used (diffusers `clip_sample`, `thresholding`).
 //!
 //! ```
-//! use diffusion_core::{DdpmDdimPlan, PredictionType, SampleClipping, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig};
+//! use diffusion_core::{DdpmDdimPlan, PredictionType, SampleClipping, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing};
 //!
 //! // An x̂₀-model predicting 3.0, clipped to 1.0, at the last step (which lands on x̂₀).
 //! let config = DdpmDdimConfig {
@@ -9,7 +9,7 @@
 //!     clipping: SampleClipping::Range(1.0),
 //!     ..DdpmDdimConfig::default()
 //! };
-//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 //! let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
 //! let mut x = [0.3f32];
 //! plan.step(9, &mut x, &[3.0], &mut SliceNoise::new(&[]), &mut [])?;

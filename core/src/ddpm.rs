@@ -19,10 +19,10 @@
 //! root of ln β′ < 0, so every noisy step returns NaN.
 //!
 //! ```
-//! use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceType};
+//! use diffusion_core::{TimestepSpacing, DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceType};
 //!
 //! let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
-//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 //! let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
 //! let last = plan.steps()[9];
 //! assert_eq!((last.timestep, last.adds_noise), (1, false)); // t = 1 > 0, and still no noise

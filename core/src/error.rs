@@ -97,9 +97,9 @@ impl SliceKind {
 /// Every way a caller can ask the core for something it cannot do.
 ///
 /// ```
-/// use diffusion_core::{Error, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
+/// use diffusion_core::{Error, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
 ///
-/// let timesteps = TimestepConfig { num_inference_steps: 0, spacing: Default::default(), steps_offset: 0 };
+/// let timesteps = TimestepConfig { num_inference_steps: 0, spacing: TimestepSpacing::Leading, steps_offset: 0 };
 /// let error = DdpmDdimPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default()).unwrap_err();
 /// assert_eq!(error, Error::InvalidStepCount { steps: 0, num_train_timesteps: 1000 });
 /// assert_eq!(error.to_string(), "number of inference steps must be in 1..=1000, got 0");

@@ -190,9 +190,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// Validates the three configs and computes every stage.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 25, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 25, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<25> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert_eq!(plan.num_model_calls(), 49);
     /// # Ok::<(), diffusion_core::Error>(())
@@ -214,10 +214,10 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// [`Self::new`] in place. On error the plan is left empty.
     ///
     /// ```
-    /// use diffusion_core::{Error, HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{Error, HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
     /// let mut plan: HeunPlan<4> = HeunPlan::empty();
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let error = plan.rebuild(&ScheduleConfig::default(), &timesteps, &HeunConfig::default());
     /// assert_eq!(error, Err(Error::CapacityExceeded { needed: 5, capacity: 4 }));
     /// assert!(plan.is_empty());
@@ -328,9 +328,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// f32 and fractional as [`EulerPlan::timesteps`].
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: TimestepSpacing::Leading, steps_offset: 1 };
     /// let plan: HeunPlan<2> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert!(plan.timesteps().eq([501.0, 1.0, 1.0]));
     /// # Ok::<(), diffusion_core::Error>(())
@@ -360,9 +360,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// sees sigma e.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 1, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 1, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<1> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert_eq!(plan.sigmas().count(), 2);
     /// assert_eq!(plan.sigmas().last(), Some(0.0));
@@ -380,9 +380,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// c_in = 1/√(σ² + 1) of each evaluation's sigma (diffusers' `scale_model_input`).
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let scales: Vec<f32> = plan.input_scales().collect();
     /// assert_eq!(scales.len(), 7);
@@ -413,9 +413,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// `history_len() · values` of them.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert_eq!(plan.history_len(), 1);
     /// # Ok::<(), diffusion_core::Error>(())
@@ -428,9 +428,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// [`Self::step_batch`]) in `buffer`, which must hold exactly `history_len() · values` floats.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert!(plan.history(&mut [0.0; 3], 4).is_err());
     /// assert_eq!(plan.history(&mut [0.0; 4], 4)?.next_step(), 0);
@@ -451,9 +451,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// Writes the model's input for evaluation `index`: c_in·sample.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let mut input = [0.0f32; 1];
     /// plan.scale_model_input(2, &[2.0], &mut input)?;
@@ -486,9 +486,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// must have run evaluations 0 … index − 1. On error nothing is modified.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<2> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let mut buffer = [0.0f32; 1];
     /// let mut history = plan.history(&mut buffer, 1)?;
@@ -522,9 +522,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// floats). Element-wise, so sample i's result never depends on the batch.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<3> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let mut buffer = [0.0f32; 4];
     /// let mut history = plan.history(&mut buffer, 4)?;

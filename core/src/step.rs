@@ -99,10 +99,10 @@ pub struct StepCoefficients {
 /// Where a step's σ comes from (see [`crate::VarianceType`]).
 ///
 /// ```
-/// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceSource, VarianceType};
+/// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceSource, VarianceType, TimestepSpacing};
 ///
 /// let learned = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::Learned }, ..DdpmDdimConfig::default() };
-/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &learned)?;
 /// assert_eq!(plan.steps()[0].variance_source, VarianceSource::Learned);
 /// # Ok::<(), diffusion_core::Error>(())

@@ -388,9 +388,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// Validates the three configs and computes every step.
     ///
     /// ```
-    /// use diffusion_core::{Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let error = UniPcPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default());
     /// assert_eq!(error.err(), Some(Error::CapacityExceeded { needed: 20, capacity: 10 }));
     /// ```
@@ -415,10 +415,10 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// [`Self::new`] in place. On error the plan is left empty.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
     /// let mut plan: UniPcPlan<10> = UniPcPlan::empty();
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// plan.rebuild(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// assert_eq!(plan.len(), 10);
     /// # Ok::<(), diffusion_core::Error>(())
@@ -614,9 +614,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// diffusers' `sigmas`: √((1 − ᾱ_t)/ᾱ_t) of every step, then the final sigma (N + 1 values).
     ///
     /// ```
-    /// use diffusion_core::{FinalSigmasType, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, FinalSigmasType, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let config = UniPcConfig { final_sigmas_type: FinalSigmasType::SigmaMin, ..UniPcConfig::default() };
     /// let plan: UniPcPlan<4> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
     /// let last = plan.sigmas().last().unwrap() as f64;
@@ -635,9 +635,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// at most N − i with `lower_order_final`, and 1 for the last step to σ = 0.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let config = UniPcConfig { solver_order: 3, lower_order_final: false, ..UniPcConfig::default() };
     /// let plan: UniPcPlan<5> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
     /// assert!(plan.orders().eq([1, 2, 3, 3, 1])); // the last step lands on σ = 0
@@ -651,9 +651,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// `disable_corrector`).
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let config = UniPcConfig { disable_corrector: &[0, 7], ..UniPcConfig::default() };
     /// let plan: UniPcPlan<3> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
     /// assert!(plan.correctors().eq([false, false, true]));
@@ -668,9 +668,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// [`MultistepHistory`] for `values` floats needs `history_len() · values` of them.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let schedule = ScheduleConfig::default();
     /// let plain: UniPcPlan<10> = UniPcPlan::new(&schedule, &timesteps, &UniPcConfig::default())?;
     /// assert_eq!(plain.history_len(), 3); // m_{i−1}, m_{i−2} for UniC-2, and x_{i−1}
@@ -689,9 +689,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// floats. Its contents do not matter; the history expects step 0 first.
     ///
     /// ```
-    /// use diffusion_core::{Error, ScheduleConfig, SliceKind, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, Error, ScheduleConfig, SliceKind, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let plan: UniPcPlan<10> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// let mut buffer = [0.0f32; 2 * 8];
     /// assert_eq!(
@@ -720,9 +720,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// error nothing is modified.
     ///
     /// ```
-    /// use diffusion_core::{Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let plan: UniPcPlan<10> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// let (mut x, epsilon, mut buffer) = ([1.0f32; 4], [0.1f32; 4], [0.0f32; 12]);
     /// let mut history = plan.history(&mut buffer, 4)?;
@@ -755,9 +755,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// element-wise, so sample i's result never depends on the batch.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let plan: UniPcPlan<5> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// let mut pair = [0.3f32, -0.2, 0.3, -0.2]; // two samples of two values
     /// let mut buffer = [0.0f32; 3 * 4];
