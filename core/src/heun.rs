@@ -1,7 +1,7 @@
 //! Heun's second-order method in sigma space (Karras et al. 2022, Algorithm 1 without churn), as
 //! diffusers 0.42.1's `HeunDiscreteScheduler` computes it. **It calls the model twice per step**
-//! (once on the last): N steps are 2N − 1 model evaluations, and [`HeunPlan::len`] counts
-//! evaluations.
+//! (once on the last): N steps ([`HeunPlan::num_inference_steps`]) are 2N − 1 model evaluations
+//! ([`HeunPlan::num_model_calls`]).
 //!
 //! # The sampler
 //!

@@ -1,5 +1,5 @@
 //! The one interface every plan implements ([`Scheduler`]), so that a caller writes one sampling
-//! loop for DDPM, DDIM, DPM-Solver, UniPC, Euler and Heun.
+//! loop for DDPM, DDIM, DPM-Solver, UniPC, Euler, Heun and LCM.
 //!
 //! The name is diffusers': its `*Scheduler` classes are what our plans are, and a diffusers user
 //! looks for that word. A trait rather than one enum over the plans: an enum would hold the

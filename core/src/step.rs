@@ -110,7 +110,7 @@ pub struct StepCoefficients {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum VarianceSource {
-    /// σ = [`StepCoefficients::noise_std`], the same for every element.
+    /// σ computed by the plan, the same for every element.
     #[default]
     Fixed,
     /// `learned`: σ = √v, v being the model's variance channel (σ² itself).
