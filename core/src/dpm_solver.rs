@@ -322,6 +322,10 @@ pub struct DpmSolverPlan<const CAPACITY: usize> {
 
 impl<const CAPACITY: usize> DpmSolverPlan<CAPACITY> {
     /// A plan with no steps, as a constant (for a `static`, filled by [`Self::rebuild`]).
+    // Always inlined: the C interface writes an empty plan into its storage, and a call (taken
+    // at opt-level "s" since the plan has its fingerprint) put two plan-sized copies on the
+    // stack (11.6 KB and 15 KB instead of 0.6 and 0.9 KB).
+    #[inline(always)]
     pub const fn empty() -> Self {
         DpmSolverPlan {
             steps: Vec::new(),

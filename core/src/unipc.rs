@@ -374,6 +374,10 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// static PLAN: UniPcPlan<25> = UniPcPlan::empty();
     /// assert!(PLAN.is_empty());
     /// ```
+    // Always inlined: the C interface writes an empty plan into its storage, and a call (taken
+    // at opt-level "s" since the plan has its fingerprint) put two plan-sized copies on the
+    // stack (11.6 KB and 15 KB instead of 0.6 and 0.9 KB).
+    #[inline(always)]
     pub const fn empty() -> Self {
         UniPcPlan {
             steps: Vec::new(),
