@@ -5,7 +5,7 @@
 
 use diffusion_core::{
     DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverConfig, DpmSolverPlan, Error,
-    FinalAlphaCumprod, MultistepHistory, NoiseSource, Pcg32, PredictionType, SampleClipping,
+    FinalAlphaCumprod, MultistepHistory, NoiseSource, NoiseStream, PredictionType, SampleClipping,
     ScheduleConfig, TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, VarianceType,
     noise_stream,
 };
@@ -22,7 +22,7 @@ fn trailing(steps: u32) -> TimestepConfig {
 }
 
 /// x_T: point i from stream (SEED, i); returns the streams.
-fn initial_noise(points: &mut [f32]) -> Vec<Pcg32> {
+fn initial_noise(points: &mut [f32]) -> Vec<NoiseStream> {
     points
         .chunks_exact_mut(DIMENSIONS)
         .enumerate()

@@ -165,6 +165,11 @@ enum DcStatus
    * A core error this library has no code of its own for (the core's errors may grow).
    */
   DC_STATUS_OTHER_CORE_ERROR = 31,
+  /**
+   * A multistep step was given a history made by another plan (initialize the history with
+   * this plan).
+   */
+  DC_STATUS_FOREIGN_HISTORY = 32,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -949,7 +954,8 @@ DcStatus dc_multistep_history_init(struct DcMultistepHistory *history,
  *
  * Errors: `NULL_POINTER`, `MISALIGNED_POINTER`, `ARRAY_TOO_LONG`, `OVERLAPPING_ARRAYS` (also
  * with the history's buffer), `PLAN_NOT_BUILT` (plan or history), `STEP_INDEX_OUT_OF_RANGE`,
- * `STEP_OUT_OF_ORDER`, `LENGTH_MISMATCH`.
+ * `STEP_OUT_OF_ORDER`, `LENGTH_MISMATCH`, `FOREIGN_HISTORY` (a history initialized with another
+ * plan, or with this one before it was built again differently).
  *
  * # Safety
  *

@@ -557,7 +557,8 @@ pub unsafe extern "C" fn dc_multistep_history_init(
 ///
 /// Errors: `NULL_POINTER`, `MISALIGNED_POINTER`, `ARRAY_TOO_LONG`, `OVERLAPPING_ARRAYS` (also
 /// with the history's buffer), `PLAN_NOT_BUILT` (plan or history), `STEP_INDEX_OUT_OF_RANGE`,
-/// `STEP_OUT_OF_ORDER`, `LENGTH_MISMATCH`.
+/// `STEP_OUT_OF_ORDER`, `LENGTH_MISMATCH`, `FOREIGN_HISTORY` (a history initialized with another
+/// plan, or with this one before it was built again differently).
 ///
 /// # Safety
 ///

@@ -3,7 +3,7 @@
 
 use core::mem::{MaybeUninit, align_of, size_of};
 
-use diffusion_core::{NoiseSource, Pcg32, noise_stream};
+use diffusion_core::{NoiseSource, NoiseStream, noise_stream};
 
 use crate::slices::{self, Span};
 use crate::status::{DcStatus, status_of};
@@ -23,14 +23,17 @@ pub struct DcNoiseStream {
 }
 
 // The cast between the two below relies on this, on every target.
-const _: () = assert!(size_of::<DcNoiseStream>() == size_of::<Pcg32>());
-const _: () = assert!(align_of::<DcNoiseStream>() >= align_of::<Pcg32>());
+const _: () = assert!(size_of::<DcNoiseStream>() == size_of::<NoiseStream>());
+const _: () = assert!(align_of::<DcNoiseStream>() >= align_of::<NoiseStream>());
 
 /// The core's generator inside C's storage.
-pub(crate) fn as_generators(streams: &mut [DcNoiseStream]) -> &mut [Pcg32] {
-    // SAFETY: same size, stride and sufficient alignment (asserted above); Pcg32 is two u64
-    // (state and increment), for which every bit pattern is valid.
-    unsafe { core::slice::from_raw_parts_mut(streams.as_mut_ptr().cast::<Pcg32>(), streams.len()) }
+pub(crate) fn as_generators(streams: &mut [DcNoiseStream]) -> &mut [NoiseStream] {
+    // SAFETY: same size, stride and sufficient alignment (asserted above); a NoiseStream is
+    // `#[repr(transparent)]` over rand_pcg's Pcg32, two u64 (state and increment), for which
+    // every bit pattern is valid.
+    unsafe {
+        core::slice::from_raw_parts_mut(streams.as_mut_ptr().cast::<NoiseStream>(), streams.len())
+    }
 }
 
 /// Sample `sample_index`'s noise stream for `seed` (noise v1), as the Rust core's `noise_stream`.
@@ -38,11 +41,11 @@ pub(crate) fn as_generators(streams: &mut [DcNoiseStream]) -> &mut [Pcg32] {
 pub extern "C" fn dc_noise_stream(seed: u64, sample_index: u64) -> DcNoiseStream {
     let mut stream = MaybeUninit::<DcNoiseStream>::uninit();
     // SAFETY: the storage has the generator's size and alignment (asserted above); writing
-    // initializes all 16 bytes, since Pcg32 is two u64 without padding.
+    // initializes all 16 bytes, since a NoiseStream is two u64 without padding.
     unsafe {
         stream
             .as_mut_ptr()
-            .cast::<Pcg32>()
+            .cast::<NoiseStream>()
             .write(noise_stream(seed, sample_index));
         stream.assume_init()
     }

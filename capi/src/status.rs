@@ -70,11 +70,14 @@ pub enum DcStatus {
     NoiseExhausted = 30,
     /// A core error this library has no code of its own for (the core's errors may grow).
     OtherCoreError = 31,
+    /// A multistep step was given a history made by another plan (initialize the history with
+    /// this plan).
+    ForeignHistory = 32,
 }
 
 impl DcStatus {
     /// Every status, for the name table and the tests.
-    pub(crate) const ALL: [DcStatus; 29] = [
+    pub(crate) const ALL: [DcStatus; 30] = [
         DcStatus::Ok,
         DcStatus::NullPointer,
         DcStatus::MisalignedPointer,
@@ -104,6 +107,7 @@ impl DcStatus {
         DcStatus::SigmaScheduleDisabled,
         DcStatus::NoiseExhausted,
         DcStatus::OtherCoreError,
+        DcStatus::ForeignHistory,
     ];
 
     /// The name, NUL-terminated for C; the core's own name for the core's errors.
@@ -138,6 +142,7 @@ impl DcStatus {
             DcStatus::SigmaScheduleDisabled => c"SigmaScheduleDisabled",
             DcStatus::NoiseExhausted => c"NoiseExhausted",
             DcStatus::OtherCoreError => c"OtherCoreError",
+            DcStatus::ForeignHistory => c"ForeignHistory",
         }
     }
 }
@@ -166,6 +171,7 @@ impl From<Error> for DcStatus {
             Error::InvalidGuidance { .. } => DcStatus::InvalidGuidance,
             Error::SigmaScheduleDisabled => DcStatus::SigmaScheduleDisabled,
             Error::NoiseExhausted { .. } => DcStatus::NoiseExhausted,
+            Error::ForeignHistory => DcStatus::ForeignHistory,
             _ => DcStatus::OtherCoreError,
         }
     }
@@ -220,6 +226,7 @@ mod tests {
                 needed: 2,
                 available: 0,
             },
+            Error::ForeignHistory,
         ];
         for error in errors {
             let name = DcStatus::from(error).name().to_str().unwrap();
@@ -237,7 +244,7 @@ mod tests {
         let name = |code| unsafe { core::ffi::CStr::from_ptr(dc_error_name(code)) };
         assert_eq!(name(22).to_str(), Ok("StepIndexOutOfRange"));
         assert_eq!(name(0).to_str(), Ok("Ok"));
-        for code in [-1, 7, 9, 30, i32::MAX, i32::MIN] {
+        for code in [-1, 7, 9, 33, i32::MAX, i32::MIN] {
             assert_eq!(name(code).to_str(), Ok("UnknownStatus"));
         }
     }

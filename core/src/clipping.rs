@@ -1,7 +1,7 @@
 //! Clipping of the predicted x̂₀ before it is used (diffusers `clip_sample`, `thresholding`).
 //!
 //! ```
-//! use diffusion_core::{DdpmDdimPlan, PredictionType, SampleClipping, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig};
+//! use diffusion_core::{DdpmDdimPlan, PredictionType, SampleClipping, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig, TimestepSpacing};
 //!
 //! // An x̂₀-model predicting 3.0, clipped to 1.0, at the last step (which lands on x̂₀).
 //! let config = DdpmDdimConfig {
@@ -9,7 +9,7 @@
 //!     clipping: SampleClipping::Range(1.0),
 //!     ..DdpmDdimConfig::default()
 //! };
-//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 //! let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
 //! let mut x = [0.3f32];
 //! plan.step(9, &mut x, &[3.0], &mut SliceNoise::new(&[]), &mut [])?;
@@ -85,17 +85,10 @@ impl SampleClipping {
 
 /// The `q`-quantile of `values` with linear interpolation between order statistics (numpy's and
 /// torch's default): position p = q·(n − 1), result = v₍⌊p⌋₎ + (p − ⌊p⌋)·(v₍⌈p⌉₎ − v₍⌊p⌋₎).
-/// Reorders `values` (selection, no allocation). Returns 0 for an empty slice.
-///
-/// ```
-/// use diffusion_core::clipping::quantile;
-///
-/// let mut values = [4.0f32, 1.0, 3.0, 2.0];
-/// assert_eq!(quantile(&mut values, 0.5), 2.5); // between the 2nd and 3rd smallest
-/// assert_eq!(quantile(&mut values, 1.0), 4.0);
-/// ```
+/// Reorders `values` (selection, no allocation). Returns 0 for an empty slice. Internal: the
+/// dynamic thresholding of [`SampleClipping::DynamicThreshold`].
 #[must_use]
-pub fn quantile(values: &mut [f32], q: f32) -> f32 {
+pub(crate) fn quantile(values: &mut [f32], q: f32) -> f32 {
     let count = values.len();
     if count == 0 {
         return 0.0;

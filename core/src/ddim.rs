@@ -17,17 +17,7 @@
 //! there anyway, and so does diffusers. With ᾱ_0 (`set_alpha_to_one = false`) and η > 0,
 //! diffusers' last step adds σ·z and shrinks the direction term; ours returns a sample without
 //! fresh noise, which is what a sampler's last step is for. The golden tests check both cases.
-//!
-//! ```
-//! use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceType};
-//!
-//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
-//! let plan = |sampler| DdpmDdimPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig { rule: sampler, ..DdpmDdimConfig::default() });
-//! let ddim = plan(DdpmDdimRule::Ddim { eta: 1.0, use_clipped_model_output: false })?;
-//! let ddpm = plan(DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall })?;
-//! assert_eq!(ddim.steps()[0].noise_std, ddpm.steps()[0].noise_std); // η = 1: DDPM's σ
-//! # Ok::<(), diffusion_core::Error>(())
-//! ```
+//! With η = 1, σ is DDPM's `fixed_small` σ (the unit test `eta_one_is_ddpm_sigma`).
 
 use crate::error::Error;
 use crate::prediction::PredictionType;
@@ -85,4 +75,40 @@ pub(crate) fn coefficients(
         adds_noise: !is_last && eta > 0.0,
         ..StepCoefficients::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, ScheduleConfig, TimestepConfig,
+        TimestepSpacing, VarianceType,
+    };
+
+    #[test]
+    fn eta_one_is_ddpm_sigma() {
+        let timesteps = TimestepConfig {
+            num_inference_steps: 10,
+            spacing: TimestepSpacing::Leading,
+            steps_offset: 1,
+        };
+        let plan = |rule| {
+            DdpmDdimPlan::<10>::new(
+                &ScheduleConfig::default(),
+                &timesteps,
+                &DdpmDdimConfig {
+                    rule,
+                    ..DdpmDdimConfig::default()
+                },
+            )
+            .unwrap()
+        };
+        let ddim = plan(DdpmDdimRule::Ddim {
+            eta: 1.0,
+            use_clipped_model_output: false,
+        });
+        let ddpm = plan(DdpmDdimRule::Ddpm {
+            variance_type: VarianceType::FixedSmall,
+        });
+        assert_eq!(ddim.steps()[0].noise_std, ddpm.steps()[0].noise_std);
+    }
 }

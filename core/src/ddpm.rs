@@ -19,10 +19,10 @@
 //! root of ln β′ < 0, so every noisy step returns NaN.
 //!
 //! ```
-//! use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceType};
+//! use diffusion_core::{TimestepSpacing, DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceType};
 //!
 //! let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
-//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+//! let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 //! let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
 //! let last = plan.steps()[9];
 //! assert_eq!((last.timestep, last.adds_noise), (1, false)); // t = 1 > 0, and still no noise
@@ -97,16 +97,10 @@ impl FromStr for VarianceType {
 }
 
 /// The posterior variance β̃ = (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev), unclamped
-/// (diffusers `DDIMScheduler._get_variance`; DDPM clamps it at 1e-20).
-///
-/// ```
-/// use diffusion_core::ddpm::posterior_variance;
-///
-/// // From ᾱ = 0.5 to ᾱ_prev = 0.8: β′ = 1 − 0.5/0.8 = 0.375, β̃ = (0.2/0.5)·0.375 = 0.15.
-/// assert!((posterior_variance(0.5, 0.8) - 0.15).abs() < 1e-15);
-/// ```
+/// (diffusers `DDIMScheduler._get_variance`; DDPM clamps it at 1e-20). Internal: the plans'
+/// weights.
 #[must_use]
-pub fn posterior_variance(alpha_cumprod: f64, alpha_cumprod_prev: f64) -> f64 {
+pub(crate) fn posterior_variance(alpha_cumprod: f64, alpha_cumprod_prev: f64) -> f64 {
     (1.0 - alpha_cumprod_prev) / (1.0 - alpha_cumprod) * (1.0 - alpha_cumprod / alpha_cumprod_prev)
 }
 

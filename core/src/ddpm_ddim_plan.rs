@@ -42,9 +42,9 @@ pub enum DdpmDdimRule {
 /// The ᾱ used after the last planned timestep.
 ///
 /// ```
-/// use diffusion_core::{FinalAlphaCumprod, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
+/// use diffusion_core::{FinalAlphaCumprod, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
 ///
-/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 /// let last_prev = |final_alpha_cumprod| -> Result<f32, diffusion_core::Error> {
 ///     let config = DdpmDdimConfig { final_alpha_cumprod, ..DdpmDdimConfig::default() };
 ///     let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
@@ -311,8 +311,8 @@ impl<const CAPACITY: usize> DdpmDdimPlan<CAPACITY> {
     /// Number of steps (model evaluations).
     ///
     /// ```
-    /// # use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
-    /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: Default::default(), steps_offset: 1 };
+    /// # use diffusion_core::{TimestepSpacing, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
+    /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: TimestepSpacing::Leading, steps_offset: 1 };
     /// let plan: DdpmDdimPlan<25> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
     /// assert_eq!(plan.len(), 20);
     /// # Ok::<(), diffusion_core::Error>(())
@@ -350,8 +350,8 @@ impl<const CAPACITY: usize> DdpmDdimPlan<CAPACITY> {
     /// The weights of every step, in order.
     ///
     /// ```
-    /// # use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+    /// # use diffusion_core::{TimestepSpacing, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
     /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
     /// // Deterministic DDIM: no step draws noise.
     /// assert!(plan.steps().iter().all(|step| !step.adds_noise));
@@ -370,10 +370,10 @@ impl<const CAPACITY: usize> DdpmDdimPlan<CAPACITY> {
     // path, then gets the whole step vectorized its way.
     ///
     /// ```
-    /// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig, VarianceType};
+    /// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, SliceNoise, TimestepConfig, VarianceType, TimestepSpacing};
     ///
     /// let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
     /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
     /// let mut x = [0.5f32, -0.5];
     /// let epsilon = [0.1f32, 0.2];
@@ -416,11 +416,11 @@ impl<const CAPACITY: usize> DdpmDdimPlan<CAPACITY> {
     /// otherwise make a batch of 4 look like 2 samples twice as long, sharing streams.
     ///
     /// ```
-    /// use diffusion_core::{noise_stream, NoiseSource, DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig,
+    /// use diffusion_core::{TimestepSpacing, noise_stream, NoiseSource, DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig,
     ///     TimestepConfig, VarianceType};
     ///
     /// let ddpm = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::FixedSmall }, ..DdpmDdimConfig::default() };
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
     /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &ddpm)?;
     ///
     /// // Samples 2 and 3 of seed 7 as a batch of two (sample_len = 4)...
@@ -552,7 +552,7 @@ impl<const CAPACITY: usize> Scheduler for DdpmDdimPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, 0, values)
+        MultistepHistory::new(buffer, 0, values, 0)
     }
 
     fn draws_noise(&self) -> bool {
@@ -746,7 +746,7 @@ mod tests {
             Err(Error::MissingVarianceChannels)
         );
         // An empty batch used to be Ok whatever the index.
-        let no_streams: &mut [crate::Pcg32] = &mut [];
+        let no_streams: &mut [crate::NoiseStream] = &mut [];
         assert_eq!(
             plan.step_batch(10, 0, &mut [], &[], no_streams, &mut []),
             Err(Error::StepIndexOutOfRange {

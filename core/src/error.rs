@@ -97,9 +97,9 @@ impl SliceKind {
 /// Every way a caller can ask the core for something it cannot do.
 ///
 /// ```
-/// use diffusion_core::{Error, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
+/// use diffusion_core::{Error, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
 ///
-/// let timesteps = TimestepConfig { num_inference_steps: 0, spacing: Default::default(), steps_offset: 0 };
+/// let timesteps = TimestepConfig { num_inference_steps: 0, spacing: TimestepSpacing::Leading, steps_offset: 0 };
 /// let error = DdpmDdimPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default()).unwrap_err();
 /// assert_eq!(error, Error::InvalidStepCount { steps: 0, num_train_timesteps: 1000 });
 /// assert_eq!(error.to_string(), "number of inference steps must be in 1..=1000, got 0");
@@ -228,7 +228,13 @@ pub enum Error {
         /// Values the source has left.
         available: usize,
     },
+    /// A multistep step was given a [`crate::MultistepHistory`] made by another plan (one whose
+    /// weights differ, even if it has as many steps). Checked before anything is modified.
+    ForeignHistory,
 }
+
+/// [`Error::name`]'s names, in the order of the variants, separated by one space.
+const NAMES: &str = "InvalidTrainTimesteps InvalidBetaRange TrainedBetasLength InvalidTrainedBeta DegenerateSchedule InvalidStepCount TimestepOutOfRange InvalidEta InvalidClipRange InvalidThreshold LengthMismatch CapacityExceeded StepIndexOutOfRange MissingVarianceChannels UnknownName InvalidSolverOrder StepOutOfOrder InvalidSigmaRange SigmaScheduleDisabled InvalidGuidance NoiseExhausted ForeignHistory";
 
 impl Error {
     /// The variant's name, e.g. `"InvalidStepCount"`: a report that needs no float formatting,
@@ -241,29 +247,44 @@ impl Error {
     /// ```
     #[must_use]
     pub fn name(&self) -> &'static str {
-        match self {
-            Error::InvalidTrainTimesteps { .. } => "InvalidTrainTimesteps",
-            Error::InvalidBetaRange { .. } => "InvalidBetaRange",
-            Error::TrainedBetasLength { .. } => "TrainedBetasLength",
-            Error::InvalidTrainedBeta { .. } => "InvalidTrainedBeta",
-            Error::DegenerateSchedule { .. } => "DegenerateSchedule",
-            Error::InvalidStepCount { .. } => "InvalidStepCount",
-            Error::TimestepOutOfRange { .. } => "TimestepOutOfRange",
-            Error::InvalidEta => "InvalidEta",
-            Error::InvalidClipRange => "InvalidClipRange",
-            Error::InvalidThreshold => "InvalidThreshold",
-            Error::LengthMismatch { .. } => "LengthMismatch",
-            Error::CapacityExceeded { .. } => "CapacityExceeded",
-            Error::StepIndexOutOfRange { .. } => "StepIndexOutOfRange",
-            Error::MissingVarianceChannels => "MissingVarianceChannels",
-            Error::UnknownName(_) => "UnknownName",
-            Error::InvalidSolverOrder { .. } => "InvalidSolverOrder",
-            Error::StepOutOfOrder { .. } => "StepOutOfOrder",
-            Error::InvalidSigmaRange { .. } => "InvalidSigmaRange",
-            Error::SigmaScheduleDisabled => "SigmaScheduleDisabled",
-            Error::InvalidGuidance { .. } => "InvalidGuidance",
-            Error::NoiseExhausted { .. } => "NoiseExhausted",
+        // One string scanned at run time instead of a `match` to string literals: the match
+        // compiles to two tables of a pointer and a length per variant (8 B each on a 32-bit
+        // target), this to one short loop; the order is the variants' (the test `names` checks it).
+        let index = match self {
+            Error::InvalidTrainTimesteps { .. } => 0,
+            Error::InvalidBetaRange { .. } => 1,
+            Error::TrainedBetasLength { .. } => 2,
+            Error::InvalidTrainedBeta { .. } => 3,
+            Error::DegenerateSchedule { .. } => 4,
+            Error::InvalidStepCount { .. } => 5,
+            Error::TimestepOutOfRange { .. } => 6,
+            Error::InvalidEta => 7,
+            Error::InvalidClipRange => 8,
+            Error::InvalidThreshold => 9,
+            Error::LengthMismatch { .. } => 10,
+            Error::CapacityExceeded { .. } => 11,
+            Error::StepIndexOutOfRange { .. } => 12,
+            Error::MissingVarianceChannels => 13,
+            Error::UnknownName(_) => 14,
+            Error::InvalidSolverOrder { .. } => 15,
+            Error::StepOutOfOrder { .. } => 16,
+            Error::InvalidSigmaRange { .. } => 17,
+            Error::SigmaScheduleDisabled => 18,
+            Error::InvalidGuidance { .. } => 19,
+            Error::NoiseExhausted { .. } => 20,
+            Error::ForeignHistory => 21,
+        };
+        let (mut start, mut seen) = (0, 0);
+        for (end, &byte) in NAMES.as_bytes().iter().enumerate() {
+            if byte == b' ' {
+                if seen == index {
+                    return NAMES.get(start..end).unwrap_or("");
+                }
+                seen += 1;
+                start = end + 1;
+            }
         }
+        NAMES.get(start..).unwrap_or("")
     }
 }
 
@@ -396,8 +417,89 @@ impl fmt::Display for Error {
                 f,
                 "the noise source has {available} values left, the step draws {needed}"
             ),
+            Error::ForeignHistory => write!(
+                f,
+                "the multistep history was made by another plan (make it with this plan's history())"
+            ),
         }
     }
 }
 
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    /// One value of every variant.
+    const ALL: [Error; 22] = [
+        Error::InvalidTrainTimesteps {
+            num_train_timesteps: 0,
+        },
+        Error::InvalidBetaRange {
+            beta_start: 0.0,
+            beta_end: 0.0,
+        },
+        Error::TrainedBetasLength {
+            expected: 0,
+            actual: 0,
+        },
+        Error::InvalidTrainedBeta { index: 0 },
+        Error::DegenerateSchedule { timestep: 0 },
+        Error::InvalidStepCount {
+            steps: 0,
+            num_train_timesteps: 0,
+        },
+        Error::TimestepOutOfRange {
+            timestep: 0,
+            num_train_timesteps: 0,
+        },
+        Error::InvalidEta,
+        Error::InvalidClipRange,
+        Error::InvalidThreshold,
+        Error::LengthMismatch {
+            slice: SliceKind::Samples,
+            expected: 0,
+            actual: 0,
+        },
+        Error::CapacityExceeded {
+            needed: 0,
+            capacity: 0,
+        },
+        Error::StepIndexOutOfRange { index: 0, steps: 0 },
+        Error::MissingVarianceChannels,
+        Error::UnknownName(NameKind::BetaSchedule),
+        Error::InvalidSolverOrder { order: 0 },
+        Error::StepOutOfOrder {
+            index: 0,
+            expected: 0,
+        },
+        Error::InvalidSigmaRange {
+            sigma_min: 0.0,
+            sigma_max: 0.0,
+        },
+        Error::SigmaScheduleDisabled,
+        Error::InvalidGuidance {
+            scale: 0.0,
+            rescale: 0.0,
+        },
+        Error::NoiseExhausted {
+            needed: 0,
+            available: 0,
+        },
+        Error::ForeignHistory,
+    ];
+
+    #[test]
+    fn names() {
+        // `name` is the variant's name as `Debug` writes it; NAMES has one name per variant.
+        for error in ALL {
+            let mut debug = heapless::String::<128>::new();
+            write!(debug, "{error:?}").unwrap();
+            let variant = debug.split([' ', '(']).next().unwrap();
+            assert_eq!(error.name(), variant);
+        }
+        assert_eq!(NAMES.split(' ').count(), ALL.len());
+    }
+}

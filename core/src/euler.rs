@@ -596,9 +596,9 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
     /// `scale_model_input`, which divides by √(σ² + 1)).
     ///
     /// ```
-    /// use diffusion_core::{EulerConfig, EulerPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{TimestepSpacing, EulerConfig, EulerPlan, ScheduleConfig, TimestepConfig};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: EulerPlan<5> = EulerPlan::new(&ScheduleConfig::default(), &timesteps, &EulerConfig::default())?;
     /// for (scale, sigma) in plan.input_scales().zip(plan.sigmas()) {
     ///     assert!((scale * (sigma * sigma + 1.0).sqrt() - 1.0).abs() < 1e-6);
@@ -633,9 +633,9 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
     /// `scale_model_input`).
     ///
     /// ```
-    /// use diffusion_core::{EulerConfig, EulerPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{TimestepSpacing, EulerConfig, EulerPlan, ScheduleConfig, TimestepConfig};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: EulerPlan<5> = EulerPlan::new(&ScheduleConfig::default(), &timesteps, &EulerConfig::default())?;
     /// let mut input = [0.0f32; 2];
     /// plan.scale_model_input(0, &[1.0, -2.0], &mut input)?;
@@ -675,9 +675,9 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
     /// whose σ_up is 0, such as the last one with a final sigma of 0).
     ///
     /// ```
-    /// use diffusion_core::{noise_stream, EulerConfig, EulerPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{TimestepSpacing, noise_stream, EulerConfig, EulerPlan, ScheduleConfig, TimestepConfig};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 1, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 1, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let plan: EulerPlan<1> = EulerPlan::new(&ScheduleConfig::default(), &timesteps, &EulerConfig::default())?;
     /// // One step to σ = 0 lands on x̂₀ = x − σ·ε̂.
     /// let sigma = plan.sigmas().next().unwrap();
@@ -716,11 +716,11 @@ impl<const CAPACITY: usize> EulerPlan<CAPACITY> {
     /// sample i never depends on the batch).
     ///
     /// ```
-    /// use diffusion_core::{noise_stream, EulerConfig, EulerPlan, EulerVariant, ScheduleConfig,
+    /// use diffusion_core::{TimestepSpacing, noise_stream, EulerConfig, EulerPlan, EulerVariant, ScheduleConfig,
     ///     TimestepConfig};
     ///
     /// let ancestral = EulerConfig { variant: EulerVariant::Ancestral, ..EulerConfig::default() };
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: EulerPlan<10> = EulerPlan::new(&ScheduleConfig::default(), &timesteps, &ancestral)?;
     /// let mut pair = [0.5f32; 8];
     /// let mut streams = [noise_stream(3, 0), noise_stream(3, 1)];
@@ -840,7 +840,7 @@ impl<const CAPACITY: usize> Scheduler for EulerPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, 0, values)
+        MultistepHistory::new(buffer, 0, values, 0)
     }
 
     fn draws_noise(&self) -> bool {

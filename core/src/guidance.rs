@@ -190,9 +190,10 @@ fn check_length(slice: SliceKind, expected: usize, actual: usize) -> Result<(), 
 }
 
 /// The unbiased standard deviation √(Σ(x − x̄)²/(n − 1)), x̄ = Σx/n, accumulated in f64 and
-/// rounded to f32 (`torch.std`'s default correction). NaN for fewer than two values.
+/// rounded to f32 (`torch.std`'s default correction). NaN for fewer than two values. Internal:
+/// the guidance rescale.
 #[must_use]
-pub fn standard_deviation(values: &[f32]) -> f32 {
+pub(crate) fn standard_deviation(values: &[f32]) -> f32 {
     let n = values.len() as f64;
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
     let squares: f64 = values

@@ -1,7 +1,7 @@
 //! Heun's second-order method in sigma space (Karras et al. 2022, Algorithm 1 without churn), as
 //! diffusers 0.42.1's `HeunDiscreteScheduler` computes it. **It calls the model twice per step**
-//! (once on the last): N steps are 2N − 1 model evaluations, and [`HeunPlan::len`] counts
-//! evaluations.
+//! (once on the last): N steps ([`HeunPlan::num_inference_steps`]) are 2N − 1 model evaluations
+//! ([`HeunPlan::num_model_calls`]).
 //!
 //! # The sampler
 //!
@@ -65,7 +65,7 @@ use heapless::Vec;
 
 use crate::error::{Error, SliceKind};
 use crate::euler::{EulerConfig, EulerPlan};
-use crate::multistep::MultistepHistory;
+use crate::multistep::{FINGERPRINT_START, MultistepHistory, fingerprint};
 use crate::noise::NoiseSource;
 use crate::prediction::PredictionType;
 use crate::schedule::ScheduleConfig;
@@ -125,6 +125,21 @@ struct StageWeights {
     next_from_saved: f32,
 }
 
+impl StageWeights {
+    /// The weights' bits, for the plan's fingerprint (all of them: Heun is not for firmware).
+    fn words(&self) -> [u32; 6] {
+        [
+            self.original_from_sample,
+            self.original_from_model,
+            self.next_from_original,
+            self.next_from_sample,
+            self.next_from_model,
+            self.next_from_saved,
+        ]
+        .map(f32::to_bits)
+    }
+}
+
 /// Step k's two stages: the first from σ_k, and the second that ends step k − 1 at σ_k
 /// (unused for k = 0).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -150,6 +165,8 @@ pub struct HeunPlan<const CAPACITY: usize> {
     points: EulerPlan<CAPACITY>,
     steps: Vec<HeunStep, CAPACITY>,
     clip_sample: Option<f32>,
+    /// The fingerprint of the weights, which the plan's histories carry.
+    fingerprint: u32,
 }
 
 impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
@@ -166,15 +183,16 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
             points: EulerPlan::empty(),
             steps: Vec::new(),
             clip_sample: None,
+            fingerprint: 0,
         }
     }
 
     /// Validates the three configs and computes every stage.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 25, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 25, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<25> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert_eq!(plan.num_model_calls(), 49);
     /// # Ok::<(), diffusion_core::Error>(())
@@ -196,10 +214,10 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// [`Self::new`] in place. On error the plan is left empty.
     ///
     /// ```
-    /// use diffusion_core::{Error, HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{Error, HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
     /// let mut plan: HeunPlan<4> = HeunPlan::empty();
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let error = plan.rebuild(&ScheduleConfig::default(), &timesteps, &HeunConfig::default());
     /// assert_eq!(error, Err(Error::CapacityExceeded { needed: 5, capacity: 4 }));
     /// assert!(plan.is_empty());
@@ -221,6 +239,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
             self.steps.clear();
             self.points = EulerPlan::empty();
         }
+        self.fingerprint = self.steps.iter().fold(FINGERPRINT_START, |hash, step| {
+            fingerprint(fingerprint(hash, step.first.words()), step.second.words())
+        });
         result
     }
 
@@ -307,9 +328,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// f32 and fractional as [`EulerPlan::timesteps`].
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: TimestepSpacing::Leading, steps_offset: 1 };
     /// let plan: HeunPlan<2> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert!(plan.timesteps().eq([501.0, 1.0, 1.0]));
     /// # Ok::<(), diffusion_core::Error>(())
@@ -339,9 +360,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// sees sigma e.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 1, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 1, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<1> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert_eq!(plan.sigmas().count(), 2);
     /// assert_eq!(plan.sigmas().last(), Some(0.0));
@@ -359,9 +380,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// c_in = 1/√(σ² + 1) of each evaluation's sigma (diffusers' `scale_model_input`).
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let scales: Vec<f32> = plan.input_scales().collect();
     /// assert_eq!(scales.len(), 7);
@@ -392,9 +413,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// `history_len() · values` of them.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert_eq!(plan.history_len(), 1);
     /// # Ok::<(), diffusion_core::Error>(())
@@ -407,9 +428,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// [`Self::step_batch`]) in `buffer`, which must hold exactly `history_len() · values` floats.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// assert!(plan.history(&mut [0.0; 3], 4).is_err());
     /// assert_eq!(plan.history(&mut [0.0; 4], 4)?.next_step(), 0);
@@ -424,15 +445,15 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, self.history_len(), values)
+        MultistepHistory::new(buffer, self.history_len(), values, self.fingerprint)
     }
 
     /// Writes the model's input for evaluation `index`: c_in·sample.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<4> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let mut input = [0.0f32; 1];
     /// plan.scale_model_input(2, &[2.0], &mut input)?;
@@ -465,9 +486,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// must have run evaluations 0 … index − 1. On error nothing is modified.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 2, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<2> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let mut buffer = [0.0f32; 1];
     /// let mut history = plan.history(&mut buffer, 1)?;
@@ -483,7 +504,8 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// # Errors
     ///
     /// [`Error::StepIndexOutOfRange`]; [`Error::StepOutOfOrder`]; [`Error::LengthMismatch`] for a
-    /// model output not as long as the sample or a history made for another size.
+    /// model output not as long as the sample or a history made for another size;
+    /// [`Error::ForeignHistory`] for a history made by another plan.
     #[inline(always)]
     pub fn step(
         &self,
@@ -500,9 +522,9 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
     /// floats). Element-wise, so sample i's result never depends on the batch.
     ///
     /// ```
-    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig};
+    /// use diffusion_core::{HeunConfig, HeunPlan, ScheduleConfig, TimestepConfig, TimestepSpacing};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: Default::default(), steps_offset: 1 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: TimestepSpacing::Linspace, steps_offset: 1 };
     /// let plan: HeunPlan<3> = HeunPlan::new(&ScheduleConfig::default(), &timesteps, &HeunConfig::default())?;
     /// let mut buffer = [0.0f32; 4];
     /// let mut history = plan.history(&mut buffer, 4)?;
@@ -537,7 +559,7 @@ impl<const CAPACITY: usize> HeunPlan<CAPACITY> {
                 steps: evaluations,
             });
         }
-        history.check(index, self.history_len(), samples.len())?;
+        history.check(index, self.history_len(), samples.len(), self.fingerprint)?;
         let per_sample = samples.len().checked_div(batch).unwrap_or(0);
         if per_sample * batch != samples.len() {
             return Err(Error::LengthMismatch {
@@ -622,7 +644,12 @@ impl<const CAPACITY: usize> Scheduler for HeunPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, HeunPlan::history_len(self), values)
+        MultistepHistory::new(
+            buffer,
+            HeunPlan::history_len(self),
+            values,
+            self.fingerprint,
+        )
     }
 
     fn draws_noise(&self) -> bool {

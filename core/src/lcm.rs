@@ -644,7 +644,7 @@ impl<const CAPACITY: usize> Scheduler for LcmPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, 0, values)
+        MultistepHistory::new(buffer, 0, values, 0)
     }
 
     fn draws_noise(&self) -> bool {
@@ -1036,7 +1036,7 @@ mod tests {
                 actual: 8
             })
         );
-        let no_streams: &mut [crate::Pcg32] = &mut [];
+        let no_streams: &mut [crate::NoiseStream] = &mut [];
         assert_eq!(
             plan.step_batch(4, 0, &mut [], &[], no_streams, &mut []),
             Err(Error::StepIndexOutOfRange { index: 4, steps: 4 })

@@ -1,18 +1,79 @@
 //! # diffusion-core
 //!
-//! DDPM and DDIM sampling for diffusion models, `#![no_std]` and without allocation: noise
-//! schedules, timestep plans, the update step over caller-provided `f32` slices, and a portable
-//! Gaussian noise generator. The same code gives the same bits on a server and on a Cortex-M4F.
+//! Diffusion-model sampling, `#![no_std]` and without allocation: noise schedules, timestep
+//! plans, the update step of each sampler over caller-provided `f32` slices, classifier-free
+//! guidance, and a portable Gaussian noise generator. The same code gives the same bits on a
+//! server and on a Cortex-M4F.
 //!
-//! ## Guarantees
+//! ## Samplers
 //!
-//! - **No heap, no panics on caller input.** Storage is either the caller's slices or a
-//!   [`DdpmDdimPlan`] whose capacity is a type parameter; every invalid input is an [`Error`] that names
-//!   what was wrong.
-//! - **Portable bits.** Transcendentals come from `libm` on every target and the crate never
-//!   fuses a multiply and an add, so results do not depend on the platform's math library or FMA.
-//! - **Numerics checked against diffusers** (0.42.1) by golden vectors in the workspace's
-//!   `tests/`: schedules, timestep arrays, single steps and whole loops.
+//! Each sampler is one plan type, built once from a [`ScheduleConfig`], a [`TimestepConfig`] and
+//! its own config, holding every per-step weight (computed in f64, stored in f32):
+//!
+//! | plan | diffusers' scheduler | model calls | memory between steps |
+//! |---|---|---|---|
+//! | [`DdpmDdimPlan`] | `DDPMScheduler`, `DDIMScheduler` | N | none |
+//! | [`DpmSolverPlan`] | `DPMSolverMultistepScheduler` (DPM-Solver(++), SDE) | N | a [`MultistepHistory`] |
+//! | [`UniPcPlan`] | `UniPCMultistepScheduler` | N | a [`MultistepHistory`] |
+//! | [`EulerPlan`] | `EulerDiscreteScheduler`, `EulerAncestralDiscreteScheduler` | N | none |
+//! | [`HeunPlan`] | `HeunDiscreteScheduler` | 2N − 1 | a [`MultistepHistory`] |
+//! | [`LcmPlan`] | `LCMScheduler` | N | none |
+//!
+//! diffusers' default timestep spacing differs between samplers (`leading` for DDPM, DDIM and
+//! LCM, `linspace` for the others), so [`TimestepSpacing`] has no default: every caller names
+//! one.
+//!
+//! ## One loop for every sampler: [`Scheduler`]
+//!
+//! Every plan implements the [`Scheduler`] trait, the documented way to run any of them: the
+//! number of model calls, the [`ModelTimestep`] and the input scaling of each call,
+//! `init_noise_sigma`, the sizes of what a step needs (history, noise, scratch), and a batch step
+//! over caller slices with one [`StepMemory`]. A program written against it runs every sampler,
+//! and links only the ones it names (it is used through generics, not `dyn`).
+//!
+//! ```
+//! use diffusion_core::{
+//!     noise_stream, DdpmDdimConfig, DdpmDdimPlan, Error, LcmConfig, LcmPlan, ModelTimestep,
+//!     NoiseSource, ScheduleConfig, Scheduler, StepMemory, TimestepConfig, TimestepSpacing,
+//!     UniPcConfig, UniPcPlan,
+//! };
+//!
+//! /// Samples one 4-value x from seed 7 with any plan; `model` stands for the denoiser.
+//! fn sample<S: Scheduler>(plan: &S, model: impl Fn(ModelTimestep, &[f32]) -> [f32; 4]) -> Result<[f32; 4], Error> {
+//!     let mut stream = noise_stream(7, 0); // sample 0 of seed 7
+//!     let mut x = [0.0f32; 4];
+//!     stream.fill_standard_normal(&mut x); // x_T
+//!     x.iter_mut().for_each(|v| *v *= plan.init_noise_sigma());
+//!     let mut buffers = [0.0f32; 3 * 4]; // history_len() ≤ 3 sample-sized buffers
+//!     let history = plan.history(&mut buffers[..plan.history_len() * 4], 4)?;
+//!     let mut memory = StepMemory::new(history, core::slice::from_mut(&mut stream), &mut []);
+//!     let mut input = [0.0f32; 4];
+//!     for call in 0..plan.num_model_calls() {
+//!         plan.scale_model_input(call, &x, &mut input)?;
+//!         let output = model(plan.model_timestep(call)?, &input);
+//!         plan.step_batch(call, 1, &mut x, &output, &mut memory)?;
+//!     }
+//!     Ok(x)
+//! }
+//!
+//! let schedule = ScheduleConfig::default();
+//! let linspace = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
+//! let unipc: UniPcPlan<10> = UniPcPlan::new(&schedule, &linspace, &UniPcConfig::default())?;
+//! let ddim: DdpmDdimPlan<10> = DdpmDdimPlan::new(&schedule, &linspace, &DdpmDdimConfig::default())?;
+//! let lcm: LcmPlan<4> = LcmPlan::new(&schedule, 4, &LcmConfig::default())?; // LCM's own timesteps
+//! let zero = |_: ModelTimestep, _: &[f32]| [0.0f32; 4]; // ε̂ = 0
+//! for x in [sample(&unipc, zero)?, sample(&ddim, zero)?, sample(&lcm, zero)?] {
+//!     assert!(x.iter().all(|v| v.is_finite()));
+//! }
+//! assert_eq!(ddim.model_timestep(0)?.integer(), 999);
+//! # Ok::<(), diffusion_core::Error>(())
+//! ```
+//!
+//! **One timestep type for the model.** What the model is fed is a [`ModelTimestep`]: whole for
+//! DDPM, DDIM, DPM-Solver, UniPC and LCM, fractional for Euler and Heun, with its float and
+//! integer feeds (diffusers' ONNX `int64` cast) decided in one place. The plans' own iterators
+//! (`timesteps()`, `sigmas()`) keep their natural types (`u32` training timesteps, `f32`
+//! interpolated ones), for callers that know their sampler and for the golden tests.
 //!
 //! ## Schedules
 //!
@@ -30,12 +91,14 @@
 //! # Ok::<(), diffusion_core::Error>(())
 //! ```
 //!
-//! ## Plans and steps
+//! ## A plan's own methods
 //!
 //! [`TimestepConfig`] realizes the timesteps (`linspace`, `leading`, `trailing`); the step after
 //! element k is element k + 1. [`DdpmDdimPlan::new`] combines schedule, timesteps and a
 //! [`DdpmDdimConfig`] (DDPM or DDIM, prediction type, clipping, final ᾱ) into per-step weights;
-//! [`DdpmDdimPlan::step`] applies step i to one sample in place, [`DdpmDdimPlan::step_batch`] to a batch.
+//! [`DdpmDdimPlan::step`] applies step i to one sample in place, [`DdpmDdimPlan::step_batch`] to a
+//! batch. Each plan keeps such methods for callers that know their sampler (firmware); they give
+//! the same bits as the trait, which forwards to them.
 //!
 //! ```
 //! use diffusion_core::{noise_stream, NoiseSource, DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig,
@@ -57,8 +120,11 @@
 //!
 //! ## Noise
 //!
-//! [`noise_stream`] gives sample i of seed s its own [`rand_pcg::Pcg32`]; [`NoiseSource`] turns
-//! it into standard normals. The algorithm is specified as "noise v1" in [`noise`], seeding
+//! [`noise_stream`] gives sample i of seed s its own [`NoiseStream`] (a PCG32 generator, kept
+//! private so that the API does not depend on a `rand_pcg` version; [`InlinedStream`] is the
+//! same stream with its code inlined into the caller, for callers compiled for AVX2);
+//! [`NoiseSource`] turns it into standard normals. A finite source ([`SliceNoise`]) that runs out
+//! is [`Error::NoiseExhausted`]. The algorithm is specified as "noise v1" in [`noise`], seeding
 //! included, with test vectors and a numpy reference implementation, so Python can feed identical
 //! noise to diffusers.
 //!
@@ -73,8 +139,9 @@
 //! ## Errors
 //!
 //! Every fallible function returns [`Error`]; its variants say which input was wrong
-//! ([`Error::LengthMismatch`] names the slice, [`Error::UnknownName`] the kind of name), and
-//! [`Error::name`] gives a report that needs no float formatting.
+//! ([`Error::LengthMismatch`] names the slice, [`Error::UnknownName`] the kind of name,
+//! [`Error::ForeignHistory`] a multistep history made by another plan), and [`Error::name`]
+//! gives a report that needs no float formatting.
 //!
 //! ## Firmware
 //!
@@ -143,9 +210,8 @@ pub use guidance::Guidance;
 pub use heun::{HeunConfig, HeunPlan};
 pub use lcm::{LcmConfig, LcmPlan};
 pub use multistep::MultistepHistory;
-pub use noise::{InlinedStream, NoiseSource, SliceNoise, noise_stream};
+pub use noise::{InlinedStream, NoiseSource, NoiseStream, SliceNoise, noise_stream};
 pub use prediction::PredictionType;
-pub use rand_pcg::Pcg32;
 pub use schedule::{
     AlphasCumprod, BetaSchedule, MAX_TRAIN_TIMESTEPS, ScheduleConfig, fill_alphas_cumprod,
 };

@@ -203,6 +203,23 @@ pub(crate) fn fill_sigma_points<S: MultistepPoint, const CAPACITY: usize>(
     Ok(first_alpha_cumprod)
 }
 
+/// Where a plan's fingerprint starts: FNV-1a's 32-bit offset basis.
+pub(crate) const FINGERPRINT_START: u32 = 0x811C_9DC5;
+
+/// Identifies a plan for the histories it makes: FNV-1a (32-bit) over words of its per-step
+/// weights, continued from `hash` (which starts at [`FINGERPRINT_START`]), step by step as the
+/// plan computes them, so that it costs no pass of its own. Plans whose fingerprinted weights are
+/// the same are the same plan as far as a history is concerned; two that differ there differ
+/// here, but for a 2⁻³² chance of collision.
+#[inline(always)]
+pub(crate) fn fingerprint<const N: usize>(hash: u32, words: [u32; N]) -> u32 {
+    let mut hash = hash;
+    for word in words {
+        hash = (hash ^ word).wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
 /// A multistep solver's memory: earlier converted model outputs in a caller-provided slice, and
 /// the index of the step that may run next.
 ///
@@ -211,17 +228,29 @@ pub(crate) fn fill_sigma_points<S: MultistepPoint, const CAPACITY: usize>(
 /// the steps will update. A new history expects step 0; [`MultistepHistory::reset`] starts a run
 /// over with the same slice. Its contents before a run do not matter: no step reads a buffer that
 /// an earlier step of the same run has not written.
+///
+/// A history knows the plan that made it (a fingerprint of the plan's weights): a step of another
+/// plan is [`Error::ForeignHistory`], even when both plans have the same length.
 #[derive(Debug)]
 pub struct MultistepHistory<'a> {
     buffer: &'a mut [f32],
-    buffers: usize,
+    /// At most 3; a `u32` so that it and `plan` share one word on 64-bit targets.
+    buffers: u32,
+    /// The fingerprint of the plan that made the history.
+    plan: u32,
     values: usize,
     next_step: usize,
 }
 
 impl<'a> MultistepHistory<'a> {
-    /// Checks that `buffer` holds exactly `buffers` buffers of `values` floats each.
-    pub(crate) fn new(buffer: &'a mut [f32], buffers: usize, values: usize) -> Result<Self, Error> {
+    /// Checks that `buffer` holds exactly `buffers` buffers of `values` floats each; the history
+    /// belongs to the plan with fingerprint `plan`.
+    pub(crate) fn new(
+        buffer: &'a mut [f32],
+        buffers: usize,
+        values: usize,
+        plan: u32,
+    ) -> Result<Self, Error> {
         let expected = buffers.checked_mul(values).ok_or(Error::LengthMismatch {
             slice: SliceKind::History,
             expected: usize::MAX,
@@ -236,7 +265,9 @@ impl<'a> MultistepHistory<'a> {
         }
         Ok(MultistepHistory {
             buffer,
-            buffers,
+            // A plan remembers at most 3 buffers.
+            buffers: buffers as u32,
+            plan,
             values,
             next_step: 0,
         })
@@ -258,10 +289,17 @@ impl<'a> MultistepHistory<'a> {
         self.next_step = 0;
     }
 
-    /// Checks that step `index` of a plan remembering `buffers` outputs may run on `values`
-    /// floats: the size this history was made for and the order of steps.
-    pub(crate) fn check(&self, index: usize, buffers: usize, values: usize) -> Result<(), Error> {
-        if self.buffers != buffers {
+    /// Checks that step `index` of the plan with fingerprint `plan`, remembering `buffers`
+    /// outputs, may run on `values` floats: the size this history was made for, the plan that
+    /// made it, and the order of steps.
+    pub(crate) fn check(
+        &self,
+        index: usize,
+        buffers: usize,
+        values: usize,
+        plan: u32,
+    ) -> Result<(), Error> {
+        if self.buffers as usize != buffers {
             return Err(Error::LengthMismatch {
                 slice: SliceKind::History,
                 expected: buffers.saturating_mul(self.values),
@@ -274,6 +312,9 @@ impl<'a> MultistepHistory<'a> {
                 expected: self.values,
                 actual: values,
             });
+        }
+        if self.plan != plan {
+            return Err(Error::ForeignHistory);
         }
         if index != self.next_step {
             return Err(Error::StepOutOfOrder {
@@ -376,6 +417,18 @@ pub(crate) struct Slots<'s> {
 }
 
 impl MultistepWeights {
+    /// What the plan's [`fingerprint`] reads of a step: c₀, which depends on the step's λ and h,
+    /// its order, the algorithm and the solver type, and u_m, which says what the history's
+    /// buffers hold (x̂₀ or ε̂, from which prediction type). Two words, not nine: each word costs
+    /// flash in a firmware's plan building.
+    #[inline(always)]
+    pub(crate) fn words(&self) -> [u32; 2] {
+        [
+            self.next_from_current.to_bits(),
+            self.converted_from_model.to_bits(),
+        ]
+    }
+
     /// Applies the step to one sample (`sample`, `model_output` and the slots all of its
     /// length), computing x̂₀'s threshold in `scratch` for dynamic thresholding.
     #[inline(always)]

@@ -3,7 +3,7 @@
 //! # Noise v1
 //!
 //! **Streams.** Sample `i` (a `u64`, its index in the whole job) of seed `s` owns one
-//! [`rand_pcg::Pcg32`] (PCG-XSH-RR 64/32):
+//! [`NoiseStream`], a PCG32 generator (PCG-XSH-RR 64/32, as `rand_pcg::Pcg32` implements it):
 //!
 //! ```text
 //! state  = splitmix64(s + (i + 1)·0x9E37_79B9_7F4A_7C15)      (wrapping u64 arithmetic)
@@ -70,7 +70,6 @@
 //!
 //! ```
 //! use diffusion_core::{noise_stream, NoiseSource};
-//! use rand_core::Rng;
 //!
 //! let mut words = noise_stream(0, 0);
 //! assert_eq!([words.next_u32(), words.next_u32(), words.next_u32()], [0xC0C7_E2C5, 0x750C_892A, 0x575C_7AC6]);
@@ -106,16 +105,51 @@ fn splitmix64(mut z: u64) -> u64 {
 ///
 /// ```
 /// use diffusion_core::noise_stream;
-/// use rand_core::Rng;
 ///
 /// let mut generator = noise_stream(0, 0);
 /// assert_eq!([generator.next_u32(), generator.next_u32()], [0xC0C7_E2C5, 0x750C_892A]);
 /// ```
 #[must_use]
-pub fn noise_stream(seed: u64, sample_index: u64) -> Pcg32 {
+pub fn noise_stream(seed: u64, sample_index: u64) -> NoiseStream {
     let state =
         splitmix64(seed.wrapping_add(sample_index.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)));
-    Pcg32::new(state, sample_index)
+    NoiseStream {
+        generator: Pcg32::new(state, sample_index),
+    }
+}
+
+/// One sample's noise v1 generator, made by [`noise_stream`]: a PCG32 (PCG-XSH-RR 64/32) whose
+/// words become standard normals through [`NoiseSource::fill_standard_normal`]. Clone it to
+/// replay the same noise; two streams are equal when they will draw the same values.
+///
+/// The generator is `rand_pcg`'s `Pcg32`, kept private so that the API does not depend on one
+/// `rand_pcg` version, and `NoiseStream` does not implement `rand_core`'s traits for the same
+/// reason: the words the spec defines are [`NoiseStream::next_u32`]. Its layout is that of the
+/// generator (`#[repr(transparent)]`: two `u64`, state and increment), which the C interface
+/// relies on.
+///
+/// `fill_standard_normal` is compiled once, out of line, which keeps firmware small; a caller
+/// compiled for wider vectors than the crate wraps the stream in [`InlinedStream`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct NoiseStream {
+    generator: Pcg32,
+}
+
+impl NoiseStream {
+    /// The next 32-bit word of the PCG32 generator (noise v1's "next u32"): two of them make a
+    /// pair of normals. For checking the spec's test vectors; sampling needs only
+    /// [`NoiseSource::fill_standard_normal`].
+    ///
+    /// ```
+    /// use diffusion_core::noise_stream;
+    ///
+    /// assert_eq!(noise_stream(0, 0).next_u32(), 0xC0C7_E2C5);
+    /// ```
+    #[inline]
+    pub fn next_u32(&mut self) -> u32 {
+        self.generator.next_u32()
+    }
 }
 
 const fn f32_bits(bits: u32) -> f32 {
@@ -206,7 +240,7 @@ fn unit_circle(b: u32) -> (f32, f32) {
 
 /// A source of standard normal values for the stochastic part of a step.
 ///
-/// Implemented by [`Pcg32`] (noise v1), [`InlinedStream`] and [`SliceNoise`]; a caller can
+/// Implemented by [`NoiseStream`] (noise v1), [`InlinedStream`] and [`SliceNoise`]; a caller can
 /// supply its own, e.g. zeros to see a sampler's mean:
 ///
 /// ```
@@ -251,8 +285,8 @@ const LANES_PAY_OFF: bool = cfg!(target_pointer_width = "64");
 /// Pairs of normals computed per block (64 values).
 const PAIRS: usize = 32;
 
-/// Noise v1 normals from `generator` into `out` (see the module docs), for both [`Pcg32`] and
-/// [`InlinedStream`]. On 64-bit targets, requests of eight words or more take their words eight at
+/// Noise v1 normals from `generator` into `out` (see the module docs), for both [`NoiseStream`]
+/// and [`InlinedStream`]. On 64-bit targets, requests of eight words or more take their words eight at
 /// a time from jumped-ahead copies of the LCG ([`WordLanes`]); otherwise one at a time. The words
 /// are the same either way.
 #[inline(always)]
@@ -355,22 +389,22 @@ fn box_muller_blocks<S: WordSource>(out: &mut [f32], mut source: S) -> S {
 /// take: lets a 64-bit host test it against the lanes. Not part of the API; the values are those
 /// of [`NoiseSource::fill_standard_normal`].
 #[doc(hidden)]
-pub fn fill_standard_normal_sequential(generator: &mut Pcg32, out: &mut [f32]) {
-    box_muller_blocks(out, SequentialWords(generator));
+pub fn fill_standard_normal_sequential(stream: &mut NoiseStream, out: &mut [f32]) {
+    box_muller_blocks(out, SequentialWords(&mut stream.generator));
 }
 
-impl NoiseSource for Pcg32 {
+impl NoiseSource for NoiseStream {
     /// Noise v1 normals (see the module docs).
     fn fill_standard_normal(&mut self, out: &mut [f32]) {
-        fill_normals(self, out);
+        fill_normals(&mut self.generator, out);
     }
 }
 
-/// A [`Pcg32`] whose noise v1 code is inlined into each caller: the same values as the plain
-/// `Pcg32`, for callers compiled for wider vectors than the crate. A function marked
+/// A [`NoiseStream`] whose noise v1 code is inlined into each caller: the same values as the
+/// plain stream, for callers compiled for wider vectors than the crate. A function marked
 /// `#[target_feature(enable = "avx2")]` that calls [`DdpmDdimPlan::step`](crate::DdpmDdimPlan::step) with this
 /// source gets the step and the noise vectorized for AVX2 (the step is always inlined too), which
-/// is how `host` runs them. The plain `Pcg32` keeps one out-of-line copy, for small firmware.
+/// is how `host` runs them. The plain `NoiseStream` keeps one out-of-line copy, for small firmware.
 ///
 /// ```
 /// use diffusion_core::{noise_stream, InlinedStream, NoiseSource};
@@ -380,14 +414,14 @@ impl NoiseSource for Pcg32 {
 /// InlinedStream(noise_stream(3, 9)).fill_standard_normal(&mut inlined);
 /// assert_eq!(plain, inlined);
 /// ```
-#[derive(Clone, Debug)]
-pub struct InlinedStream(pub Pcg32);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlinedStream(pub NoiseStream);
 
 impl NoiseSource for InlinedStream {
     /// Noise v1 normals (see the module docs), inlined.
     #[inline(always)]
     fn fill_standard_normal(&mut self, out: &mut [f32]) {
-        fill_normals(&mut self.0, out);
+        fill_normals(&mut self.0.generator, out);
     }
 }
 
@@ -537,7 +571,7 @@ mod tests {
             for _ in 0..2 * n.div_ceil(2) {
                 reference.next_u32();
             }
-            assert_eq!(used.state(), reference.state(), "n = {n}");
+            assert_eq!(used, reference, "n = {n}");
             assert_eq!(used.next_u32(), reference.next_u32(), "n = {n}");
         }
     }

@@ -1,5 +1,5 @@
 //! The one interface every plan implements ([`Scheduler`]), so that a caller writes one sampling
-//! loop for DDPM, DDIM, DPM-Solver, UniPC, Euler and Heun.
+//! loop for DDPM, DDIM, DPM-Solver, UniPC, Euler, Heun and LCM.
 //!
 //! The name is diffusers': its `*Scheduler` classes are what our plans are, and a diffusers user
 //! looks for that word. A trait rather than one enum over the plans: an enum would hold the
@@ -273,7 +273,7 @@ pub trait Scheduler {
     ///
     /// Those of the plan's own batch step: [`Error::StepIndexOutOfRange`],
     /// [`Error::StepOutOfOrder`], [`Error::LengthMismatch`] naming the slice,
-    /// [`Error::MissingVarianceChannels`].
+    /// [`Error::ForeignHistory`], [`Error::MissingVarianceChannels`].
     fn step_batch<N: NoiseSource>(
         &self,
         call: usize,
@@ -355,7 +355,7 @@ mod tests {
         x
     }
 
-    fn x_t(init_noise_sigma: f32) -> ([f32; BATCH * VALUES], [crate::Pcg32; BATCH]) {
+    fn x_t(init_noise_sigma: f32) -> ([f32; BATCH * VALUES], [crate::NoiseStream; BATCH]) {
         let mut x = [0.0f32; BATCH * VALUES];
         let mut streams = [noise_stream(5, 0), noise_stream(5, 1)];
         for (sample, stream) in x.chunks_mut(VALUES).zip(&mut streams) {

@@ -51,18 +51,19 @@ pub const NOISE_CHUNK: usize = 64;
 /// ```
 ///
 /// DDPM and DDIM differ only in the weights, which a [`crate::DdpmDdimPlan`] computes once per step in f64
-/// and stores in f32. With learned variance, σ is per element (see [`VarianceSource`]).
+/// and stores in f32. With learned variance, σ is per element (see [`VarianceSource`]). The
+/// weights are the plan's internals (not public, so that their layout may change); what a caller
+/// reads is the step's timestep, its ᾱ and ᾱ_prev, and whether it draws noise.
 ///
 /// ```
-/// use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig};
+/// use diffusion_core::{DdpmDdimPlan, DdpmDdimConfig, ScheduleConfig, TimestepConfig, TimestepSpacing};
 ///
-/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &DdpmDdimConfig::default())?;
-/// let step = plan.steps()[0]; // t = 901, deterministic DDIM on an ε-model
-/// let (a, a_prev) = (step.alpha_cumprod as f64, step.alpha_cumprod_prev as f64);
-/// assert!((step.original_from_model as f64 + ((1.0 - a) / a).sqrt()).abs() < 1e-6); // −√(1 − a)/√a
-/// assert!((step.prev_from_model as f64 - (1.0 - a_prev).sqrt()).abs() < 1e-6); // √(1 − a′)
-/// assert_eq!(step.noise_std, 0.0);
+/// let step = plan.steps()[0]; // deterministic DDIM on an ε-model
+/// assert_eq!(step.timestep, 901);
+/// assert_eq!(step.alpha_cumprod_prev, plan.steps()[1].alpha_cumprod); // ᾱ at the next timestep
+/// assert!(!step.adds_noise); // η = 0
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -74,21 +75,21 @@ pub struct StepCoefficients {
     /// ᾱ_prev: ᾱ at the next timestep of the plan, or the final ᾱ after the last step.
     pub alpha_cumprod_prev: f32,
     /// w_x: weight of x_t in x̂₀.
-    pub original_from_sample: f32,
+    pub(crate) original_from_sample: f32,
     /// w_m: weight of the model output in x̂₀.
-    pub original_from_model: f32,
+    pub(crate) original_from_model: f32,
     /// p₀: weight of the clipped x̂₀ in x_prev.
-    pub prev_from_original: f32,
+    pub(crate) prev_from_original: f32,
     /// p_x: weight of x_t in x_prev.
-    pub prev_from_sample: f32,
+    pub(crate) prev_from_sample: f32,
     /// p_m: weight of the model output in x_prev.
-    pub prev_from_model: f32,
+    pub(crate) prev_from_model: f32,
     /// σ: the noise scale when it is fixed ([`VarianceSource::Fixed`]).
-    pub noise_std: f32,
+    pub(crate) noise_std: f32,
     /// `learned_range`: ln β̃, the log variance at v = −1.
-    pub log_variance_min: f32,
+    pub(crate) log_variance_min: f32,
     /// `learned_range`: ln β′, the log variance at v = +1.
-    pub log_variance_max: f32,
+    pub(crate) log_variance_max: f32,
     /// Whether the step draws noise (false on the last step and for DDIM with η = 0).
     pub adds_noise: bool,
     /// Where σ comes from: the plan, or the model's variance channels.
@@ -98,10 +99,10 @@ pub struct StepCoefficients {
 /// Where a step's σ comes from (see [`crate::VarianceType`]).
 ///
 /// ```
-/// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceSource, VarianceType};
+/// use diffusion_core::{DdpmDdimPlan, DdpmDdimRule, DdpmDdimConfig, ScheduleConfig, TimestepConfig, VarianceSource, VarianceType, TimestepSpacing};
 ///
 /// let learned = DdpmDdimConfig { rule: DdpmDdimRule::Ddpm { variance_type: VarianceType::Learned }, ..DdpmDdimConfig::default() };
-/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 1 };
+/// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Leading, steps_offset: 1 };
 /// let plan: DdpmDdimPlan<10> = DdpmDdimPlan::new(&ScheduleConfig::default(), &timesteps, &learned)?;
 /// assert_eq!(plan.steps()[0].variance_source, VarianceSource::Learned);
 /// # Ok::<(), diffusion_core::Error>(())
@@ -109,7 +110,7 @@ pub struct StepCoefficients {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum VarianceSource {
-    /// σ = [`StepCoefficients::noise_std`], the same for every element.
+    /// σ computed by the plan, the same for every element.
     #[default]
     Fixed,
     /// `learned`: σ = √v, v being the model's variance channel (σ² itself).

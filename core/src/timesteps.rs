@@ -41,13 +41,14 @@ use crate::schedule::MAX_TRAIN_TIMESTEPS;
 /// assert_eq!(ten("trailing", 0)?, [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
 /// # Ok::<(), diffusion_core::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimestepSpacing {
-    /// `linspace`: round(linspace(0, T − 1, N)), reversed. Includes both T − 1 and 0.
+    /// `linspace`: round(linspace(0, T − 1, N)), reversed. Includes both T − 1 and 0. diffusers'
+    /// default for DPM-Solver, UniPC, Euler and Heun.
     Linspace,
-    /// `leading`: k·⌊T/N⌋ + `steps_offset` for k = N − 1 … 0 (DDIM paper; diffusers' default).
-    #[default]
+    /// `leading`: k·⌊T/N⌋ + `steps_offset` for k = N − 1 … 0 (DDIM paper). diffusers' default
+    /// for DDPM, DDIM and LCM.
     Leading,
     /// `trailing`: round(T − k·T/N) − 1 for k = 0 … N − 1 (Lin et al. 2023): starts at T − 1.
     ///

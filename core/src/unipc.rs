@@ -119,7 +119,8 @@ use crate::clipping::{SampleClipping, quantile};
 use crate::error::{Error, NameKind, SliceKind};
 use crate::final_sigmas::FinalSigmasType;
 use crate::multistep::{
-    MultistepHistory, MultistepPoint, TimestepRounding, fill_points, fill_sigma_points,
+    FINGERPRINT_START, MultistepHistory, MultistepPoint, TimestepRounding, fill_points,
+    fill_sigma_points, fingerprint,
 };
 use crate::noise::NoiseSource;
 use crate::noise_level::{Level, Point, sigma_of};
@@ -303,6 +304,17 @@ struct UniPcStep {
     weights: UniPcWeights,
 }
 
+impl UniPcWeights {
+    /// What the plan's fingerprint reads of a step: the predictor's p₀, which depends on the
+    /// step's λ and h, its order, `solver_type` and `predict_x0`, i.e. on what the history's
+    /// buffers hold and where. One word, not fourteen: each word costs flash in a firmware's
+    /// plan building (a second one, u_m, took UniPC's share over 14 KiB).
+    #[inline(always)]
+    fn words(&self) -> [u32; 1] {
+        [self.next_from_current.to_bits()]
+    }
+}
+
 impl MultistepPoint for UniPcStep {
     fn at(timestep: u32) -> Self {
         UniPcStep {
@@ -349,6 +361,8 @@ pub struct UniPcPlan<const CAPACITY: usize> {
     keeps_last: bool,
     /// The clipping in effect (none without `predict_x0`).
     clipping: SampleClipping,
+    /// The fingerprint of the weights, which the plan's histories carry.
+    fingerprint: u32,
 }
 
 impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
@@ -360,6 +374,10 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// static PLAN: UniPcPlan<25> = UniPcPlan::empty();
     /// assert!(PLAN.is_empty());
     /// ```
+    // Always inlined: the C interface writes an empty plan into its storage, and a call (taken
+    // at opt-level "s" since the plan has its fingerprint) put two plan-sized copies on the
+    // stack (11.6 KB and 15 KB instead of 0.6 and 0.9 KB).
+    #[inline(always)]
     pub const fn empty() -> Self {
         UniPcPlan {
             steps: Vec::new(),
@@ -367,15 +385,16 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             outputs: 0,
             keeps_last: false,
             clipping: SampleClipping::None,
+            fingerprint: 0,
         }
     }
 
     /// Validates the three configs and computes every step.
     ///
     /// ```
-    /// use diffusion_core::{Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 20, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let error = UniPcPlan::<10>::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default());
     /// assert_eq!(error.err(), Some(Error::CapacityExceeded { needed: 20, capacity: 10 }));
     /// ```
@@ -400,10 +419,10 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// [`Self::new`] in place. On error the plan is left empty.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
     /// let mut plan: UniPcPlan<10> = UniPcPlan::empty();
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// plan.rebuild(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// assert_eq!(plan.len(), 10);
     /// # Ok::<(), diffusion_core::Error>(())
@@ -433,6 +452,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         self.steps.clear();
         self.outputs = 0;
         self.keeps_last = false;
+        self.fingerprint = 0;
     }
 
     #[inline(always)]
@@ -486,6 +506,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
 
         let mut outputs = 0;
         let mut keeps_last = false;
+        let mut plan_fingerprint = FINGERPRINT_START;
         for index in 0..count {
             let point = |i: usize| steps.get(i).map(|s| s.level.point());
             let (Some(current), Some(entry)) = (point(index), steps.get(index).copied()) else {
@@ -538,13 +559,16 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             let lags = corrector_order.max(order - 1);
             outputs = outputs.max(lags as usize);
             keeps_last |= corrects;
+            let weights = weights.to_f32();
+            plan_fingerprint = fingerprint(plan_fingerprint, weights.words());
             if let Some(step) = steps.get_mut(index) {
                 step.order = order;
                 step.corrects = corrects;
                 step.lags = lags;
-                step.weights = weights.to_f32();
+                step.weights = weights;
             }
         }
+        self.fingerprint = plan_fingerprint;
         self.outputs = outputs;
         self.keeps_last = keeps_last;
         self.clipping = if config.predict_x0 {
@@ -594,9 +618,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// diffusers' `sigmas`: √((1 − ᾱ_t)/ᾱ_t) of every step, then the final sigma (N + 1 values).
     ///
     /// ```
-    /// use diffusion_core::{FinalSigmasType, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, FinalSigmasType, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 4, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let config = UniPcConfig { final_sigmas_type: FinalSigmasType::SigmaMin, ..UniPcConfig::default() };
     /// let plan: UniPcPlan<4> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
     /// let last = plan.sigmas().last().unwrap() as f64;
@@ -615,9 +639,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// at most N − i with `lower_order_final`, and 1 for the last step to σ = 0.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let config = UniPcConfig { solver_order: 3, lower_order_final: false, ..UniPcConfig::default() };
     /// let plan: UniPcPlan<5> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
     /// assert!(plan.orders().eq([1, 2, 3, 3, 1])); // the last step lands on σ = 0
@@ -631,9 +655,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// `disable_corrector`).
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 3, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let config = UniPcConfig { disable_corrector: &[0, 7], ..UniPcConfig::default() };
     /// let plan: UniPcPlan<3> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &config)?;
     /// assert!(plan.correctors().eq([false, false, true]));
@@ -648,9 +672,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// [`MultistepHistory`] for `values` floats needs `history_len() · values` of them.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let schedule = ScheduleConfig::default();
     /// let plain: UniPcPlan<10> = UniPcPlan::new(&schedule, &timesteps, &UniPcConfig::default())?;
     /// assert_eq!(plain.history_len(), 3); // m_{i−1}, m_{i−2} for UniC-2, and x_{i−1}
@@ -669,9 +693,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// floats. Its contents do not matter; the history expects step 0 first.
     ///
     /// ```
-    /// use diffusion_core::{Error, ScheduleConfig, SliceKind, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, Error, ScheduleConfig, SliceKind, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let plan: UniPcPlan<10> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// let mut buffer = [0.0f32; 2 * 8];
     /// assert_eq!(
@@ -689,7 +713,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, self.history_len(), values)
+        MultistepHistory::new(buffer, self.history_len(), values, self.fingerprint)
     }
 
     /// Step `index` on one sample, in place: x at this step's timestep (the predicted one, which
@@ -700,9 +724,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// error nothing is modified.
     ///
     /// ```
-    /// use diffusion_core::{Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, Error, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 10, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let plan: UniPcPlan<10> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// let (mut x, epsilon, mut buffer) = ([1.0f32; 4], [0.1f32; 4], [0.0f32; 12]);
     /// let mut history = plan.history(&mut buffer, 4)?;
@@ -735,9 +759,9 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// element-wise, so sample i's result never depends on the batch.
     ///
     /// ```
-    /// use diffusion_core::{ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
+    /// use diffusion_core::{TimestepSpacing, ScheduleConfig, TimestepConfig, UniPcConfig, UniPcPlan};
     ///
-    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: Default::default(), steps_offset: 0 };
+    /// let timesteps = TimestepConfig { num_inference_steps: 5, spacing: TimestepSpacing::Linspace, steps_offset: 0 };
     /// let plan: UniPcPlan<5> = UniPcPlan::new(&ScheduleConfig::default(), &timesteps, &UniPcConfig::default())?;
     /// let mut pair = [0.3f32, -0.2, 0.3, -0.2]; // two samples of two values
     /// let mut buffer = [0.0f32; 3 * 4];
@@ -752,7 +776,8 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
     /// # Errors
     ///
     /// [`Error::StepIndexOutOfRange`] for `index` ≥ N; [`Error::StepOutOfOrder`] when `history`
-    /// expects another step; [`Error::LengthMismatch`] for a history made for another plan
+    /// expects another step; [`Error::ForeignHistory`] for a history made by another plan;
+    /// [`Error::LengthMismatch`] for a history made for another history length
     /// ([`SliceKind::History`]) or size ([`SliceKind::Samples`]), samples not a multiple of
     /// `batch`, a model output of another length, or a scratch shorter than a sample under
     /// dynamic thresholding.
@@ -771,7 +796,7 @@ impl<const CAPACITY: usize> UniPcPlan<CAPACITY> {
             steps: self.steps.len(),
         })?;
         let values = samples.len();
-        history.check(index, self.history_len(), values)?;
+        history.check(index, self.history_len(), values, self.fingerprint)?;
         let per_sample = values.checked_div(batch).unwrap_or(0);
         if per_sample * batch != values {
             return Err(Error::LengthMismatch {
@@ -880,7 +905,12 @@ impl<const CAPACITY: usize> Scheduler for UniPcPlan<CAPACITY> {
         buffer: &'a mut [f32],
         values: usize,
     ) -> Result<MultistepHistory<'a>, Error> {
-        MultistepHistory::new(buffer, UniPcPlan::history_len(self), values)
+        MultistepHistory::new(
+            buffer,
+            UniPcPlan::history_len(self),
+            values,
+            self.fingerprint,
+        )
     }
 
     fn draws_noise(&self) -> bool {
@@ -1481,6 +1511,59 @@ mod tests {
     fn plan(steps: u32, config: &UniPcConfig<'_>) -> UniPcPlan<32> {
         let timesteps = timesteps(steps, TimestepSpacing::Trailing);
         UniPcPlan::new(&ScheduleConfig::default(), &timesteps, config).unwrap()
+    }
+
+    #[test]
+    fn a_history_of_another_plan_is_refused() {
+        let bh2 = plan(6, &UniPcConfig::default());
+        let others = [
+            UniPcPlan::<32>::new(
+                &ScheduleConfig::default(),
+                &timesteps(6, TimestepSpacing::Linspace),
+                &UniPcConfig::default(),
+            )
+            .unwrap(),
+            plan(
+                6,
+                &UniPcConfig {
+                    solver_type: UniPcSolverType::Bh1,
+                    ..UniPcConfig::default()
+                },
+            ),
+        ];
+        for other in others {
+            // The same length and the same history size: only the fingerprint tells them apart.
+            assert_eq!(
+                (other.len(), other.history_len()),
+                (bh2.len(), bh2.history_len())
+            );
+            let mut buffer = [0.5f32; 3 * 4];
+            let mut history = other.history(&mut buffer, 4).unwrap();
+            let mut x = [0.25f32; 4];
+            assert_eq!(
+                bh2.step(0, &mut x, &[0.1; 4], &mut history, &mut []),
+                Err(Error::ForeignHistory)
+            );
+            assert_eq!(x, [0.25; 4]);
+            assert_eq!(history.next_step(), 0);
+            other
+                .step(0, &mut x, &[0.1; 4], &mut history, &mut [])
+                .unwrap();
+            assert_eq!(
+                bh2.step(1, &mut x, &[0.1; 4], &mut history, &mut []),
+                Err(Error::ForeignHistory)
+            );
+            assert_eq!(history.next_step(), 1);
+        }
+        // A plan built again with the same inputs is the same plan.
+        let mut buffer = [0.0f32; 3 * 4];
+        let mut history = plan(6, &UniPcConfig::default())
+            .history(&mut buffer, 4)
+            .unwrap();
+        assert!(
+            bh2.step(0, &mut [0.25; 4], &[0.1; 4], &mut history, &mut [])
+                .is_ok()
+        );
     }
 
     /// The single pass of 32-bit targets gives the bits of the specialised passes, for every

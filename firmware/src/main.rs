@@ -25,7 +25,7 @@ use diffusion_core::Error;
 #[cfg(feature = "unipc")]
 use diffusion_core::UniPcPlan;
 #[cfg(feature = "ddim-ddpm")]
-use diffusion_core::{DdpmDdimPlan, Pcg32};
+use diffusion_core::{DdpmDdimPlan, NoiseStream};
 #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
 use tiny_denoiser::MULTISTEP_CAPACITY;
 #[cfg(feature = "ddim-ddpm")]
@@ -54,7 +54,7 @@ struct State {
     points: [f32; POINTS * DIMENSIONS],
     epsilon: [f32; POINTS * DIMENSIONS],
     #[cfg(feature = "ddim-ddpm")]
-    streams: heapless::Vec<Pcg32, POINTS>,
+    streams: heapless::Vec<NoiseStream, POINTS>,
     #[cfg(any(feature = "dpm-solver", feature = "unipc"))]
     /// The multistep solvers' memory (each run uses its first `history_len() · 128` floats).
     history: [f32; HISTORY_BUFFERS * POINTS * DIMENSIONS],

@@ -355,18 +355,19 @@ fn normal_generation(c: &mut Criterion) {
             b.iter(|| unsafe { avx2::normals(&mut rng, black_box(&mut out)) })
         });
     }
-    // One sequential Pcg32 stream, a word at a time (noise v1 draws them eight lanes at a time).
+    // One sequential PCG32 stream, a word at a time (noise v1 draws them eight lanes at a time).
     let mut words = vec![0u32; ELEMENTS];
     let mut rng = noise_stream(4, 0);
     group.bench_function("Pcg32 words, one at a time", |b| {
         b.iter(|| {
             for word in words.iter_mut() {
-                *word = rand::Rng::next_u32(&mut rng);
+                *word = rng.next_u32();
             }
             black_box(&words);
         })
     });
-    let mut rng = noise_stream(4, 0);
+    // rand_distr needs a rand_core generator: the same PCG32 as noise v1's, from rand_pcg.
+    let mut rng = rand_pcg::Pcg32::new(4, 0);
     group.bench_function("rand_distr StandardNormal (baseline)", |b| {
         b.iter(|| {
             for value in out.iter_mut() {

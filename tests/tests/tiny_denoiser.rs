@@ -2,7 +2,8 @@
 //! Gaussians at radius 2 with std 0.1 per mode; guided toward one mode, it lands on that mode.
 
 use diffusion_core::{
-    DdpmDdimPlan, DpmSolverConfig, DpmSolverPlan, Error, Pcg32, SliceKind, UniPcConfig, UniPcPlan,
+    DdpmDdimPlan, DpmSolverConfig, DpmSolverPlan, Error, NoiseStream, SliceKind, UniPcConfig,
+    UniPcPlan,
 };
 use tiny_denoiser::{
     DIMENSIONS, GUIDED_TO_MODE_2, GuidanceScratch, ModeGuidance, RUNS, SEED, Solver,
@@ -67,7 +68,7 @@ fn run(index: usize, steps: u32) -> Vec<f32> {
     let mut history = vec![0.0f32; 3 * 128];
     let mut all = Vec::new();
     // In chunks of 64 points (the firmware's batch), sample indices continuing across chunks.
-    let mut streams = heapless::Vec::<Pcg32, 64>::new();
+    let mut streams = heapless::Vec::<NoiseStream, 64>::new();
     for (chunk, (points, epsilon)) in points
         .chunks_mut(128)
         .zip(epsilon.chunks_mut(128))
@@ -148,7 +149,7 @@ fn guided(guidance: ModeGuidance) -> Vec<f32> {
     let mut points = vec![0.0f32; 64 * DIMENSIONS];
     let (mut unconditional, mut conditional, mut guided) =
         (points.clone(), points.clone(), points.clone());
-    let mut streams = heapless::Vec::<Pcg32, 64>::new();
+    let mut streams = heapless::Vec::<NoiseStream, 64>::new();
     let scratch = GuidanceScratch {
         unconditional: &mut unconditional,
         conditional: &mut conditional,
@@ -229,7 +230,7 @@ fn guidance_lands_on_the_chosen_mode() {
     build_plan(sampler, RUNS[0].steps, &mut plan).unwrap();
     let mut points = vec![0.0f32; 64 * DIMENSIONS];
     let mut epsilon = points.clone();
-    let mut streams = heapless::Vec::<Pcg32, 64>::new();
+    let mut streams = heapless::Vec::<NoiseStream, 64>::new();
     sample(&plan, SEED, 0, &mut points, &mut streams, &mut epsilon).unwrap();
     let (share, _) = near_mode(&points, mode);
     eprintln!(
@@ -256,7 +257,7 @@ fn guided_sampling_reports_bad_input() {
         panic!("run 5 is the guided run");
     };
     build_plan(sampler, 25, &mut plan).unwrap();
-    let mut streams = heapless::Vec::<Pcg32, 64>::new();
+    let mut streams = heapless::Vec::<NoiseStream, 64>::new();
     let mut points = [0.0f32; 8];
     let (mut unconditional, mut conditional, mut guided) = ([0.0f32; 8], [0.0f32; 8], [0.0f32; 6]);
     let scratch = GuidanceScratch {

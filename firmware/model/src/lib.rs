@@ -21,9 +21,9 @@ mod weights;
 use diffusion_core::{
     DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig, DpmSolverPlan,
     DpmSolverType, Error, FinalAlphaCumprod, FinalSigmasType, Guidance, MultistepHistory,
-    NoiseSource, Pcg32, PredictionType, SampleClipping, ScheduleConfig, SigmaSchedule, SliceKind,
-    TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType,
-    noise_stream,
+    NoiseSource, NoiseStream, PredictionType, SampleClipping, ScheduleConfig, SigmaSchedule,
+    SliceKind, TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType,
+    VarianceType, noise_stream,
 };
 
 /// Hidden width.
@@ -352,7 +352,7 @@ fn draw_streams<const P: usize>(
     seed: u64,
     first: u64,
     points: &mut [f32],
-    streams: &mut heapless::Vec<Pcg32, P>,
+    streams: &mut heapless::Vec<NoiseStream, P>,
 ) -> Result<(), Error> {
     streams.clear();
     for (index, point) in points.chunks_exact_mut(DIMENSIONS).enumerate() {
@@ -374,7 +374,7 @@ pub fn sample<const N: usize, const P: usize>(
     seed: u64,
     first: u64,
     points: &mut [f32],
-    streams: &mut heapless::Vec<Pcg32, P>,
+    streams: &mut heapless::Vec<NoiseStream, P>,
     epsilon: &mut [f32],
 ) -> Result<(), Error> {
     draw_streams(seed, first, points, streams)?;
@@ -422,7 +422,7 @@ pub fn sample_guided<const N: usize, const P: usize>(
     seed: u64,
     first: u64,
     points: &mut [f32],
-    streams: &mut heapless::Vec<Pcg32, P>,
+    streams: &mut heapless::Vec<NoiseStream, P>,
     mut scratch: GuidanceScratch<'_>,
 ) -> Result<(), Error> {
     let combine = Guidance::new(guidance.scale, guidance.rescale)?;
@@ -461,7 +461,7 @@ fn guided_step<const N: usize>(
     index: usize,
     combine: &Guidance,
     points: &mut [f32],
-    streams: &mut [Pcg32],
+    streams: &mut [NoiseStream],
     scratch: &mut GuidanceScratch<'_>,
 ) -> Result<(), Error> {
     let GuidanceScratch {

@@ -117,15 +117,15 @@ mod tests {
     use diffusion_core::{
         DdpmDdimConfig, DdpmDdimPlan, DdpmDdimRule, DpmSolverAlgorithm, DpmSolverConfig,
         DpmSolverPlan, DpmSolverType, EulerConfig, EulerPlan, EulerVariant, FinalSigmasType,
-        HeunConfig, HeunPlan, Pcg32, PredictionType, SampleClipping, ScheduleConfig, SigmaSchedule,
-        TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType, VarianceType,
-        noise_stream,
+        HeunConfig, HeunPlan, NoiseStream, PredictionType, SampleClipping, ScheduleConfig,
+        SigmaSchedule, TimestepConfig, TimestepSpacing, UniPcConfig, UniPcPlan, UniPcSolverType,
+        VarianceType, noise_stream,
     };
 
     /// How a run draws noise, scales the model input and steps.
     #[derive(Clone, Copy, Debug)]
     enum Path {
-        /// The core as compiled in its own crate: `Pcg32`, `scale_model_input`, `step_batch`.
+        /// The core as compiled in its own crate: `NoiseStream`, `scale_model_input`, `step_batch`.
         Core,
         /// host's fallback on CPUs without AVX2: `InlinedStream` and the portable loops,
         /// compiled here.
@@ -148,7 +148,7 @@ mod tests {
 
     /// A whole run of `plan` on one path: x_T, every model input and the final samples, as bits.
     fn run<S: Scheduler>(plan: &S, learned: bool, path: Path) -> Vec<u32> {
-        let mut streams: Vec<Pcg32> = (0..BATCH as u64).map(|i| noise_stream(8, i)).collect();
+        let mut streams: Vec<NoiseStream> = (0..BATCH as u64).map(|i| noise_stream(8, i)).collect();
         let mut wrapped: Vec<InlinedStream> = (0..BATCH as u64)
             .map(|i| InlinedStream(noise_stream(8, i)))
             .collect();
