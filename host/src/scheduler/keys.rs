@@ -617,7 +617,7 @@ mod tests {
             "DPM-Solver, UniPC, Euler and Heun"
         );
         assert_eq!(
-            find("steps_offset").unwrap().applies_to_text(),
+            find("num_train_timesteps").unwrap().applies_to_text(),
             "all schedulers"
         );
         assert_eq!(find("solver_p").unwrap().flag(), None);
