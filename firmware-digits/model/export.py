@@ -3,7 +3,7 @@
 matrix as int8 with one f32 scale per output row (w ≈ q·s, s = max|row|/127, q = round(w/s)),
 biases as f32. Also checks that the int8 model's ε̂ stays close to the float model's.
 
-    /work/venv-ml/bin/python firmware-digits/model/export.py --hidden 256 --depth 3
+    python3 firmware-digits/model/export.py --hidden 256 --depth 3
 """
 import argparse
 import os

@@ -11,7 +11,7 @@ PyTorch on CPU (1 thread), fixed seeds. Writes checkpoint-H<hidden>-D<depth>.pt 
 1, ε̂ recomputed from the clipped x̂₀ as the firmware's DDIM; 1000 samples; models/eval metrics) of the float weights and of their int8 per-row rounding,
 which is how the size was chosen (see ../README.md).
 
-    /work/venv-ml/bin/python firmware-digits/model/train.py --hidden 256 --depth 3
+    python3 firmware-digits/model/train.py --hidden 256 --depth 3
 """
 import argparse
 import math
